@@ -1,0 +1,446 @@
+"""The training loop. One step reads top to bottom (:meth:`Trainer.train_step`); everything DESIGN.md lists is
+logged to the run store: loss parts, per-group gradient norms before clipping, per-proxy gradient norms split into
+pull (positive terms) and push (negative terms), per-sample ‖∂L/∂f(x)‖ summaries, learning rates, proxy geometry,
+periodic evaluation metrics and snapshots of a fixed evaluation subset.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import __version__
+from ..errors import TrainingError
+from ..data import ClassBalancedSampler, make_dataset
+from ..losses import MetricLoss, make_loss
+from ..metrics import evaluate
+from ..models import make_model
+from ..store import RunError, RunWriter, validate_run_name
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig, snapshot_schedule
+from .stats import dead_proxies, proxy_geometry, sample_grad_summary, sub_proxy_usage
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device must be 'auto', 'cpu' or 'cuda' with a CUDA GPU present, got 'cuda' (no GPU found)")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def default_run_name(cfg: TrainConfig) -> str:
+    so = f"-so{cfg.so_weight:g}" if cfg.so_weight else ""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{cfg.loss}-k{cfg.proxies_per_class}{so}-{cfg.data}-s{cfg.seed}-{stamp}"
+
+
+def batch_of(dataset, indices) -> tuple[Tensor, Tensor]:
+    """Inputs (B, ...) and labels (B,) of the given rows of a LabeledDataset."""
+    idx = np.asarray(indices, dtype=np.int64)
+    getter = getattr(dataset, "get_batch", None)
+    if getter is not None:
+        return getter(idx)
+    xs = [dataset[int(i)][0] for i in idx]
+    return torch.stack(xs), torch.as_tensor(dataset.labels[idx], dtype=torch.long)
+
+
+def seeded_subset(n: int, size: int, seed: int) -> np.ndarray:
+    """A fixed, sorted random subset of ``range(n)`` of at most ``size`` rows."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+@dataclass
+class EvalSet:
+    """A fixed subset of one split, embedded for evaluation and snapshots."""
+
+    split: str  # "train" or "test"
+    indices: np.ndarray  # (N,) rows of the split's dataset
+    labels: np.ndarray  # (N,) split-local labels
+    modes: np.ndarray  # (N,) global mode ids, -1 unknown
+
+
+class Trainer:
+    """Train one run and write it to the run store.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    store : path-like
+        Run store directory (created if missing).
+    name : str, optional
+        Run name (validated); default: derived from the config and the time.
+    resume : bool, default=False
+        Continue the run ``name`` from its last checkpoint; the config is read from the run.
+    progress : bool, default=True
+        Show a tqdm progress bar on stderr.
+    """
+
+    def __init__(self, config: TrainConfig | None, store, name: str | None = None, *, resume: bool = False,
+                 progress: bool = True):
+        self.store = Path(store)
+        self.progress = progress
+        if resume:
+            if name is None:
+                raise ValueError("resume needs the name of the run to continue")
+            self.writer = RunWriter.open_existing(self.store, name)
+            config = TrainConfig.from_dict(self.writer.meta["config"])
+        else:
+            if config is None:
+                raise ValueError("config must be a TrainConfig, got None")
+            name = name or default_run_name(config)
+            validate_run_name(name)
+            self.writer = None
+        self.cfg = config
+        self.name = name
+        self.device = pick_device(config.device)
+        torch.manual_seed(config.seed)
+        self._build()
+        if resume:
+            self.start_step = self._restore()
+        else:
+            self.writer = RunWriter.create(self.store, name, self._meta())
+            self.start_step = 0
+
+    # -- construction ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg = self.cfg
+        self.data = make_dataset(cfg.data, root=cfg.data_root, split=cfg.split, seed=cfg.seed, **cfg.data_params)
+        train = self.data.train
+        self.num_classes = len(train.class_names)
+        self.model = make_model(cfg.model, train.input_shape, cfg.embedding_dim, normalize=cfg.normalize,
+                                **cfg.model_params).to(self.device)
+        self.loss_fn = make_loss(cfg.loss, self.num_classes, cfg.embedding_dim, **self._loss_params()).to(self.device)
+        proxy_mult = cfg.proxy_lr_multiplier or self.loss_fn.default_proxy_lr_multiplier
+        groups = [
+            {"name": "backbone", "params": list(self.model.backbone.parameters()), "lr": cfg.lr},
+            {"name": "head", "params": list(self.model.head.parameters()), "lr": cfg.lr},
+        ]
+        if self.loss_fn.proxies is not None:
+            groups.append({"name": "proxies", "params": [self.loss_fn.proxies], "lr": cfg.lr * proxy_mult,
+                           "weight_decay": 0.0})
+        groups = [g for g in groups if g["params"]]
+        if cfg.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        else:
+            opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+            self.optimizer = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        steps_per_epoch = max(1, math.ceil(len(train.labels) / (cfg.classes_per_batch * cfg.samples_per_class)))
+        self.warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
+        self.sampler = ClassBalancedSampler(train.labels, min(cfg.classes_per_batch, self.num_classes),
+                                            cfg.samples_per_class, num_batches=cfg.steps, seed=cfg.seed,
+                                            imbalance=cfg.imbalance)
+        self.snapshot_steps = set(snapshot_schedule(cfg.steps, cfg.num_snapshots))
+        self.same_classes = list(self.data.test.class_names) == list(train.class_names)
+        self.eval_sets = self._eval_sets()
+
+    def _loss_params(self) -> dict[str, Any]:
+        cfg = self.cfg
+        params = dict(cfg.loss_params)
+        from ..losses import LOSSES
+
+        if LOSSES.get(cfg.loss).uses_proxies:
+            params.setdefault("proxies_per_class", cfg.proxies_per_class)
+            params.setdefault("so_weight", cfg.so_weight)
+            params.setdefault("so_scope", cfg.so_scope)
+        elif cfg.so_weight:
+            raise ValueError(f"so_weight must be 0 for loss {cfg.loss!r}, which has no proxies, got {cfg.so_weight}")
+        return params
+
+    def _lr_factor(self, step: int) -> float:
+        total = self.cfg.steps
+        if self.cfg.lr_schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        if self.cfg.lr_schedule == "step":
+            return 0.5 ** ((step >= total // 2) + (step >= (3 * total) // 4))
+        return 1.0
+
+    def _eval_sets(self) -> list[EvalSet]:
+        """Fixed subsets for snapshots: half train, half test, drawn once from the seed."""
+        out = []
+        for split, ds, salt in (("train", self.data.train, 1), ("test", self.data.test, 2)):
+            idx = seeded_subset(len(ds.labels), self.cfg.snapshot_points // 2, self.cfg.seed * 7919 + salt)
+            modes = ds.modes[idx] if ds.modes is not None else np.full(len(idx), -1, dtype=np.int64)
+            out.append(EvalSet(split, idx, np.asarray(ds.labels)[idx].astype(np.int64), modes.astype(np.int64)))
+        return out
+
+    def _meta(self) -> dict[str, Any]:
+        info = dict(self.data.info)
+        train_names = list(self.data.train.class_names)
+        test_names = list(self.data.test.class_names)
+        # Snapshot labels index this list: train classes first, then (zero-shot) the unseen test classes.
+        info["snapshot_class_names"] = train_names if self.same_classes else train_names + test_names
+        info["num_train_classes"] = len(train_names)
+        return {
+            "config": self.cfg.to_dict(),
+            "seed": self.cfg.seed,
+            "dataset": info,
+            "model": {"name": self.cfg.model, "embedding_dim": self.cfg.embedding_dim,
+                      "num_parameters": sum(p.numel() for p in self.model.parameters())},
+            "loss": {"name": self.cfg.loss, "proxies_per_class": self.loss_fn.proxies_per_class
+                     if self.loss_fn.proxies is not None else 0, "repr": repr(self.loss_fn)},
+            "versions": {"proxylab": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                         "python": platform.python_version()},
+            "device": str(self.device),
+            "source": "proxylab",
+            "progress": {"step": 0, "total_steps": self.cfg.steps},
+            "snapshot_steps": sorted(self.snapshot_steps),
+        }
+
+    # -- one optimisation step --------------------------------------------------------------------
+    def train_step(self, step: int, x: Tensor, y: Tensor) -> dict[str, Any]:
+        """Forward, backward, log-before-clip, clip, update. Returns the scalars and vectors to log."""
+        cfg, loss_fn, proxies = self.cfg, self.loss_fn, self.loss_fn.proxies
+        full = cfg.full_logging
+        frozen = step <= self.warmup_steps  # warm-up: backbone frozen, head + proxies train
+        for p in self.model.backbone.parameters():
+            p.requires_grad_(not frozen)
+
+        emb = self.model(x)  # (B, d)
+        emb.retain_grad()
+        out = loss_fn(emb, y)  # loss + named parts
+        split_pull_push = full and proxies is not None and "pos" in out.parts and "neg" in out.parts
+        if split_pull_push:  # gradient of the pull (positive) and push (negative) terms on each proxy
+            g_pull, g_push = (torch.autograd.grad(out.parts[k], proxies, retain_graph=True, allow_unused=True)[0]
+                              for k in ("pos", "neg"))
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+
+        grads = {name: [p.grad for p in params if p.grad is not None] for name, params in self._groups().items()}
+        if not torch.isfinite(out.loss) or not all(torch.isfinite(g).all() for gs in grads.values() for g in gs):
+            return {"finite": False, "loss": float(out.loss)}
+        scalars = {"loss": float(out.loss), **{f"loss/{k}": float(v) for k, v in out.parts.items()}}
+        vectors = {}
+        if full:
+            norms = {k: _norm(gs) for k, gs in grads.items()}
+            scalars["grad_norm/total"] = math.sqrt(sum(v * v for v in norms.values()))
+            scalars.update({f"grad_norm/{k}": v for k, v in norms.items()})
+            sample_grad = emb.grad.norm(dim=1)  # (B,) ‖∂L/∂f(x)‖
+            scalars.update(sample_grad_summary(sample_grad))
+            vectors["class_grad"] = torch.zeros(self.num_classes, device=y.device).index_add_(0, y, sample_grad)
+            if proxies is not None:
+                vectors["proxy_grad"] = proxies.grad.norm(dim=-1).flatten()  # (C*K,)
+                if split_pull_push:
+                    vectors["proxy_grad_pull"] = _row_norms(g_pull, proxies)
+                    vectors["proxy_grad_push"] = _row_norms(g_push, proxies)
+                with torch.no_grad():
+                    sims = loss_fn.similarities(emb.detach())  # (B, C, K)
+                vectors["proxy_usage"] = sub_proxy_usage(sims, y).flatten()  # (C*K,), NaN for absent classes
+                scalars.update(proxy_geometry(proxies.detach()))
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_([p for gs in self._groups().values() for p in gs], cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        if full:
+            scalars.update({f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups})
+        return {"finite": True, "scalars": scalars,
+                "vectors": {k: v.detach().float().cpu().numpy() for k, v in vectors.items()}}
+
+    def _groups(self) -> dict[str, list[nn.Parameter]]:
+        groups = {"backbone": list(self.model.backbone.parameters()), "head": list(self.model.head.parameters())}
+        if self.loss_fn.proxies is not None:
+            groups["proxies"] = [self.loss_fn.proxies]
+        return groups
+
+    # -- evaluation and snapshots -----------------------------------------------------------------
+    @torch.no_grad()
+    def embed(self, dataset, indices: np.ndarray, batch_size: int = 512) -> Tensor:
+        """Embeddings (N, d) of the given rows, in eval mode."""
+        was_training = self.model.training
+        self.model.eval()
+        chunks = []
+        for start in range(0, len(indices), batch_size):
+            x, _ = batch_of(dataset, indices[start:start + batch_size])
+            chunks.append(self.model(x.to(self.device)))
+        self.model.train(was_training)
+        if not chunks:
+            return torch.empty(0, self.cfg.embedding_dim, device=self.device)
+        return torch.cat(chunks)
+
+    def evaluate(self, step: int) -> dict[str, dict[str, float]]:
+        """Retrieval metrics on the test split (and the train split), logged as evals; returns them."""
+        results = {}
+        proxies = self.loss_fn.proxies.detach() if self.loss_fn.proxies is not None else None
+        for split, ds, salt in (("test", self.data.test, 3), ("train", self.data.train, 4)):
+            idx = seeded_subset(len(ds.labels), self.cfg.eval_max_points, self.cfg.seed * 104729 + salt)
+            emb = self.embed(ds, idx)
+            labels = torch.as_tensor(np.asarray(ds.labels)[idx], dtype=torch.long, device=emb.device)
+            modes = None if ds.modes is None else torch.as_tensor(ds.modes[idx], device=emb.device)
+            has_proxies = proxies is not None and (split == "train" or self.same_classes)
+            metrics = evaluate(emb, labels, modes=modes if has_proxies else None,
+                               proxies=proxies if has_proxies else None, ks=self.cfg.eval_ks)
+            if has_proxies:
+                sims = self.loss_fn.similarities(emb)  # (N, C, K)
+                metrics["dead_proxies"] = float(dead_proxies(sims, labels).sum())
+            metrics = {k: float(v) for k, v in metrics.items() if np.isscalar(v) or np.ndim(v) == 0}
+            self.writer.log_eval(step, split, metrics)
+            results[split] = metrics
+        return results
+
+    def snapshot(self, step: int) -> None:
+        """Embeddings, labels, modes, split, proxies and per-sample gradient norms of the fixed subset."""
+        parts = {"embeddings": [], "labels": [], "modes": [], "split": [], "index": [], "grad_norm": []}
+        offset = 0 if self.same_classes else self.num_classes  # zero-shot test labels follow the train classes
+        for es in self.eval_sets:
+            ds = self.data.train if es.split == "train" else self.data.test
+            if es.split == "train" and self.cfg.full_logging:
+                emb, grad = self._embed_with_grad(ds, es)
+            else:
+                emb = self.embed(ds, es.indices)
+                grad = torch.full((len(es.indices),), float("nan"))
+            parts["embeddings"].append(emb.float().cpu().numpy())
+            parts["labels"].append(es.labels + (offset if es.split == "test" else 0))
+            parts["modes"].append(es.modes)
+            parts["split"].append(np.full(len(es.indices), 0 if es.split == "train" else 1, dtype=np.int8))
+            parts["index"].append(es.indices.astype(np.int64))
+            parts["grad_norm"].append(grad.float().cpu().numpy())
+        arrays = {k: np.concatenate(v) for k, v in parts.items()}
+        if self.loss_fn.proxies is not None:
+            arrays["proxies"] = self.loss_fn.proxies.detach().float().cpu().numpy()
+        self.writer.write_snapshot(step, **arrays)
+
+    def _embed_with_grad(self, ds, es: EvalSet) -> tuple[Tensor, Tensor]:
+        """Embeddings and ‖∂L/∂f(x)‖ with the whole train subset taken as one batch (documented in the UI)."""
+        was_training = self.model.training
+        self.model.eval()
+        x, y = batch_of(ds, es.indices)
+        with torch.enable_grad():
+            emb = self.model(x.to(self.device))  # (N, d)
+            loss = self.loss_fn(emb, y.to(self.device)).loss
+            (grad,) = torch.autograd.grad(loss, emb)
+        self.model.train(was_training)
+        return emb.detach(), grad.norm(dim=1)
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def _checkpoint(self, step: int) -> None:
+        save_checkpoint(self.writer.path, {
+            "step": step,
+            "model": self.model.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        })
+        self.writer.flush()
+
+    def _restore(self) -> int:
+        state = load_checkpoint(self.writer.path)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.loss_fn.load_state_dict(state["loss"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+            if state.get("cuda_rng") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+            step = int(state["step"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            raise RunError(f"checkpoint of run {self.name!r} does not match its config: {str(e).splitlines()[0]}") \
+                from None
+        self.writer.truncate_after(step)
+        self.writer.update_meta(status="running", error=None, pid=os.getpid())
+        return step
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self) -> Path:
+        """Train from ``start_step`` to ``config.steps``; returns the run directory. Ctrl-C / SIGTERM stop
+        cleanly (checkpoint written, status ``interrupted``); errors mark the run ``failed``."""
+        cfg, writer = self.cfg, self.writer
+        step = self.start_step
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+        bar = _progress_bar(cfg.steps, step, self.name, enabled=self.progress)
+        try:
+            self.model.train()
+            if step == 0 and 0 in self.snapshot_steps:
+                self.snapshot(0)
+            batches = iter(self.sampler)
+            for _ in range(step):  # batches are a function of (seed, step): skip those already trained on
+                next(batches)
+            last_meta = time.monotonic()
+            while step < cfg.steps:
+                indices = next(batches)
+                x, y = batch_of(self.data.train, indices)
+                t0 = time.perf_counter()
+                result = self.train_step(step + 1, x.to(self.device), y.to(self.device))
+                step += 1
+                if not result["finite"]:
+                    msg = f"non-finite loss or gradient at step {step} (loss={result['loss']})"
+                    if cfg.nan_policy == "stop":
+                        raise TrainingError(msg + "; the run stopped (set nan_policy='skip' to skip such steps)")
+                    self.optimizer.zero_grad(set_to_none=True)
+                    writer.log_scalars(step, {"skipped_nonfinite": 1.0})
+                    bar.update(1)
+                    continue
+                result["scalars"]["time/step"] = time.perf_counter() - t0
+                writer.log_scalars(step, result["scalars"])
+                if result["vectors"]:
+                    writer.log_vectors(step, result["vectors"])
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    test = self.evaluate(step).get("test", {})
+                    bar.set_postfix({k: f"{test[k]:.3f}" for k in ("R@1", "MAP@R") if k in test})
+                if step in self.snapshot_steps:
+                    self.snapshot(step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    self._checkpoint(step)
+                if time.monotonic() - last_meta > 1.0 or step == cfg.steps:
+                    writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
+                    last_meta = time.monotonic()
+                bar.update(1)
+            writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
+            writer.set_status("finished")
+        except KeyboardInterrupt:
+            self._checkpoint(step)  # the last completed step: resume continues exactly from here
+            writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
+            writer.set_status("interrupted", error=f"stopped by the user at step {step}")
+            raise
+        except BaseException as e:
+            writer.set_status("failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            raise
+        finally:
+            bar.close()
+            writer.close()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        return writer.path
+
+
+def _norm(tensors: list[Tensor]) -> float:
+    return math.sqrt(sum(float(t.detach().pow(2).sum()) for t in tensors)) if tensors else 0.0
+
+
+def _row_norms(grad: Tensor | None, proxies: Tensor) -> Tensor:
+    if grad is None:  # the term does not depend on the proxies
+        return torch.zeros(proxies.shape[0] * proxies.shape[1], device=proxies.device)
+    return grad.norm(dim=-1).flatten()  # (C*K,)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _progress_bar(total: int, initial: int, name: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=name[:40], unit="step", disable=not enabled,
+                file=sys.stderr, dynamic_ncols=True, leave=False)

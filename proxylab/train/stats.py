@@ -1,0 +1,87 @@
+"""Statistics the trainer logs each step: gradient concentration and proxy geometry (pure torch functions)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..losses.orthogonality import pair_mask, welch_floor
+
+
+def gini(values: Tensor) -> float:
+    """Gini coefficient of non-negative values (0 = all equal, → 1 = all mass on one item)."""
+    v = values.detach().double().flatten().sort().values  # (n,) ascending
+    n, total = v.numel(), v.sum()
+    if n == 0 or total <= 0:
+        return 0.0
+    ranks = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
+    return float((2 * (ranks * v).sum() / (n * total)) - (n + 1) / n)
+
+
+def top_share(values: Tensor, fraction: float = 0.1) -> float:
+    """Share of the total held by the largest ``fraction`` of the items (at least one item)."""
+    v = values.detach().double().flatten()
+    total = v.sum()
+    if v.numel() == 0 or total <= 0:
+        return 0.0
+    top = max(1, int(round(fraction * v.numel())))
+    return float(v.topk(top).values.sum() / total)
+
+
+def sample_grad_summary(sample_grad_norms: Tensor) -> dict[str, float]:
+    """Summary of per-sample ‖∂L/∂f(x)‖ over a batch: mean, max and two concentration measures."""
+    g = sample_grad_norms.detach()
+    return {
+        "sample_grad/mean": float(g.mean()),
+        "sample_grad/max": float(g.max()),
+        "sample_grad/top10_share": top_share(g, 0.1),
+        "sample_grad/gini": gini(g),
+    }
+
+
+@torch.no_grad()
+def proxy_geometry(proxies: Tensor) -> dict[str, float]:
+    """Cosine statistics of the normalised proxies (C, K, d) and the Welch floor for n = C·K in R^d."""
+    c, k, d = proxies.shape
+    p = F.normalize(proxies.reshape(c * k, d).double(), dim=-1)  # (n, d)
+    gram = p @ p.T  # (n, n)
+    off = gram[pair_mask(c, k, "all", device=p.device)]
+    if off.numel() == 0:  # a single proxy: no pairs
+        return {"proxy/mean_cos": 0.0, "proxy/max_cos": 0.0, "proxy/mean_sq_cos": 0.0, "proxy/r_so": 0.0,
+                "proxy/welch_floor": 0.0}
+    return {
+        "proxy/mean_cos": float(off.mean()),
+        "proxy/max_cos": float(off.max()),
+        "proxy/mean_sq_cos": float(off.pow(2).mean()),
+        "proxy/r_so": float(off.pow(2).sum()),
+        "proxy/welch_floor": welch_floor(c * k, d),
+    }
+
+
+@torch.no_grad()
+def sub_proxy_usage(similarities: Tensor, labels: Tensor, gamma: float = 0.1) -> Tensor:
+    """Mean soft assignment of each class's samples to its K sub-proxies, shape (C, K).
+
+    q_k(x) = softmax_k(s(x, y, k) / γ) as in SoftTriple; rows of classes absent from the batch are NaN.
+    """
+    b, c, k = similarities.shape
+    own = similarities[torch.arange(b, device=labels.device), labels]  # (B, K)
+    q = torch.softmax(own / gamma, dim=-1)  # (B, K)
+    usage = torch.zeros(c, k, dtype=q.dtype, device=q.device).index_add_(0, labels, q)  # (C, K)
+    counts = torch.bincount(labels, minlength=c).to(q.dtype)[:, None]  # (C, 1)
+    return usage / counts  # NaN where a class is absent
+
+
+@torch.no_grad()
+def dead_proxies(similarities: Tensor, labels: Tensor) -> Tensor:
+    """Boolean (C, K): sub-proxies that are the nearest own-class proxy of none of their class's samples.
+
+    Only classes present in ``labels`` can have dead proxies (an absent class's proxies are not judged).
+    """
+    b, c, k = similarities.shape
+    own = similarities[torch.arange(b, device=labels.device), labels]  # (B, K)
+    nearest = own.argmax(dim=-1)  # (B,)
+    hits = torch.zeros(c, k, dtype=torch.long, device=labels.device)
+    hits.index_put_((labels, nearest), torch.ones_like(labels), accumulate=True)
+    present = torch.bincount(labels, minlength=c) > 0  # (C,)
+    return (hits == 0) & present[:, None]
