@@ -21,7 +21,7 @@ def gini_brute(x):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=40))
 def test_gini_matches_mean_absolute_difference_definition(values):
-    assert gini(torch.tensor(values)) == pytest.approx(gini_brute(values), abs=1e-9)
+    assert gini(torch.tensor(values, dtype=torch.float64)) == pytest.approx(gini_brute(values), abs=1e-9)
 
 
 def test_gini_extremes():

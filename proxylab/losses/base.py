@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..params import BOOL, Interval, Options, validate_params
+from ..params import Interval, Options, validate_params
 from .orthogonality import soft_orthogonality
 
 PROXY_INITS = ("normal", "normal_scaled", "kaiming_normal", "kaiming_uniform")
@@ -127,6 +127,10 @@ class MetricLoss(nn.Module):
         w = self.normalized_proxies().reshape(-1, self.embedding_dim)  # (C*K, d)
         return (x @ w.T).view(x.shape[0], self.num_classes, self.proxies_per_class)
 
+    def class_mask(self, labels: Tensor) -> Tensor:
+        """One-hot class membership, shape (B, C): True where sample i is of class c."""
+        return F.one_hot(labels.long(), self.num_classes).bool()
+
     # -- forward -------------------------------------------------------------------------------
     def check_batch(self, embeddings: Tensor, labels: Tensor) -> None:
         if embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_dim:
@@ -135,7 +139,9 @@ class MetricLoss(nn.Module):
             raise ValueError(f"labels must have shape ({embeddings.shape[0]},), got {tuple(labels.shape)}")
         if embeddings.shape[0] == 0:
             raise ValueError("the batch must hold at least one sample, got 0")
-        if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        if not embeddings.dtype.is_floating_point:
+            raise ValueError(f"embeddings must be floating point, got dtype {embeddings.dtype}")
+        if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
             raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
         if self.uses_proxies and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(

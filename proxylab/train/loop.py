@@ -33,11 +33,36 @@ from .stats import dead_proxies, proxy_geometry, sample_grad_summary, sub_proxy_
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present (the local rank's GPU under torchrun), else CPU."""
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device must be 'auto', 'cpu' or 'cuda' with a CUDA GPU present, got 'cuda' (no GPU found)")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return torch.device(name)
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world size): set up torch.distributed when started by torchrun (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+class NullWriter:
+    """What ranks other than 0 write to: nothing (only rank 0 writes the run)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
 
 
 def default_run_name(cfg: TrainConfig) -> str:
@@ -92,16 +117,21 @@ class Trainer:
     def __init__(self, config: TrainConfig | None, store, name: str | None = None, *, resume: bool = False,
                  progress: bool = True):
         self.store = Path(store)
-        self.progress = progress
+        self.rank, self.world_size = init_distributed()
+        self.progress = progress and self.rank == 0
         if resume:
             if name is None:
                 raise ValueError("resume needs the name of the run to continue")
-            self.writer = RunWriter.open_existing(self.store, name)
-            config = TrainConfig.from_dict(self.writer.meta["config"])
+            if self.rank == 0:
+                self.writer = RunWriter.open_existing(self.store, name)
+            else:
+                self.writer = NullWriter(self.store / name)
+            config = TrainConfig.from_dict(_broadcast(self.writer.meta["config"] if self.rank == 0 else None,
+                                                      self.world_size))
         else:
             if config is None:
                 raise ValueError("config must be a TrainConfig, got None")
-            name = name or default_run_name(config)
+            name = name or _broadcast(default_run_name(config), self.world_size)
             validate_run_name(name)
             self.writer = None
         self.cfg = config
@@ -112,7 +142,8 @@ class Trainer:
         if resume:
             self.start_step = self._restore()
         else:
-            self.writer = RunWriter.create(self.store, name, self._meta())
+            self.writer = RunWriter.create(self.store, name, self._meta()) if self.rank == 0 \
+                else NullWriter(self.store / name)
             self.start_step = 0
 
     # -- construction ----------------------------------------------------------------------------
@@ -142,7 +173,8 @@ class Trainer:
         steps_per_epoch = max(1, math.ceil(len(train.labels) / (cfg.classes_per_batch * cfg.samples_per_class)))
         self.warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
         self.sampler = ClassBalancedSampler(train.labels, min(cfg.classes_per_batch, self.num_classes),
-                                            cfg.samples_per_class, num_batches=cfg.steps, seed=cfg.seed,
+                                            cfg.samples_per_class, num_batches=cfg.steps,
+                                            seed=cfg.seed + 7919 * self.rank,  # each rank its own batches
                                             imbalance=cfg.imbalance)
         self.snapshot_steps = set(snapshot_schedule(cfg.steps, cfg.num_snapshots))
         self.same_classes = list(self.data.test.class_names) == list(train.class_names)
@@ -199,6 +231,7 @@ class Trainer:
             "source": "proxylab",
             "progress": {"step": 0, "total_steps": self.cfg.steps},
             "snapshot_steps": sorted(self.snapshot_steps),
+            "distributed": {"world_size": self.world_size},
         }
 
     # -- one optimisation step --------------------------------------------------------------------
@@ -219,11 +252,13 @@ class Trainer:
                               for k in ("pos", "neg"))
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        if self.world_size > 1:  # data parallel: every replica steps with the mean gradient of all ranks
+            self._all_reduce_grads()
 
         grads = {name: [p.grad for p in params if p.grad is not None] for name, params in self._groups().items()}
         if not torch.isfinite(out.loss) or not all(torch.isfinite(g).all() for gs in grads.values() for g in gs):
-            return {"finite": False, "loss": float(out.loss)}
-        scalars = {"loss": float(out.loss), **{f"loss/{k}": float(v) for k, v in out.parts.items()}}
+            return {"finite": False, "loss": float(out.loss.detach())}
+        scalars = {"loss": float(out.loss.detach()), **{f"loss/{k}": float(v.detach()) for k, v in out.parts.items()}}
         vectors = {}
         if full:
             norms = {k: _norm(gs) for k, gs in grads.items()}
@@ -249,6 +284,28 @@ class Trainer:
             scalars.update({f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups})
         return {"finite": True, "scalars": scalars,
                 "vectors": {k: v.detach().float().cpu().numpy() for k, v in vectors.items()}}
+
+    def _all_reduce_grads(self) -> None:
+        import torch.distributed as dist
+
+        for params in self._groups().values():
+            for p in params:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= self.world_size
+
+    def _replica_divergence(self) -> float:
+        """Largest difference between any parameter on this rank and on rank 0 (0 when replicas agree)."""
+        import torch.distributed as dist
+
+        worst = torch.zeros((), device=self.device)
+        for params in self._groups().values():
+            for p in params:
+                ref = p.detach().clone()
+                dist.broadcast(ref, src=0)
+                worst = torch.maximum(worst, (p.detach() - ref).abs().max())
+        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+        return float(worst)
 
     def _groups(self) -> dict[str, list[nn.Parameter]]:
         groups = {"backbone": list(self.model.backbone.parameters()), "head": list(self.model.head.parameters())}
@@ -352,8 +409,7 @@ class Trainer:
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise RunError(f"checkpoint of run {self.name!r} does not match its config: {str(e).splitlines()[0]}") \
                 from None
-        self.writer.truncate_after(step)
-        self.writer.update_meta(status="running", error=None, pid=os.getpid())
+        self.writer.truncate_after(step)  # drop what was logged after the checkpoint (a kill -9 leaves such rows)
         return step
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -402,6 +458,9 @@ class Trainer:
                     last_meta = time.monotonic()
                 bar.update(1)
             writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
+            if self.world_size > 1:
+                writer.update_meta(distributed={"world_size": self.world_size,
+                                                "replica_param_max_diff": self._replica_divergence()})
             writer.set_status("finished")
         except KeyboardInterrupt:
             self._checkpoint(step)  # the last completed step: resume continues exactly from here
@@ -416,6 +475,10 @@ class Trainer:
             writer.close()
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+            if self.world_size > 1:
+                import torch.distributed as dist
+
+                dist.destroy_process_group()
         return writer.path
 
 
@@ -427,6 +490,17 @@ def _row_norms(grad: Tensor | None, proxies: Tensor) -> Tensor:
     if grad is None:  # the term does not depend on the proxies
         return torch.zeros(proxies.shape[0] * proxies.shape[1], device=proxies.device)
     return grad.norm(dim=-1).flatten()  # (C*K,)
+
+
+def _broadcast(value, world_size: int):
+    """Rank 0's value on every rank (run names carry a timestamp, so ranks must agree on one)."""
+    if world_size <= 1:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _raise_interrupt(signum, frame):

@@ -1,0 +1,74 @@
+"""Evaluation metrics: retrieval (exact chunked k-NN), clustering (NMI) and mode coverage.
+
+Public API
+----------
+- :func:`retrieval_metrics` — R@k, P@k, nDCG@k, RP, MAP@R with cosine similarity, the query
+  excluded, ties broken by (similarity desc, index asc), queries with no relevant item excluded.
+- :func:`knn` — exact chunked cosine k-NN (never an N x N matrix), same tie rule.
+- :func:`nmi` — NMI of k-means (k = number of classes, fixed seed) against the labels.
+- :func:`mode_coverage` — how well the proxies cover ground-truth modes.
+- :func:`evaluate` — all of the above as one flat dict (what the trainer logs each eval).
+
+Inputs may be numpy arrays or torch tensors; torch tensors on CUDA are processed there.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .clustering import kmeans_labels, nmi
+from .coverage import mode_coverage
+from .inputs import as_labels, as_tensor
+from .neighbours import knn
+from .retrieval import retrieval_metrics
+
+__all__ = ["evaluate", "kmeans_labels", "knn", "mode_coverage", "nmi", "retrieval_metrics"]
+
+
+def evaluate(
+    embeddings: Any,
+    labels: Any,
+    modes: Any = None,
+    proxies: Any = None,
+    ks: Any = (1, 2, 4, 8),
+    *,
+    seed: int = 0,
+    chunk_size: int | None = None,
+) -> dict[str, float]:
+    """Every metric of one evaluation set, as a flat dict of scalars.
+
+    Parameters
+    ----------
+    embeddings : array or Tensor, shape (N, d)
+    labels : array or Tensor of int, shape (N,)
+    modes : array or Tensor of int, shape (N,), optional
+        Ground-truth mode ids, -1 = unknown.
+    proxies : array or Tensor, shape (C, K, d), optional
+        The loss's proxies. Pass them only when ``labels`` index the proxies' classes (e.g. the
+        training split, or a per-sample split); on a zero-shot test split the classes differ.
+    ks : int or sequence of int, default=(1, 2, 4, 8)
+    seed : int, default=0
+        k-means seed for NMI.
+    chunk_size : int, optional
+        Queries per k-NN chunk (None: from the memory budget).
+
+    Returns
+    -------
+    dict[str, float]
+        The keys of :func:`retrieval_metrics` (``R@k``, ``P@k``, ``nDCG@k``, ``RP``, ``MAP@R``,
+        ``num_queries``, ``num_excluded``), ``NMI``, and — when ``modes`` and ``proxies`` are given
+        and at least one mode is known — ``mode_coverage`` and ``mode_best_cos``.
+
+    Raises
+    ------
+    ValueError
+        On invalid input, including labels outside [0, C) when proxies are given.
+    """
+    result: dict[str, float] = dict(retrieval_metrics(embeddings, labels, ks, chunk_size=chunk_size))
+    result["NMI"] = nmi(embeddings, labels, seed=seed)
+    if modes is not None and proxies is not None:
+        n = as_tensor(embeddings, "embeddings").shape[0]
+        if bool((as_labels(modes, "modes", n, None) >= 0).any()):
+            coverage = mode_coverage(embeddings, labels, modes, proxies)
+            result["mode_coverage"] = coverage["mode_coverage"]
+            result["mode_best_cos"] = coverage["mode_best_cos"]
+    return result

@@ -1,0 +1,66 @@
+"""The run's time-series database: SQLite in WAL mode, one writer, any number of read-only readers."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .layout import RunError
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS scalars(step INTEGER NOT NULL, key TEXT NOT NULL, value REAL,
+                                   PRIMARY KEY(step, key));
+CREATE TABLE IF NOT EXISTS vectors(step INTEGER NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                                   PRIMARY KEY(step, key));
+CREATE TABLE IF NOT EXISTS evals(step INTEGER NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
+                                 PRIMARY KEY(step, split, metric));
+"""
+TABLES = ("scalars", "vectors", "evals")
+BUSY_TIMEOUT_S = 10.0
+
+
+def connect_writer(db_path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the database for writing, in WAL mode."""
+    try:
+        con = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a process crash (kill -9); only power loss can
+        # lose the last commits. FULL would fsync every commit.
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.executescript(SCHEMA_SQL)
+    except sqlite3.DatabaseError as exc:
+        raise RunError(f"{db_path}: cannot open the metrics database for writing ({exc})") from None
+    return con
+
+
+def connect_reader(db_path: Path) -> sqlite3.Connection:
+    """Open the database read-only (``mode=ro``); it sees every transaction committed so far."""
+    uri = db_path.resolve().as_uri() + "?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    except sqlite3.Error as exc:
+        raise RunError(f"{db_path}: cannot open the metrics database ({exc})") from None
+    return con
+
+
+def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Run one read-only query on a fresh connection; any SQLite failure becomes a one-line RunError."""
+    if not db_path.exists():
+        return []
+    con = connect_reader(db_path)
+    try:
+        return con.execute(sql, params).fetchall()
+    except sqlite3.Error as exc:
+        raise RunError(f"{db_path}: cannot read the metrics database ({exc})") from None
+    finally:
+        con.close()
+
+
+def check_database(db_path: Path) -> None:
+    """Raise RunError unless ``db_path`` is absent or an SQLite file holding the run-store tables."""
+    if not db_path.exists():
+        return
+    rows = query(db_path, "SELECT name FROM sqlite_master WHERE type='table'")
+    missing = sorted(set(TABLES) - {r[0] for r in rows})
+    if missing:
+        raise RunError(f"{db_path}: metrics database lacks table(s) {', '.join(missing)}")
