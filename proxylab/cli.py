@@ -1,4 +1,4 @@
-"""``proxylab`` command line: train, demo, dashboard, list, eval, export.
+"""proxylab command line: train, demo, dashboard, list, eval, export, import, reproduce.
 
 Errors print one line on stderr (``proxylab: error: …``) and exit with code 2; Ctrl-C exits with 130.
 Heavy modules (torch) are imported inside the commands that need them, so ``proxylab list`` stays quick.
@@ -6,6 +6,7 @@ Heavy modules (torch) are imported inside the commands that need them, so ``prox
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -27,6 +28,14 @@ TRAIN_FLAGS = {
 
 def _store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=None, help="run store directory (default: $PROXYLAB_STORE or ./checkpoints)")
+
+
+# Commands defined in their own modules: each exposes ``add_parser(subparsers) -> ArgumentParser`` and
+# ``run(args) -> int``, and imports nothing heavy at module level (the parser is built on every call).
+PLUGIN_COMMANDS = {
+    "import": "proxylab.importing.cli",
+    "reproduce": "proxylab.reproduce.cli",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run")
     ex.add_argument("--format", choices=["csv", "tensorboard"], required=True)
     ex.add_argument("--out", help="output directory (default: <run>/export-<format>)")
+
+    for module in PLUGIN_COMMANDS.values():
+        try:
+            plugin = importlib.import_module(module)
+        except ModuleNotFoundError as e:  # only a command whose module is absent is left out
+            if e.name is None or not module.startswith(e.name):
+                raise
+            continue
+        p = plugin.add_parser(sub)
+        _store_arg(p)
+        p.set_defaults(plugin=module)
     return ap
 
 
@@ -110,10 +130,13 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.light_logging:
             values["full_logging"] = False
         trainer = Trainer(TrainConfig.from_dict(values), store, a.name, progress=not a.no_progress)
-    print(f"training run {trainer.name!r} ({trainer.cfg.loss}, K={trainer.cfg.proxies_per_class}, "
-          f"{trainer.cfg.steps} steps on {trainer.device}) → {trainer.writer.path}", file=sys.stderr)
+    if trainer.rank == 0:  # under torchrun only rank 0 speaks (and writes)
+        ranks = f" × {trainer.world_size} processes" if trainer.world_size > 1 else ""
+        print(f"training run {trainer.name!r} ({trainer.cfg.loss}, K={trainer.cfg.proxies_per_class}, "
+              f"{trainer.cfg.steps} steps on {trainer.device}{ranks}) → {trainer.writer.path}", file=sys.stderr)
     path = trainer.run()
-    print(path)
+    if trainer.rank == 0:
+        print(path)
     return 0
 
 
@@ -201,6 +224,8 @@ COMMANDS = {"train": cmd_train, "list": cmd_list, "eval": cmd_eval, "export": cm
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
+        if getattr(a, "plugin", None):
+            return importlib.import_module(a.plugin).run(a)
         return COMMANDS[a.command](a)
     except KeyboardInterrupt:
         print("proxylab: interrupted", file=sys.stderr)

@@ -89,7 +89,7 @@ def _export_projector(run, out: Path, names: list[str]) -> list[Path]:
         meta = frame[["class", "label", "mode", "split", "index"]].assign(kind="sample", sub_proxy=-1)
         if snap.proxies is not None:
             proxies = _proxy_frame(np.asarray(snap.proxies), names)
-            vectors = np.vstack([vectors, proxies.filter(like="e").to_numpy(np.float32)])
+            vectors = np.vstack([vectors, proxies.filter(regex=r"^e\d+$").to_numpy(np.float32)])
             meta = pd.concat([meta, proxies[["class", "label", "sub_proxy"]].assign(
                 kind="proxy", mode=-1, split="proxy", index=-1)], ignore_index=True)
         np.savetxt(folder / "tensors.tsv", vectors, delimiter="\t", fmt="%.6g")

@@ -11,6 +11,8 @@ from typing import Any
 from ..params import BOOL, InstanceOf, Interval, Options, check_param
 
 DICT = InstanceOf(dict, label="dict")
+#: config files larger than this are refused before parsing (a real config is a few hundred bytes).
+MAX_CONFIG_BYTES = 1 << 20
 STR = InstanceOf(str, label="str")
 
 
@@ -154,10 +156,20 @@ class TrainConfig:
     def from_file(cls, path: str | Path) -> "TrainConfig":
         """Read a ``.json`` or ``.toml`` config file."""
         path = Path(path)
+        kind = path.suffix.lstrip(".") or "JSON"  # the name the user gave the format (json, toml)
         try:
-            text = path.read_text()
+            size = path.stat().st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ValueError(f"config file {path} must be at most {MAX_CONFIG_BYTES} bytes, got {size}")
+            raw = path.read_bytes()
         except OSError as e:
-            raise ValueError(f"cannot read config file {path}: {e.strerror}") from None
+            raise ValueError(f"cannot read config file {path}: {e.strerror or type(e).__name__}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"config file {path} is not valid {kind}: not UTF-8 text (byte {e.start})") from None
+        if not text.strip():
+            raise ValueError(f"config file {path} is empty; expected a {kind} object of TrainConfig keys")
         try:
             if path.suffix == ".toml":
                 import tomllib
@@ -165,9 +177,16 @@ class TrainConfig:
                 values = tomllib.loads(text)
             else:
                 values = json.loads(text)
+        except RecursionError:
+            raise ValueError(f"config file {path} is not valid {kind}: nested too deeply") from None
         except ValueError as e:
-            raise ValueError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {e}") from None
-        return cls.from_dict(values)
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(f"config file {path} is not valid {kind}: {first}") from None
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ValueError(f"config file {path}: {first}") from None
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -126,8 +126,14 @@ class Trainer:
                 self.writer = RunWriter.open_existing(self.store, name)
             else:
                 self.writer = NullWriter(self.store / name)
-            config = TrainConfig.from_dict(_broadcast(self.writer.meta["config"] if self.rank == 0 else None,
-                                                      self.world_size))
+            try:
+                saved = self.writer.meta.get("config") if self.rank == 0 else None
+                if self.rank == 0 and not isinstance(saved, dict):
+                    raise RunError(f"run {name!r}: run.json has no config to resume with, got {type(saved).__name__}")
+                config = TrainConfig.from_dict(_broadcast(saved, self.world_size))
+            except BaseException:
+                self._abandon()
+                raise
         else:
             if config is None:
                 raise ValueError("config must be a TrainConfig, got None")
@@ -136,15 +142,28 @@ class Trainer:
             self.writer = None
         self.cfg = config
         self.name = name
-        self.device = pick_device(config.device)
-        torch.manual_seed(config.seed)
-        self._build()
-        if resume:
-            self.start_step = self._restore()
+        if resume:  # a resume that cannot start leaves the run exactly as it was
+            try:
+                self.device = pick_device(config.device)
+                torch.manual_seed(config.seed)
+                self._build()
+                self.start_step = self._restore()
+            except BaseException:
+                self._abandon()
+                raise
         else:
+            self.device = pick_device(config.device)
+            torch.manual_seed(config.seed)
+            self._build()
             self.writer = RunWriter.create(self.store, name, self._meta()) if self.rank == 0 \
                 else NullWriter(self.store / name)
             self.start_step = 0
+
+    def _abandon(self) -> None:
+        """Give up a resume before training: put run.json back as it was and release the lock."""
+        abandon = getattr(self.writer, "abandon", None)
+        if abandon is not None:
+            abandon()
 
     # -- construction ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -280,6 +299,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_([p for gs in self._groups().values() for p in gs], cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if not all(torch.isfinite(p).all() for gs in self._groups().values() for p in gs):
+            return {"finite": False, "loss": scalars["loss"], "parameters": True}
         if full:
             scalars.update({f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups})
         return {"finite": True, "scalars": scalars,
@@ -368,6 +389,9 @@ class Trainer:
         arrays = {k: np.concatenate(v) for k, v in parts.items()}
         if self.loss_fn.proxies is not None:
             arrays["proxies"] = self.loss_fn.proxies.detach().float().cpu().numpy()
+        for key in ("embeddings", "proxies"):
+            if key in arrays and not np.isfinite(arrays[key]).all():
+                raise TrainingError(f"non-finite {key} at step {step}; the snapshot was not written")
         self.writer.write_snapshot(step, **arrays)
 
     def _embed_with_grad(self, ds, es: EvalSet) -> tuple[Tensor, Tensor]:
@@ -384,6 +408,9 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------------
     def _checkpoint(self, step: int) -> None:
+        # Commit first: a checkpoint at step s on disk then implies every row up to s is on disk (a kill -9
+        # between the two leaves the older checkpoint, and resume truncates after it).
+        self.writer.flush()
         save_checkpoint(self.writer.path, {
             "step": step,
             "model": self.model.state_dict(),
@@ -393,7 +420,6 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         })
-        self.writer.flush()
 
     def _restore(self) -> int:
         state = load_checkpoint(self.writer.path)
@@ -422,6 +448,8 @@ class Trainer:
         bar = _progress_bar(cfg.steps, step, self.name, enabled=self.progress)
         try:
             self.model.train()
+            if step == 0:
+                self._checkpoint(0)  # a kill before the first periodic checkpoint can still be resumed
             if step == 0 and 0 in self.snapshot_steps:
                 self.snapshot(0)
             batches = iter(self.sampler)
@@ -435,6 +463,9 @@ class Trainer:
                 result = self.train_step(step + 1, x.to(self.device), y.to(self.device))
                 step += 1
                 if not result["finite"]:
+                    if result.get("parameters"):  # the update itself overflowed: skipping cannot undo it
+                        raise TrainingError(f"parameters became non-finite after the update at step {step} "
+                                            f"(loss={result['loss']}); the learning rate is probably too large")
                     msg = f"non-finite loss or gradient at step {step} (loss={result['loss']})"
                     if cfg.nan_policy == "stop":
                         raise TrainingError(msg + "; the run stopped (set nan_policy='skip' to skip such steps)")
