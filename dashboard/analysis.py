@@ -1,0 +1,118 @@
+"""Numpy-only quantities the pages show that the trainer does not log directly (computed on a snapshot).
+
+Everything here is a pure function of arrays: no Streamlit, no torch, so it is unit-tested directly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """L2-normalise the last axis; zero rows stay zero instead of becoming NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def proxy_labels(num_classes: int, proxies_per_class: int) -> list[str]:
+    """Row names of the flattened (C·K) proxy matrix, in the order the store flattens vectors."""
+    if proxies_per_class == 1:
+        return [f"c{c}" for c in range(num_classes)]
+    return [f"c{c}·k{k}" for c in range(num_classes) for k in range(proxies_per_class)]
+
+
+def proxy_gram(proxies: np.ndarray) -> np.ndarray:
+    """Cosine Gram matrix (n, n) of the n = C·K normalised proxies."""
+    c, k, d = proxies.shape
+    p = normalize_rows(proxies.reshape(c * k, d))
+    return p @ p.T
+
+
+def off_diagonal_cosines(proxies: np.ndarray) -> pd.DataFrame:
+    """One row per unordered proxy pair: its cosine and whether both belong to the same class."""
+    c, k, _ = proxies.shape
+    gram = proxy_gram(proxies)
+    i, j = np.triu_indices(c * k, k=1)
+    same = (i // k) == (j // k)
+    return pd.DataFrame({
+        "proxy_a": i, "proxy_b": j, "cos": gram[i, j],
+        "pair": np.where(same, "same class (sub-proxies)", "different classes"),
+    })
+
+
+def mean_sq_off_diagonal_cos(proxies: np.ndarray) -> float:
+    """Mean squared off-diagonal cosine: R_SO divided by the number of ordered pairs (scope 'all')."""
+    n = proxies.shape[0] * proxies.shape[1]
+    if n < 2:
+        return 0.0
+    gram = proxy_gram(proxies)
+    return float(((gram ** 2).sum() - np.trace(gram ** 2)) / (n * (n - 1)))
+
+
+def welch_floor(n: int, d: int) -> float:
+    """Lowest possible mean squared off-diagonal cosine of n unit vectors in R^d (0 when n <= d)."""
+    if n <= 1 or n <= d:
+        return 0.0
+    return (n / d - 1.0) / (n - 1.0)
+
+
+def nearest_proxy(embeddings: np.ndarray, proxies: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each sample: class and sub-proxy index of its most similar proxy, and that cosine."""
+    c, k, d = proxies.shape
+    sims = normalize_rows(embeddings) @ normalize_rows(proxies.reshape(c * k, d)).T  # (N, C·K)
+    best = sims.argmax(axis=1)
+    return best // k, best % k, sims[np.arange(len(best)), best]
+
+
+def sub_proxy_share(embeddings: np.ndarray, labels: np.ndarray, proxies: np.ndarray) -> np.ndarray:
+    """(C, K) share of each class's samples whose most similar own-class sub-proxy is k (rows sum to 1).
+
+    A stand-in for the logged soft-assignment usage (`proxy_usage`) when a run did not log it.
+    """
+    c, k, _ = proxies.shape
+    x = normalize_rows(embeddings)
+    p = normalize_rows(proxies)
+    share = np.zeros((c, k))
+    for cls in range(c):
+        members = x[labels == cls]
+        if len(members):
+            counts = np.bincount((members @ p[cls].T).argmax(axis=1), minlength=k)
+            share[cls] = counts / counts.sum()
+    return share
+
+
+def dead_proxies(usage: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean (C, K): sub-proxies whose share of their class's usage is below `threshold`.
+
+    With K = 1 a proxy is never dead (it carries its whole class by construction).
+    """
+    usage = np.asarray(usage, dtype=np.float64)
+    totals = usage.sum(axis=1, keepdims=True)
+    share = usage / np.where(totals > 0, totals, 1.0)
+    return (share < threshold) & (usage.shape[1] > 1)
+
+
+def mode_coverage(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
+                  proxies: np.ndarray) -> pd.DataFrame:
+    """Per ground-truth mode: best cosine of its mean embedding to its own class's proxies, and whether
+    the nearest proxy overall belongs to its own class ("covered"). Empty frame when modes are unknown.
+    Only modes of classes that have proxies (labels < C) are listed."""
+    known = modes >= 0
+    rows = []
+    p = normalize_rows(proxies)  # (C, K, d)
+    flat = p.reshape(-1, p.shape[-1])
+    k = proxies.shape[1]
+    for mode in np.unique(modes[known]):
+        member = known & (modes == mode)
+        cls = int(np.bincount(labels[member]).argmax())
+        if cls >= proxies.shape[0]:
+            continue  # an unseen (zero-shot test) class has no proxies to cover it
+        centre = normalize_rows(embeddings[member].mean(axis=0))
+        own = p[cls] @ centre
+        nearest = int((flat @ centre).argmax())
+        rows.append({"mode": int(mode), "class": cls, "samples": int(member.sum()),
+                     "best_cos_own": float(own.max()), "best_sub_proxy": int(own.argmax()),
+                     "nearest_proxy_class": nearest // k, "covered": nearest // k == cls})
+    return pd.DataFrame(rows, columns=["mode", "class", "samples", "best_cos_own", "best_sub_proxy",
+                                       "nearest_proxy_class", "covered"])

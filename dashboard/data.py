@@ -1,0 +1,132 @@
+"""Cached access to the run store for the pages (through proxylab.store only).
+
+Cache keys carry a `stamp` of the run's files (mtimes), so a run that is still training refreshes as soon
+as the trainer commits, while a finished run is read once. Snapshots are immutable per step.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from proxylab.store import RunError, Snapshot, list_runs, open_run
+
+
+def store_path(argv: list[str] | None = None) -> Path:
+    """The run store: `--store DIR` among the script's arguments, else $PROXYLAB_STORE, else ./checkpoints.
+
+    `streamlit run dashboard/app.py -- --store DIR` hands the script sys.argv = [app.py, --store, DIR].
+    """
+    args = (sys.argv if argv is None else argv)[1:]
+    for i, arg in enumerate(args):
+        if arg == "--store" and i + 1 < len(args):
+            return Path(args[i + 1])
+        if arg.startswith("--store="):
+            return Path(arg.split("=", 1)[1])
+    return Path(os.environ.get("PROXYLAB_STORE") or "checkpoints")
+
+
+def run_stamp(store: Path, name: str) -> tuple:
+    """Modification times of the files a live run changes; part of every cache key of that run."""
+    stamp = []
+    for rel in ("run.json", "metrics.sqlite", "metrics.sqlite-wal", "snapshots"):
+        try:
+            stamp.append(os.stat(Path(store) / name / rel).st_mtime_ns)
+        except FileNotFoundError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+def runs_table(store: Path) -> pd.DataFrame:
+    """One row per run folder (corrupt ones included, with their error). Not cached: a directory scan."""
+    rows = []
+    for summary in list_runs(store):
+        config = summary.meta.get("config") or {}
+        progress = summary.progress
+        rows.append({
+            "name": summary.name, "status": summary.status or "corrupt",
+            "loss": config.get("loss"), "K": config.get("proxies_per_class"), "SO weight": config.get("so_weight"),
+            "data": config.get("data"), "step": progress.step if progress else None,
+            "total steps": progress.total_steps if progress else None,
+            "progress": progress.fraction if progress and progress.fraction is not None else None,
+            "snapshots": summary.snapshots, "updated": summary.updated,
+            "error": summary.error or summary.run_error,
+            "openable": summary.ok,
+        })
+    columns = ["name", "status", "loss", "K", "SO weight", "data", "step", "total steps", "progress",
+               "snapshots", "updated", "error", "openable"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def meta(store: str, name: str, stamp: tuple) -> dict:
+    run = open_run(store, name)
+    return {"meta": run.meta, "status": run.status}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def scalars(store: str, name: str, stamp: tuple, keys: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Wide frame: index step, one column per key."""
+    return open_run(store, name).scalars(list(keys) if keys is not None else None)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def scalar_keys(store: str, name: str, stamp: tuple) -> list[str]:
+    return open_run(store, name).scalar_keys()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def vectors(store: str, name: str, stamp: tuple, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps (T,), values (T, n)) of a per-step vector."""
+    return open_run(store, name).vectors(key)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def evals(store: str, name: str, stamp: tuple) -> pd.DataFrame:
+    return open_run(store, name).evals()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _snapshot(store: str, name: str, step: int, mtime: int | None) -> Snapshot:
+    return open_run(store, name).snapshot(step)
+
+
+def snapshot(store: str, name: str, step: int) -> Snapshot:
+    """The snapshot of `step` (cached; a resumed run that rewrote the file is re-read)."""
+    try:
+        mtime = os.stat(Path(store) / name / "snapshots" / f"step_{step:08d}.npz").st_mtime_ns
+    except FileNotFoundError:
+        mtime = None
+    return _snapshot(str(store), name, step, mtime)
+
+
+def snapshot_steps(store: str, name: str) -> list[int]:
+    return open_run(store, name).snapshot_steps()
+
+
+def long_scalars(frames: dict[str, pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """Wide per-run scalar frames → one long frame (run, step, key, value), NaN rows dropped."""
+    parts = []
+    for run, wide in frames.items():
+        present = [k for k in keys if k in wide.columns]
+        if present:
+            long = wide[present].reset_index().melt(id_vars="step", var_name="key", value_name="value")
+            parts.append(long.assign(run=run))
+    if not parts:
+        return pd.DataFrame(columns=["run", "step", "key", "value"])
+    return pd.concat(parts, ignore_index=True).dropna(subset=["value"])[["run", "step", "key", "value"]]
+
+
+def class_names(meta_doc: dict) -> list[str] | None:
+    """Names indexing snapshot labels (train classes, then unseen test classes), if the run recorded them."""
+    dataset = meta_doc.get("dataset") or {}
+    names = dataset.get("snapshot_class_names") or dataset.get("class_names")
+    return [str(n) for n in names] if names else None
+
+
+__all__ = ["RunError", "store_path", "run_stamp", "runs_table", "meta", "scalars", "scalar_keys", "vectors",
+           "evals", "snapshot", "snapshot_steps", "long_scalars", "class_names"]

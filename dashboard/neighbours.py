@@ -1,0 +1,70 @@
+"""Selection in a scatter → sample ids → table of those samples and their nearest neighbours.
+
+Pure functions (no Streamlit): AppTest cannot simulate a Plotly lasso, so this path is unit-tested here
+and exercised end to end by the browser test.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from dashboard.analysis import normalize_rows
+
+_CHUNK = 1024  # query rows per similarity block: never hold a selected × N matrix bigger than this
+
+
+def selected_ids(points: Iterable[Mapping[str, Any]]) -> np.ndarray:
+    """Sample ids (snapshot rows) of the selected points, sorted and unique.
+
+    Sample traces carry `customdata[0]` = sample id ≥ 0; proxy traces carry -1 and are skipped.
+    """
+    ids = set()
+    for point in points:
+        custom = point.get("customdata")
+        first = custom[0] if isinstance(custom, (list, tuple)) and custom else custom
+        if isinstance(first, (int, float, np.integer, np.floating)) and first >= 0:
+            ids.add(int(first))
+    return np.array(sorted(ids), dtype=np.int64)
+
+
+def neighbour_table(ids: np.ndarray, embeddings: np.ndarray, labels: np.ndarray,
+                    modes: np.ndarray | None = None, k: int = 5,
+                    class_names: list[str] | None = None) -> pd.DataFrame:
+    """For each selected sample, its k nearest other samples by cosine (ties: lower id first).
+
+    Long format: one row per (selected sample, rank).
+    """
+    columns = ["sample", "label", "mode", "rank", "neighbour", "neighbour_label", "neighbour_mode",
+               "cosine", "same_label"]
+    ids = np.asarray(ids, dtype=np.int64)
+    n = len(embeddings)
+    k = min(k, n - 1)
+    if len(ids) == 0 or k < 1:
+        return pd.DataFrame(columns=columns)
+    if modes is None:
+        modes = np.full(n, -1)
+    x = normalize_rows(embeddings)
+    frames = []
+    for start in range(0, len(ids), _CHUNK):
+        block = ids[start:start + _CHUNK]
+        sims = x[block] @ x.T
+        sims[np.arange(len(block)), block] = -np.inf  # a sample is not its own neighbour
+        # stable sort on -sim gives (similarity desc, index asc)
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        nb = order.ravel()
+        query = np.repeat(block, k)
+        frames.append(pd.DataFrame({
+            "sample": query, "label": labels[query], "mode": modes[query],
+            "rank": np.tile(np.arange(1, k + 1), len(block)),
+            "neighbour": nb, "neighbour_label": labels[nb], "neighbour_mode": modes[nb],
+            "cosine": np.take_along_axis(sims, order, axis=1).ravel(),
+            "same_label": labels[nb] == labels[query],
+        }))
+    table = pd.concat(frames, ignore_index=True)
+    if class_names:
+        names = np.asarray(class_names, dtype=object)
+        table["label"] = names[table["label"].to_numpy()]
+        table["neighbour_label"] = names[table["neighbour_label"].to_numpy()]
+    return table[columns]

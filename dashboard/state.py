@@ -1,0 +1,75 @@
+"""View state kept in the URL query string (so a view is shareable) and in the session (so it survives
+switching pages, which starts the new page with a clean query string)."""
+from __future__ import annotations
+
+from typing import Callable, Sequence, TypeVar
+
+import streamlit as st
+
+T = TypeVar("T")
+
+
+def _remember(name: str, value) -> None:
+    st.query_params[name] = str(value)
+    st.session_state[f"shared_{name}"] = value
+
+
+def choose(name: str, label: str, options: Sequence[T], default: T, *, kind: str = "selectbox",
+           format_func: Callable[[T], str] = str, help: str | None = None, container=st) -> T:
+    """A selectbox or radio (`kind`) whose choice comes from / goes to query parameter `name`.
+
+    An unknown value in the URL falls back to the session's last choice, then to `default`.
+    """
+    options = list(options)
+    by_text = {str(o): o for o in options}
+    wanted = st.query_params.get(name)
+    if wanted in by_text:
+        initial = by_text[wanted]
+    elif st.session_state.get(f"shared_{name}") in options:
+        initial = st.session_state[f"shared_{name}"]
+    else:
+        initial = default if default in options else options[0]
+    kwargs = dict(format_func=format_func, help=help, key=f"w_{name}", index=options.index(initial))
+    if kind == "radio":
+        kwargs["horizontal"] = True
+    # the URL is rewritten from the widget on every run, so `initial` is the widget's current value
+    value = getattr(container, kind)(label, options, **kwargs)
+    _remember(name, value)
+    return value
+
+
+def choose_many(name: str, label: str, options: Sequence[str], default: Sequence[str], *,
+                max_selections: int | None = None, container=st) -> list[str]:
+    """A multiselect kept in query parameter `name` as a comma-separated list.
+
+    Not shared between pages: each page's default pairing (SO on/off, class- vs data-wise…) is the point.
+    """
+    options = list(options)
+    raw = st.query_params.get(name)
+    initial = [o for o in raw.split(",") if o in options] if raw else []
+    if not initial:
+        initial = [o for o in default if o in options]
+    value = container.multiselect(label, options, default=initial, max_selections=max_selections)
+    st.query_params[name] = ",".join(value)
+    return value
+
+
+def choose_step(name: str, label: str, steps: Sequence[int], *, container=st) -> int:
+    """A slider over the snapshot steps, kept in query parameter `name` (default: the latest step).
+
+    A step in the URL that has no snapshot snaps to the nearest one that has.
+    """
+    steps = list(steps)
+    raw = st.query_params.get(name)
+    if raw is not None and raw.lstrip("-").isdigit():
+        initial = min(steps, key=lambda s: (abs(s - int(raw)), s))
+    else:
+        initial = st.session_state.get(f"shared_{name}", steps[-1])
+        initial = initial if initial in steps else steps[-1]
+    if len(steps) == 1:
+        container.caption(f"{label}: {steps[0]} (the only snapshot so far)")
+        value = steps[0]
+    else:
+        value = container.select_slider(label, options=steps, value=initial, key=f"w_{name}_{len(steps)}")
+    _remember(name, value)
+    return value

@@ -1,0 +1,132 @@
+"""Embedding space: the evaluation subset and the proxies, step by step through training."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, data, figures, neighbours, projections, sampling, state, widgets
+
+st.title("Embedding space")
+st.markdown("Each dot is a sample of the fixed evaluation subset, each big symbol a proxy (colour = its class, "
+            "symbol = which sub-proxy). Move the **step** slider to watch training pull classes together; colour by "
+            "**mode** to see whether a class's separate centres each get a proxy of their own. Draw a lasso or box "
+            "to list the selected samples and their nearest neighbours. PCA and UMAP distort distances; use the "
+            "native view (d ≤ 3) or the metrics pages for numbers.")
+
+table = widgets.runs_or_stop()
+store = str(widgets.store())
+with widgets.run_errors():
+    top = st.columns([3, 2, 2])
+    run = widgets.pick_run(table, container=top[0])
+    steps = widgets.snapshot_steps_or_stop(run)
+    meta = data.meta(store, run, data.run_stamp(widgets.store(), run))["meta"]
+    names = data.class_names(meta)
+    first = data.snapshot(store, run, steps[-1])
+    methods = ["pca", "umap"] + (["native"] if first.dim <= 3 else [])
+    method = state.choose("projection", "Projection", methods, "pca", format_func=projections.METHODS.get,
+                          container=top[1])
+    has_modes = bool((first.modes >= 0).any())
+    has_grad = bool(np.isfinite(first.grad_norm).any())
+    colours = ["label"] + (["mode"] if has_modes else []) + ["split"] + (["grad_norm"] if has_grad else [])
+    colour_by = state.choose("colour", "Colour by", colours, "label",
+                             format_func=lambda c: {"label": "class", "mode": "ground-truth mode", "split": "split",
+                                                    "grad_norm": "per-sample gradient norm"}[c], container=top[2])
+    if method == "native":
+        dims = first.dim
+        st.query_params.pop("dims", None)  # the native view has the embedding's own dimension
+    else:
+        dims = 3 if st.toggle("3-D", value=st.query_params.get("dims") == "3", key="dims3") else 2
+        st.query_params["dims"] = str(dims)
+
+    proxy_shape = None if first.proxies is None else tuple(first.proxies.shape[:2])
+    all_steps = tuple(steps)
+    try:
+        if not projections.is_cached(store, run, all_steps, method, dims):
+            with st.status(f"Computing UMAP of {len(steps)} snapshots (first time only, about a minute on a small "
+                           "machine; then cached with the run)…", expanded=True) as status:
+                bar = st.progress(0.0)
+                projections.compute(store, run, all_steps, method, dims,
+                                    progress=lambda frac, text: bar.progress(min(1.0, float(frac)), text=text))
+                status.update(label="UMAP ready", state="complete", expanded=False)
+        coords = projections.coordinates(store, run, all_steps, method, dims, proxy_shape)
+    except (ValueError, ImportError) as exc:  # RunError is a ValueError: shown the same way
+        st.warning(f"The {projections.METHODS[method]} projection is not available for this run: {exc}. "
+                   "PCA always works.")
+        st.stop()
+
+    step = state.choose_step("step", "Training step", steps)
+    snap = data.snapshot(store, run, step)
+    points, proxy_points = coords[step]
+    show_proxies = st.checkbox("show proxies", value=st.query_params.get("proxies", "1") == "1", key="show_proxies")
+    st.query_params["proxies"] = "1" if show_proxies else "0"
+
+    keep = sampling.subsample_indices(snap.num_points, sampling.MAX_POINTS)
+    if len(keep) < snap.num_points:
+        st.info(f"Drawing {len(keep):,} of {snap.num_points:,} points (a fixed random subset, the same at every "
+                "step); selections and neighbours use all points.")
+    nearest = ["–"] * snap.num_points
+    if snap.proxies is not None:
+        cls, k, cos = analysis.nearest_proxy(snap.embeddings, snap.proxies)
+        nearest = [f"{names[c] if names and c < len(names) else c} · k{j} (cos {v:.2f})"
+                   for c, j, v in zip(cls, k, cos)]
+    samples = pd.DataFrame({"id": np.arange(snap.num_points), "index": snap.index, "label": snap.labels,
+                            "mode": snap.modes, "split": np.where(snap.split == 1, "test", "train"),
+                            "grad_norm": snap.grad_norm, "nearest_proxy": nearest})
+    for i, axis in enumerate("xyz"[:points.shape[1]]):
+        samples[axis] = points[:, i]
+    proxies = None
+    if show_proxies and proxy_points is not None:
+        c, kk = proxy_points.shape[:2]
+        proxies = pd.DataFrame({"class": np.repeat(np.arange(c), kk), "k": np.tile(np.arange(kk), c)})
+        for i, axis in enumerate("xyz"[:proxy_points.shape[-1]]):
+            proxies[axis] = proxy_points[..., i].ravel()
+
+    chart_key = f"embedding_{run}"
+    previous = st.session_state.get(chart_key)
+    if previous and previous.get("selection", {}).get("points"):
+        st.session_state["selected_ids"] = neighbours.selected_ids(previous["selection"]["points"]).tolist()
+    selected = st.session_state.get("selected_ids", [])
+    everything = [pts for pts, _ in coords.values()] + [p.reshape(-1, p.shape[-1]) for _, p in coords.values()
+                                                      if p is not None and show_proxies]
+    fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,
+                                   class_names=names, sphere=method == "native",
+                                   axis_range=figures.axis_range(everything),
+                                   title=f"{run} — step {step} ({projections.METHODS[method].split(' (')[0]})")
+    if dims == 3:
+        st.plotly_chart(fig, key=f"{chart_key}_3d")
+        st.caption("Lasso and box selection work in the 2-D views only.")
+    else:
+        st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+
+    shown = samples.iloc[keep]
+    export = shown.assign(kind="sample")
+    if proxies is not None:
+        export = pd.concat([export, proxies.assign(kind="proxy")], ignore_index=True)
+    widgets.csv_download(export, f"{run}_{method}_step{step}.csv", "Download the points shown (CSV)")
+
+    st.subheader("Selection")
+    if not selected:
+        st.caption("Nothing selected: drag a lasso or box over the chart (2-D view) to list samples here.")
+    else:
+        cols = st.columns([4, 1])
+        cols[0].markdown(f"**{len(selected)}** samples selected (kept when you move the step slider).")
+        if cols[1].button("Clear selection"):
+            st.session_state["selected_ids"] = []
+            st.rerun()
+        picked = samples.set_index("id").loc[selected].reset_index()
+        if names:
+            picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
+        picked = picked.drop(columns=[c for c in "xyz" if c in picked]).rename(columns={
+            "id": "sample", "index": "row in its split", "label": "class",
+            "grad_norm": "‖∂L/∂f(x)‖ (training points only)", "nearest_proxy": "nearest proxy"})
+        st.dataframe(picked, hide_index=True, height=220)
+        shown_ids = np.asarray(selected[:200])
+        table_nb = neighbours.neighbour_table(shown_ids, snap.embeddings, snap.labels, snap.modes, k=5,
+                                              class_names=names)
+        share = float(table_nb["same_label"].mean()) if len(table_nb) else float("nan")
+        st.markdown(f"Their 5 nearest neighbours (cosine, at step {step})"
+                    + (f" — first 200 of {len(selected)} selected" if len(selected) > 200 else "")
+                    + f": **{share:.0%}** share the sample's class.")
+        st.dataframe(table_nb, hide_index=True, height=300)
+        widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")

@@ -1,0 +1,97 @@
+"""Proxies: do a class's proxies cover its modes? Single vs multi side by side, sub-proxy usage, dead proxies."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, data, figures, projections, state, widgets
+
+st.title("Proxies")
+st.markdown("On data whose classes have several local centres (modes), one proxy per class must sit *between* "
+            "them, and a mode of one class can end up closer to another class's proxy. Compare a single-proxy run "
+            "with a multi-proxy one: a **covered** mode (green bar) is nearest to a proxy of its own class. Below, "
+            "see how a class's samples spread over its sub-proxies and which sub-proxies are **dead** (almost "
+            "never used). " + widgets.RECONSTRUCTION)
+
+table = widgets.runs_or_stop()
+store = str(widgets.store())
+
+
+def coverage_panel(container, run: str, step_name: str) -> None:
+    steps = data.snapshot_steps(store, run)
+    if not steps:
+        container.info(f"**{run}** has no snapshots yet.")
+        return
+    step = state.choose_step(step_name, f"Step of {run}", steps, container=container)
+    snap = data.snapshot(store, run, step)
+    if snap.proxies is None:
+        container.info(f"**{run}** has no proxies (e.g. the triplet baseline).")
+        return
+    names = data.class_names(data.meta(store, run, data.run_stamp(widgets.store(), run))["meta"])
+    method = "native" if snap.dim == 2 else "pca"
+    coords = projections.coordinates(store, run, tuple(steps), method, snap.dim if method == "native" else 2,
+                                     tuple(snap.proxies.shape[:2]))
+    points, proxy_points = coords[step]
+    samples = pd.DataFrame({"id": np.arange(snap.num_points), "label": snap.labels, "mode": snap.modes,
+                            "split": snap.split, "grad_norm": snap.grad_norm, "x": points[:, 0], "y": points[:, 1]})
+    c, k = snap.proxies.shape[:2]
+    proxies = pd.DataFrame({"class": np.repeat(np.arange(c), k), "k": np.tile(np.arange(k), c),
+                            "x": proxy_points[..., 0].ravel(), "y": proxy_points[..., 1].ravel()})
+    colour_by = "mode" if (snap.modes >= 0).any() else "label"
+    container.plotly_chart(figures.embedding_figure(samples, proxies, colour_by=colour_by, class_names=names,
+                                                    sphere=method == "native",
+                                                    title=f"{run}: K={k}, step {step} ({method.upper()})"),
+                           key=f"cov_embed_{step_name}")
+    coverage = analysis.mode_coverage(snap.embeddings, snap.labels, snap.modes, snap.proxies)
+    container.plotly_chart(figures.mode_coverage_figure(coverage, title=f"{run}"), key=f"cov_bar_{step_name}")
+    if len(coverage):
+        widgets.csv_download(coverage, f"{run}_mode_coverage_step{step}_{step_name}.csv", container=container)
+
+
+with widgets.run_errors():
+    st.subheader("Mode coverage: single vs multi proxy")
+    multi = widgets.find_run(table, K=lambda v: (v or 0) > 1) or widgets.openable(table)[0]
+    single = widgets.find_run(table, K=1) or multi
+    left, right = st.columns(2)
+    run_a = widgets.pick_run(table, "run", "Left run", default=multi, container=left)
+    if single == run_a:
+        single = next((r for r in widgets.openable(table) if r != run_a), run_a)
+    run_b = widgets.pick_run(table, "other", "Right run", default=single, container=right)
+    coverage_panel(left, run_a, "step")
+    coverage_panel(right, run_b, "other_step")
+
+    st.subheader(f"Sub-proxy usage of {run_a}")
+    stamp = data.run_stamp(widgets.store(), run_a)
+    meta = data.meta(store, run_a, stamp)["meta"]
+    names = data.class_names(meta)
+    k = int((meta.get("config") or {}).get("proxies_per_class") or 1)
+    steps_u, usage = data.vectors(store, run_a, stamp, "proxy_usage")
+    threshold = st.slider("Dead below this share of the class", 0.0, 0.5, 0.05, 0.01, key="dead_threshold",
+                          help="A sub-proxy is dead when it gets less than this share of its class's soft "
+                               "assignments (with K = 1 a proxy is never dead).")
+    if usage.size:
+        at = state.choose_step("usage_step", "Usage at step", steps_u.tolist())
+        matrix = usage[steps_u.tolist().index(at)].reshape(-1, k)
+        source = f"logged soft-assignment usage (`proxy_usage`) at step {at}"
+    else:
+        snap_steps = data.snapshot_steps(store, run_a)
+        if not snap_steps:
+            st.info("No usage logged and no snapshot yet.")
+            st.stop()
+        snap = data.snapshot(store, run_a, snap_steps[-1])
+        if snap.proxies is None:
+            st.info(f"**{run_a}** has no proxies.")
+            st.stop()
+        matrix = analysis.sub_proxy_share(snap.embeddings, snap.labels, snap.proxies)
+        source = f"nearest-sub-proxy shares computed from the snapshot at step {snap_steps[-1]} (no usage logged)"
+    dead = analysis.dead_proxies(matrix, threshold)
+    labels = (names or [f"class {i}" for i in range(matrix.shape[0])])[:matrix.shape[0]]
+    st.plotly_chart(figures.usage_figure(matrix, labels, dead), key="usage")
+    st.caption(f"From the {source}. **{int(dead.sum())}** of {dead.size} sub-proxies are dead at this threshold.")
+    widgets.csv_download(pd.DataFrame(matrix, index=labels, columns=[f"k{j}" for j in range(matrix.shape[1])])
+                         .reset_index(names="class"), f"{run_a}_proxy_usage.csv")
+    dead_over = data.long_scalars({run_a: data.scalars(store, run_a, stamp, ("proxy/dead",))}, ["proxy/dead"])
+    if len(dead_over):
+        st.plotly_chart(figures.lines_figure(dead_over, title="Dead sub-proxies over training (trainer's own count)",
+                                             y_title="dead sub-proxies"), key="dead_over_time")

@@ -1,0 +1,94 @@
+"""Pieces every page shares: the store, run pickers, clear messages instead of tracebacks, CSV export."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, state
+from proxylab.store import RunError
+
+RECONSTRUCTION = ("**Reconstruction note:** the Multi-Proxy-Anchor family (`mpa`, `mpa_dw`, `mpa_pw`) and the exact "
+                  "soft-orthogonality (SO) form are proxylab's *reconstructions*: the papers' own equations could "
+                  "not be confirmed, so read these curves as \"what this reconstruction does\", not as the papers' "
+                  "results.")
+
+
+def store() -> Path:
+    return data.store_path()
+
+
+def runs_or_stop() -> pd.DataFrame:
+    """The store's runs; on an empty store (or one of only unreadable runs) say so and stop the page."""
+    table = data.runs_table(store())
+    if table.empty:
+        st.info(f"No runs in `{store()}` yet. Start one on the **Runs** page, run `proxylab demo` for the teaching "
+                "runs, or point the dashboard at another store with `proxylab dashboard --store DIR`.")
+        st.stop()
+    if not table["openable"].any():
+        st.warning("Every run in this store is corrupt or unreadable; the Runs page lists why.")
+        st.stop()
+    return table
+
+
+def _label(table: pd.DataFrame, name: str) -> str:
+    row = table.set_index("name").loc[name]
+    k = "" if pd.isna(row["K"]) else f", K={int(row['K'])}"
+    so = "" if pd.isna(row["SO weight"]) or not row["SO weight"] else f", SO={row['SO weight']:g}"
+    return f"{name} ({row['loss'] or '?'}{k}{so}, {row['status']})"
+
+
+def openable(table: pd.DataFrame) -> list[str]:
+    return table.loc[table["openable"], "name"].tolist()
+
+
+def corrupt_note(table: pd.DataFrame) -> None:
+    broken = table[~table["openable"]]
+    if len(broken):
+        st.caption(f"{len(broken)} run(s) cannot be opened and are left out here (see the Runs page).")
+
+
+def pick_run(table: pd.DataFrame, name: str = "run", label: str = "Run", default: str | None = None,
+             container=st) -> str:
+    names = openable(table)
+    return state.choose(name, label, names, default or names[0], format_func=lambda n: _label(table, n),
+                        container=container)
+
+
+def pick_runs(table: pd.DataFrame, name: str, label: str, default: list[str], container=st) -> list[str]:
+    return state.choose_many(name, label, openable(table), default, container=container)
+
+
+def find_run(table: pd.DataFrame, **config) -> str | None:
+    """First openable run whose config matches all of `config` (e.g. loss='mpa_dw'), else None."""
+    rows = table[table["openable"]]
+    for key, value in config.items():
+        rows = rows[rows[key].map(value) if callable(value) else rows[key] == value]
+    return rows["name"].iloc[0] if len(rows) else None
+
+
+def snapshot_steps_or_stop(name: str) -> list[int]:
+    steps = data.snapshot_steps(str(store()), name)
+    if not steps:
+        st.info(f"Run **{name}** has no snapshots yet; the first one is written at step 0 of training. "
+                "This page refreshes when you rerun it (press R).")
+        st.stop()
+    return steps
+
+
+@contextmanager
+def run_errors() -> Iterator[None]:
+    """Show a corrupt or vanished run as a warning instead of a traceback."""
+    try:
+        yield
+    except RunError as exc:
+        st.warning(f"This run cannot be read: {exc}")
+
+
+def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download the data shown (CSV)",
+                 container=st) -> None:
+    container.download_button(label, frame.to_csv(index=False).encode(), file_name=filename, mime="text/csv",
+                              key=f"csv_{filename}")

@@ -1,0 +1,48 @@
+"""Shared pytest fixtures."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+# ---------------------------------------------------------------- dashboard: a store of fake runs
+
+def write_dashboard_store(root: Path) -> Path:
+    """A run store with the runs the dashboard pages pair up by default, a corrupt run, and nothing else.
+
+    mpa-k4 (multi-proxy), pa-k1 (single proxy, proxy_anchor), mpa-dw (data-wise), mpa-k4-so (SO on),
+    sphere-d3 (d = 3 for the native view), broken (garbled run.json).
+    """
+    from proxylab.store import write_fake_run
+
+    small = dict(steps=60, n=300, classes=4, modes_per_class=2, d=8)
+    write_fake_run(root, "mpa-k4", k=4, loss="mpa", **small)
+    write_fake_run(root, "pa-k1", k=1, loss="proxy_anchor", seed=1, **small)
+    write_fake_run(root, "mpa-dw", k=2, loss="mpa_dw", seed=2, **small)
+    write_fake_run(root, "mpa-k4-so", k=4, loss="mpa", so_weight=0.1, seed=3, **small)
+    write_fake_run(root, "sphere-d3", k=2, loss="mpa", seed=4, **{**small, "d": 3})
+    broken = root / "broken"
+    broken.mkdir()
+    (broken / "run.json").write_text("{ not json")
+    return root
+
+
+@pytest.fixture(scope="session")
+def dashboard_store(tmp_path_factory) -> Path:
+    return write_dashboard_store(tmp_path_factory.mktemp("dashboard_store"))
+
+
+@pytest.fixture
+def empty_store(tmp_path) -> Path:
+    (tmp_path / "store").mkdir()
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def corrupt_only_store(tmp_path) -> Path:
+    store = tmp_path / "store"
+    (store / "bad-run").mkdir(parents=True)
+    (store / "bad-run" / "run.json").write_text(json.dumps({"schema_version": 99, "status": "finished"}))
+    return store

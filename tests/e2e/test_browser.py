@@ -1,0 +1,178 @@
+"""The real dashboard in a real browser: `streamlit run` on a fake store, driven by Debian chromium via Playwright.
+
+Saves a screenshot of every page under test-artifacts/ and prints two timings (time to first chart on a run
+whose projection is cached; step-slider redraw at 5,000 points). Needs `apt-get install chromium`.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHART = ".js-plotly-plot .main-svg"
+BIG = "big-5k"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import write_dashboard_store
+    from proxylab.projection import project_run
+    from proxylab.store import open_run, write_fake_run
+
+    store = write_dashboard_store(tmp_path_factory.mktemp("e2e_store"))
+    write_fake_run(store, BIG, n=5000, steps=80, k=3, classes=8, modes_per_class=3, d=16, seed=5)
+    run = open_run(store, BIG)
+    project_run(run, run.snapshot_steps(), "pca", 2)  # "a cached run": its projection is on disk
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("e2e_log") / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+                             "--server.headless", "true", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false", "--", "--store", str(store)],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("streamlit did not start; see its log")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.errors = errors
+        yield tab
+        browser.close()
+
+
+def _open(page, url: str, wait: str = CHART) -> float:
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector(wait, timeout=60_000)
+    return time.perf_counter() - start
+
+
+def _settle_and_shoot(page, name: str) -> None:
+    page.wait_for_timeout(500)
+    assert page.locator("[data-testid='stException']").count() == 0, f"exception box on {name}"
+    # Streamlit scrolls inside its own container, so only a tall window gets the whole page in the picture
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    page.wait_for_timeout(700)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _first_trace_x(page) -> list[float]:
+    # _fullData: plotly.js's decoded traces (data keeps numpy arrays as base64 typed-array specs)
+    return page.evaluate("() => Array.from(document.querySelector('.js-plotly-plot')._fullData[0].x).slice(0, 20)")
+
+
+def _chart_title(page) -> str:
+    return page.evaluate("() => document.querySelector('.js-plotly-plot').layout.title.text")
+
+
+def test_every_page_renders_without_errors(server, page):
+    _open(page, f"{server}/", wait="[data-testid='stDataFrame']")
+    assert page.get_by_text("Start a new run").count() == 1
+    _settle_and_shoot(page, "runs")
+    for name, query in [("proxies", "run=mpa-k4&other=pa-k1"), ("orthogonality", "run=mpa-k4"),
+                        ("gradients", "run=mpa-k4"), ("metrics", "runs=mpa-k4,pa-k1"),
+                        ("compare", "runs=mpa-k4,pa-k1,mpa-dw")]:
+        _open(page, f"{server}/{name}?{query}")
+        assert page.locator(".js-plotly-plot").count() >= 1
+        _settle_and_shoot(page, name)
+    assert not page.errors, page.errors
+
+
+def test_embedding_slider_projection_and_selection(server, page, record_property):
+    first_chart = _open(page, f"{server}/embedding?run={BIG}")
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length > 0")
+    assert f"{BIG} — step 80" in _chart_title(page)
+    n_points = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
+                             ".filter(t => t.customdata && t.customdata.length && t.customdata[0][0] >= 0)"
+                             ".reduce((n, t) => n + t.x.length, 0)")
+    assert n_points == 5000
+    _settle_and_shoot(page, "embedding")
+
+    # step slider: keyboard on the thumb (Home = first snapshot), then wait for the chart to change
+    before = _first_trace_x(page)
+    start = time.perf_counter()
+    page.get_by_role("slider").first.press("Home")
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot').layout.title.text.includes('step 0 ')",
+                           timeout=60_000)
+    redraw = time.perf_counter() - start
+    assert _first_trace_x(page) != before
+    assert "step=0" in page.url
+    _settle_and_shoot(page, "embedding_step0")
+
+    # lasso-free box selection: switch the chart to box select, drag over its centre
+    chart = page.locator(".js-plotly-plot").first
+    chart.hover()
+    page.locator(".modebar-btn[data-attr='dragmode'][data-val='select']").first.click()
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 120, cy - 120)
+    page.mouse.down()
+    page.mouse.move(cx, cy, steps=8)
+    page.mouse.move(cx + 120, cy + 120, steps=8)
+    page.mouse.up()
+    page.get_by_text("samples selected").wait_for(timeout=60_000)
+    assert page.get_by_text("nearest neighbours").count() >= 1
+    greyed = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.some(t => Array.isArray("
+                           "t.marker.color) && t.marker.color.includes('rgba(170,170,170,0.25)'))")
+    assert greyed, "unselected points should be greyed out, not hidden"
+    _settle_and_shoot(page, "embedding_selection")
+
+    # projection switch on a d = 3 run: PCA → the native sphere (a 3-D chart)
+    _open(page, f"{server}/embedding?run=sphere-d3")
+    page.locator("[data-testid='stSelectbox']").nth(1).click()
+    page.get_by_role("option", name="native circle / sphere").click()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.some(t => t.type === 'scatter3d')",
+                           timeout=60_000)
+    assert "projection=native" in page.url
+    _settle_and_shoot(page, "embedding_native_sphere")
+    assert not page.errors, page.errors
+
+    print(f"\ntime to first chart (cached PCA, 5,000 points): {first_chart:.2f} s; "
+          f"step-slider redraw at 5,000 points: {redraw:.2f} s")
+    record_property("time_to_first_chart_s", round(first_chart, 2))
+    record_property("slider_redraw_s", round(redraw, 2))

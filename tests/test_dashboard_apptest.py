@@ -1,0 +1,323 @@
+"""Every dashboard page under streamlit.testing.v1.AppTest, on fake runs written by proxylab.store.
+
+The checks are on what a user would see change: figure data after moving a slider, marker colours after
+switching the colour, the URL after choosing a view; and messages, never exceptions, on bad stores.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "dashboard" / "app.py")
+PAGES = ["runs", "embedding", "proxies", "orthogonality", "gradients", "metrics", "compare"]
+
+
+def open_app(store: Path, monkeypatch, page: str | None = None, query: dict | None = None) -> AppTest:
+    monkeypatch.setenv("PROXYLAB_STORE", str(store))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(f"views/{page}.py")
+    if query:
+        at.query_params.update(query)
+    if page or query:
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(v) -> np.ndarray:
+    """Plotly's JSON keeps numpy arrays as base64 typed arrays; decode them (lists pass through)."""
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        shape = v.get("shape")
+        if shape:
+            arr = arr.reshape([int(s) for s in str(shape).split(",")])
+        return arr
+    return np.asarray(v, dtype=object)
+
+
+def sample_traces(fig: dict) -> list[dict]:
+    return [t for t in fig["data"] if "customdata" in t and not t.get("name", "").startswith("proxies")
+            and t.get("name") not in ("unit circle", "unit sphere", "proxy vectors")]
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+# ---------------------------------------------------------------- start-up, runs page, bad stores
+
+
+def test_startup_does_not_import_torch_or_umap(dashboard_store):
+    # a fresh interpreter: other tests in this session may already have imported torch
+    code = ("import sys; from streamlit.testing.v1 import AppTest; at = AppTest.from_file(sys.argv[1], "
+            "default_timeout=60).run(); assert not at.exception, at.exception; "
+            "print(sorted(m for m in ('torch', 'umap', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, APP], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PROXYLAB_STORE": str(dashboard_store)}, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_runs_page_lists_runs_and_explains_the_corrupt_one(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch)
+    table = at.dataframe[0].value
+    assert set(table["name"]) == {"mpa-k4", "pa-k1", "mpa-dw", "mpa-k4-so", "sphere-d3"}
+    row = table.set_index("name").loc["mpa-k4"]
+    assert row["loss"] == "mpa" and row["K"] == 4 and row["status"] == "finished" and row["progress"] == 1.0
+    assert 0 <= row["last R@1 (test)"] <= 1
+    errors = texts(at, "error")
+    assert any("broken" in e and "not valid JSON" in e for e in errors)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_store_gives_a_message_on_every_page(empty_store, monkeypatch, page):
+    at = open_app(empty_store, monkeypatch, page=page)
+    assert any("No runs in" in m for m in texts(at, "info")), texts(at, "info")
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_store_of_only_corrupt_runs_warns_instead_of_failing(corrupt_only_store, monkeypatch, page):
+    at = open_app(corrupt_only_store, monkeypatch, page=page)
+    assert any("corrupt" in w for w in texts(at, "warning")), texts(at, "warning")
+
+
+def test_live_run_without_snapshots_says_so_and_runs_page_shows_progress(tmp_path, monkeypatch):
+    from proxylab.store import RunWriter
+
+    store = tmp_path / "store"
+    with RunWriter.create(store, "live", {"config": {"loss": "mpa", "proxies_per_class": 2},
+                                          "progress": {"total_steps": 100}}) as writer:
+        for step in range(1, 11):
+            writer.log_scalars(step, {"loss": 1.0 / step})
+        writer.flush()
+        at = open_app(store, monkeypatch)
+        row = at.dataframe[0].value.set_index("name").loc["live"]
+        assert row["status"] == "running" and row["progress"] == pytest.approx(0.1)
+        assert any(c["layout"]["title"]["text"] == "training loss" for c in charts(at))  # live loss curve
+        at.switch_page("views/embedding.py").run()
+        assert not at.exception
+        assert any("no snapshots yet" in m for m in texts(at, "info"))
+
+
+def test_snapshot_corrupted_after_listing_shows_a_warning(tmp_path, monkeypatch):
+    from proxylab.store import write_fake_run
+
+    store = tmp_path / "store"
+    path = write_fake_run(store, "r", steps=20, n=50, classes=3, modes_per_class=1, k=1, d=4)
+    last = sorted((path / "snapshots").iterdir())[-1]
+    last.write_bytes(b"PK\x03\x04 truncated")
+    at = open_app(store, monkeypatch, page="orthogonality")
+    assert any("cannot be read" in w and "unreadable snapshot" in w for w in texts(at, "warning"))
+
+
+def test_new_run_form_starts_the_cli_in_the_background(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    store.mkdir()
+    at = open_app(store, monkeypatch)
+    at.text_input[0].input("from-form")
+    at.selectbox[0].select("proxy_anchor")
+    at.number_input[0].set_value(1)
+    at.button[0].click().run()
+    assert not at.exception
+    (message,) = texts(at, "success")
+    assert "from-form" in message
+    pid = int(message.split("process ")[1].split(")")[0])
+    try:
+        first_line = (store / ".launch-logs" / "from-form.log").read_text().splitlines()[0]
+        assert " -m proxylab train " in first_line and "--name from-form" in first_line
+        assert "--loss proxy_anchor" in first_line and "--proxies-per-class 1" in first_line
+        assert f"--store {store.resolve()}" in first_line
+    finally:
+        try:  # our own child: the test only checks that it was started
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    # a second run with the same name is refused with a message once the folder exists
+    (store / "from-form").mkdir(exist_ok=True)
+    at.text_input[0].input("from-form")
+    at.button[0].click().run()
+    assert any("already exists" in e for e in texts(at, "error"))
+
+
+def test_training_command_is_accepted_by_the_cli_parser(tmp_path):
+    from dashboard.launch import training_command
+    from proxylab.cli import build_parser
+
+    cmd = training_command(tmp_path, "x", loss="mpa_dw", proxies_per_class=3, so_weight=0.05, data="digits-merged",
+                           steps=40, seed=7)
+    args = build_parser().parse_args(cmd[3:])
+    assert (args.command, args.loss, args.proxies_per_class, args.so_weight, args.data, args.steps, args.seed) == \
+        ("train", "mpa_dw", 3, 0.05, "digits-merged", 40, 7)
+    with pytest.raises(ValueError, match="loss"):
+        training_command(tmp_path, "x", loss="nope", proxies_per_class=1, so_weight=0, data="synthetic", steps=1)
+
+
+# ---------------------------------------------------------------- embedding space
+
+
+def test_embedding_step_slider_moves_the_points(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    before = charts(at)[0]
+    slider = at.select_slider[0]
+    assert slider.value == slider.options[-1] or int(slider.value) == max(int(o) for o in slider.options)
+    slider.set_value(int(slider.options[0])).run()
+    after = charts(at)[0]
+    assert at.query_params["step"] == str(int(slider.options[0]))
+    x0 = np.concatenate([values(t["x"]) for t in sample_traces(before)]).astype(float)
+    x1 = np.concatenate([values(t["x"]) for t in sample_traces(after)]).astype(float)
+    assert len(x0) == len(x1) == 300 and not np.allclose(x0, x1)
+    # aligned projection: the axis range is fixed across steps, so motion is visible, not rescaled
+    assert before["layout"]["xaxis"]["range"] == after["layout"]["xaxis"]["range"]
+
+
+def test_embedding_colour_switch_changes_marker_colours(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    by_class = sample_traces(charts(at)[0])
+    at.selectbox(key="w_colour").select("mode").run()
+    by_mode = sample_traces(charts(at)[0])
+    assert at.query_params["colour"] == "mode"
+    assert len(by_class) == 4 and len(by_mode) == 8  # 4 classes × 2 modes
+    at.selectbox(key="w_colour").select("grad_norm").run()
+    (by_grad,) = sample_traces(charts(at)[0])
+    colours = values(by_grad["marker"]["color"]).astype(float)
+    assert np.isfinite(colours).any() and by_grad["marker"]["showscale"]
+
+
+def test_embedding_proxies_hover_and_3d_toggle(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    fig = charts(at)[0]
+    proxies = [t for t in fig["data"] if t["name"].startswith("proxies")]
+    assert len(proxies) == 4 and all(len(values(t["x"])) == 4 for t in proxies)
+    assert "nearest proxy" in sample_traces(fig)[0]["hovertemplate"]
+    at.checkbox(key="show_proxies").uncheck().run()
+    assert not [t for t in charts(at)[0]["data"] if t["name"].startswith("proxies")]
+    at.toggle(key="dims3").set_value(True).run()
+    assert {t["type"] for t in sample_traces(charts(at)[0])} == {"scatter3d"}
+    assert any("Lasso and box selection work in the 2-D" in c for c in texts(at, "caption"))
+
+
+def test_embedding_native_sphere_for_d3_and_url_state_restores_the_view(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding",
+                  query={"run": "sphere-d3", "projection": "native", "colour": "split", "step": "12"})
+    assert at.selectbox(key="w_projection").value == "native"
+    assert at.selectbox(key="w_colour").value == "split"
+    assert int(at.select_slider[0].value) == 12
+    fig = charts(at)[0]
+    assert any(t["type"] == "surface" for t in fig["data"])  # the unit sphere
+    pts = np.column_stack([np.concatenate([values(t[a]) for t in sample_traces(fig)]).astype(float) for a in "xyz"])
+    np.testing.assert_allclose(np.linalg.norm(pts, axis=1), 1.0, atol=1e-5)  # on the sphere
+    assert [t["name"] for t in sample_traces(fig)] == ["test", "train"]
+    # PCA is offered on the same run, and switching changes the coordinates
+    at.selectbox(key="w_projection").select("pca").run()
+    assert all(t["type"] == "scatter" for t in sample_traces(charts(at)[0]))
+
+
+def test_embedding_subsamples_big_snapshots_and_says_so(dashboard_store, monkeypatch):
+    from dashboard import sampling
+
+    monkeypatch.setattr(sampling, "MAX_POINTS", 120)  # the 300-point fake run stands in for a >50k one
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    assert any("Drawing 120 of 300 points" in m for m in texts(at, "info"))
+    ids = [int(row[0]) for t in sample_traces(charts(at)[0]) for row in t["customdata"]]
+    assert len(ids) == 120 and len(set(ids)) == 120
+
+
+def test_embedding_offers_csv_of_what_is_shown(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "pa-k1"})
+    buttons = at.get("download_button")
+    assert buttons and any("points shown" in b.proto.label for b in buttons)
+
+
+# ---------------------------------------------------------------- other pages
+
+
+def test_proxies_page_single_vs_multi_and_dead_threshold(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="proxies", query={"run": "mpa-k4", "other": "pa-k1"})
+    titles = [c["layout"]["title"]["text"] for c in charts(at)]
+    assert any(t.startswith("mpa-k4: K=4") for t in titles) and any(t.startswith("pa-k1: K=1") for t in titles)
+    assert sum("modes covered" in t for t in titles) == 2
+    caption = [c for c in texts(at, "caption") if "sub-proxies are dead" in c][0]
+    at.slider(key="dead_threshold").set_value(0.5).run()
+    caption_high = [c for c in texts(at, "caption") if "sub-proxies are dead" in c][0]
+    dead = lambda text: int(text.split("**")[1])  # noqa: E731
+    assert dead(caption_high) > dead(caption)
+    usage = [c for c in charts(at) if c["data"][0]["type"] == "heatmap"][0]
+    assert values(usage["data"][0]["z"]).astype(float).shape == (4, 4)
+
+
+def test_orthogonality_page_step_changes_gram_and_welch_line(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="orthogonality", query={"run": "mpa-k4"})
+    gram0 = values(charts(at)[0]["data"][0]["z"]).astype(float)
+    welch = charts(at)[2]
+    (line,) = [s for s in welch["layout"]["shapes"] if s["type"] == "line"]
+    n, d = 16, 8
+    assert line["y0"] == pytest.approx((n / d - 1) / (n - 1))
+    assert {t["name"] for t in welch["data"]} == {"mpa-k4", "mpa-k4-so"}  # SO off paired with SO on
+    at.select_slider[0].set_value(int(at.select_slider[0].options[0])).run()
+    gram1 = values(charts(at)[0]["data"][0]["z"]).astype(float)
+    assert gram0.shape == gram1.shape == (16, 16) and not np.allclose(gram0, gram1)
+    at.radio(key="w_measure").set_value("R_SO (sum)").run()
+    (line,) = [s for s in charts(at)[2]["layout"]["shapes"] if s["type"] == "line"]
+    assert line["y0"] == pytest.approx((n / d - 1) / (n - 1) * n * (n - 1))
+
+
+def test_gradients_page_heatmap_switch_and_concentration_pair(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="gradients", query={"run": "mpa-k4"})
+    heat = [c for c in charts(at) if c["data"][0]["type"] == "heatmap"][0]
+    assert len(heat["data"][0]["y"]) == 16  # C·K proxies
+    at.radio(key="w_vector").set_value("per class").run()
+    heat = [c for c in charts(at) if c["data"][0]["type"] == "heatmap"][0]
+    assert heat["data"][0]["y"] == [f"class {i}" for i in range(4)]
+    conc = [c for c in charts(at) if "concentrated" in c["layout"]["title"]["text"]][0]
+    assert {t["name"] for t in conc["data"]} == {"pa-k1", "mpa-dw"}
+    groups = charts(at)[0]
+    assert {t["name"] for t in groups["data"]} >= {"grad_norm/proxies", "grad_norm/backbone"}
+
+
+def test_metrics_page_step_and_split_change_the_curves(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="metrics", query={"runs": "mpa-k4,pa-k1"})
+    vs_k = charts(at)[0]
+    assert {t["name"] for t in vs_k["data"]} == {"mpa-k4", "pa-k1"}
+    y_last = [values(t["y"]).astype(float) for t in vs_k["data"]]
+    at.select_slider[0].set_value(int(at.select_slider[0].options[0])).run()
+    y_first = [values(t["y"]).astype(float) for t in charts(at)[0]["data"]]
+    assert any(not np.allclose(a, b) for a, b in zip(y_last, y_first))
+    at.radio(key="w_split").set_value("train").run()
+    assert at.query_params["split"] == "train" and not at.exception
+
+
+def test_compare_page_puts_runs_on_the_same_axes(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="compare", query={"runs": "mpa-k4,pa-k1,mpa-dw"})
+    scalar = charts(at)[0]
+    assert [t["name"] for t in scalar["data"]] == ["mpa-k4", "pa-k1", "mpa-dw"]
+    at.selectbox(key="w_key").select("proxy/mean_sq_cos").run()
+    assert charts(at)[0]["layout"]["title"]["text"] == "proxy/mean_sq_cos"
+    final = at.dataframe[0].value
+    assert list(final["run"]) == sorted(["mpa-k4", "pa-k1", "mpa-dw"]) and "R@1" in final.columns
+
+
+def test_run_form_offers_exactly_the_registered_losses_and_datasets():
+    # The dashboard cannot import proxylab.losses (torch) at start-up, so it keeps its own lists: keep them true.
+    from dashboard.launch import DATASETS, LOSSES
+    from proxylab.data import list_datasets
+    from proxylab.losses import list_losses
+
+    assert sorted(LOSSES) == list_losses()
+    assert set(DATASETS) <= set(list_datasets())
