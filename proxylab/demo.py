@@ -6,7 +6,9 @@ interleaved modes) seen through a linear embedder:
 - ``demo-single-proxy``: Proxy Anchor, K = 1 — one proxy cannot cover a class whose modes lie apart;
 - ``demo-multi-proxy``: class-wise MPA (reconstruction), K = 4 — sub-proxies settle on the modes;
 - ``demo-multi-proxy-so``: the same + soft orthogonality between classes — proxies spread toward the Welch floor;
-- ``demo-data-wise``: data-wise MPA (reconstruction), K = 4 — each sample's gradient is bounded, not each proxy's.
+- ``demo-data-wise``: data-wise MPA (reconstruction), K = 4 — each sample's gradient is bounded, not each proxy's;
+- ``demo-sphere-single`` / ``demo-sphere-multi``: d = 3, for the native sphere view (no projection): 3 classes × 2
+  modes on a ring, one proxy vs four per class.
 
 The demo replaces earlier ``demo-*`` runs of the same names (never a run that is being written).
 """
@@ -22,6 +24,8 @@ DEMO_RUNS = {
     "demo-multi-proxy": "multi-proxy",
     "demo-multi-proxy-so": "multi-proxy-so",
     "demo-data-wise": "data-wise",
+    "demo-sphere-single": "sphere-single-proxy",
+    "demo-sphere-multi": "sphere-multi-proxy",
 }
 
 
