@@ -104,6 +104,15 @@ def snapshot(store: str, name: str, step: int) -> Snapshot:
     return _snapshot(str(store), name, step, mtime)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def eval_images(store: str, name: str) -> np.ndarray | None:
+    """Thumbnails of the snapshot rows (image data only; written once when the run starts)."""
+    try:
+        return open_run(store, name).eval_images()
+    except RunError:  # a damaged thumbnail file only costs the thumbnails
+        return None
+
+
 def snapshot_steps(store: str, name: str) -> list[int]:
     return open_run(store, name).snapshot_steps()
 

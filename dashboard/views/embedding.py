@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, data, figures, neighbours, projections, sampling, state, widgets
+from dashboard import analysis, data, figures, neighbours, projections, sampling, state, thumbnails, widgets
 
 st.title("Embedding space")
 st.markdown("Each dot is a sample of the fixed evaluation subset, each big symbol a proxy (colour = its class, "
@@ -120,7 +120,12 @@ with widgets.run_errors():
         picked = picked.drop(columns=[c for c in "xyz" if c in picked]).rename(columns={
             "id": "sample", "index": "row in its split", "label": "class",
             "grad_norm": "‖∂L/∂f(x)‖ (training points only)", "nearest_proxy": "nearest proxy"})
-        st.dataframe(picked, hide_index=True, height=220)
+        images = data.eval_images(store, run)
+        thumbs = thumbnails.thumbnail_column(images, picked["sample"].to_numpy())
+        image_column = {"image": st.column_config.ImageColumn("image", width="small")}
+        if thumbs is not None:
+            picked.insert(1, "image", thumbs)
+        st.dataframe(picked, hide_index=True, height=220, column_config=image_column)
         shown_ids = np.asarray(selected[:200])
         table_nb = neighbours.neighbour_table(shown_ids, snap.embeddings, snap.labels, snap.modes, k=5,
                                               class_names=names)
@@ -128,5 +133,9 @@ with widgets.run_errors():
         st.markdown(f"Their 5 nearest neighbours (cosine, at step {step})"
                     + (f" — first 200 of {len(selected)} selected" if len(selected) > 200 else "")
                     + f": **{share:.0%}** share the sample's class.")
-        st.dataframe(table_nb, hide_index=True, height=300)
+        shown_nb = table_nb.copy()  # the CSV keeps no images
+        nb_thumbs = thumbnails.thumbnail_column(images, table_nb["neighbour"].to_numpy())
+        if nb_thumbs is not None:
+            shown_nb.insert(shown_nb.columns.get_loc("neighbour") + 1, "image", nb_thumbs)
+        st.dataframe(shown_nb, hide_index=True, height=300, column_config=image_column)
         widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")

@@ -17,6 +17,7 @@ Reading::
     run.scalars(["loss"]), run.snapshot(run.snapshot_steps()[-1]).embeddings
 """
 from .atomic import atomic_write_bytes, atomic_write_json
+from .images import read_eval_images, to_thumbnails, write_eval_images
 from .layout import (
     SCHEMA_VERSION, STATUSES, RunError, default_store, run_dir, validate_run_name,
 )
@@ -26,7 +27,7 @@ from .writer import RunWriter
 
 __all__ = [
     "RunError", "validate_run_name", "default_store", "run_dir", "SCHEMA_VERSION", "STATUSES",
-    "RunWriter", "atomic_write_bytes", "atomic_write_json",
+    "RunWriter", "atomic_write_bytes", "atomic_write_json", "read_eval_images", "write_eval_images", "to_thumbnails",
     "Run", "RunSummary", "Progress", "Snapshot", "SNAPSHOT_ARRAYS", "list_runs", "open_run",
     "write_fake_run",
 ]

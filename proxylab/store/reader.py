@@ -21,6 +21,7 @@ from .layout import (
     METRICS_DB, RUN_JSON, STATUSES, SUPPORTED_SCHEMA_VERSIONS, RunError, check_step, run_dir, snapshot_path,
     snapshot_steps_in, validate_run_name,
 )
+from .images import read_eval_images
 from .lock import is_locked
 from .snapshot import Snapshot, read_snapshot_file
 
@@ -216,6 +217,10 @@ class Run:
         """Load the snapshot of ``step``; a missing, truncated or malformed file raises RunError."""
         step = check_step(step)
         return read_snapshot_file(snapshot_path(self.path, step), step)
+
+    def eval_images(self) -> np.ndarray | None:
+        """Thumbnails (N, H, W, C) uint8 of the snapshot rows for image datasets, else None."""
+        return read_eval_images(self.path)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"

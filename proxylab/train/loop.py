@@ -26,9 +26,10 @@ from ..data import ClassBalancedSampler, make_dataset
 from ..losses import MetricLoss, make_loss
 from ..metrics import evaluate
 from ..models import make_model
-from ..store import RunError, RunWriter, validate_run_name
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write_eval_images
+from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import TrainConfig, snapshot_schedule
+from ..losses.orthogonality import pair_mask
 from .stats import dead_proxies, proxy_geometry, sample_grad_summary, sub_proxy_usage
 
 
@@ -158,6 +159,8 @@ class Trainer:
             self.writer = RunWriter.create(self.store, name, self._meta()) if self.rank == 0 \
                 else NullWriter(self.store / name)
             self.start_step = 0
+            if self.rank == 0 and len(self.data.train.input_shape) == 3:
+                self._write_thumbnails()
 
     def _abandon(self) -> None:
         """Give up a resume before training: put run.json back as it was and release the lock."""
@@ -174,6 +177,12 @@ class Trainer:
         self.model = make_model(cfg.model, train.input_shape, cfg.embedding_dim, normalize=cfg.normalize,
                                 **cfg.model_params).to(self.device)
         self.loss_fn = make_loss(cfg.loss, self.num_classes, cfg.embedding_dim, **self._loss_params()).to(self.device)
+        #: parameters per logged group (backbone, head, proxies), fixed for the run
+        self.groups = {"backbone": list(self.model.backbone.parameters()), "head": list(self.model.head.parameters())}
+        if self.loss_fn.proxies is not None:
+            self.groups["proxies"] = [self.loss_fn.proxies]
+            c, k, _ = self.loss_fn.proxies.shape
+            self.proxy_pair_mask = pair_mask(c, k, "all", device=self.device)
         proxy_mult = cfg.proxy_lr_multiplier or self.loss_fn.default_proxy_lr_multiplier
         groups = [
             {"name": "backbone", "params": list(self.model.backbone.parameters()), "lr": cfg.lr},
@@ -267,20 +276,24 @@ class Trainer:
         out = loss_fn(emb, y)  # loss + named parts
         split_pull_push = full and proxies is not None and "pos" in out.parts and "neg" in out.parts
         if split_pull_push:  # gradient of the pull (positive) and push (negative) terms on each proxy
-            g_pull, g_push = (torch.autograd.grad(out.parts[k], proxies, retain_graph=True, allow_unused=True)[0]
-                              for k in ("pos", "neg"))
+            g_pull = _grad_or_zeros(out.parts["pos"], proxies)
+            # With only pos + neg, push = total − pull: one extra backward instead of two.
+            g_push = _grad_or_zeros(out.parts["neg"], proxies) if len(out.parts) > 2 else None
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        if split_pull_push and g_push is None:
+            g_push = proxies.grad - g_pull
         if self.world_size > 1:  # data parallel: every replica steps with the mean gradient of all ranks
             self._all_reduce_grads()
 
-        grads = {name: [p.grad for p in params if p.grad is not None] for name, params in self._groups().items()}
-        if not torch.isfinite(out.loss) or not all(torch.isfinite(g).all() for gs in grads.values() for g in gs):
-            return {"finite": False, "loss": float(out.loss.detach())}
-        scalars = {"loss": float(out.loss.detach()), **{f"loss/{k}": float(v.detach()) for k, v in out.parts.items()}}
+        # Per-group gradient norms before clipping; a NaN/inf anywhere makes its group's norm non-finite.
+        norms = {name: _norm([p.grad for p in params if p.grad is not None]) for name, params in self.groups.items()}
+        losses = torch.stack([out.loss.detach(), *(v.detach() for v in out.parts.values())]).tolist()
+        if not all(math.isfinite(v) for v in (*losses[:1], *norms.values())):
+            return {"finite": False, "loss": losses[0]}
+        scalars = {"loss": losses[0], **{f"loss/{k}": v for k, v in zip(out.parts, losses[1:])}}
         vectors = {}
         if full:
-            norms = {k: _norm(gs) for k, gs in grads.items()}
             scalars["grad_norm/total"] = math.sqrt(sum(v * v for v in norms.values()))
             scalars.update({f"grad_norm/{k}": v for k, v in norms.items()})
             sample_grad = emb.grad.norm(dim=1)  # (B,) ‖∂L/∂f(x)‖
@@ -289,17 +302,17 @@ class Trainer:
             if proxies is not None:
                 vectors["proxy_grad"] = proxies.grad.norm(dim=-1).flatten()  # (C*K,)
                 if split_pull_push:
-                    vectors["proxy_grad_pull"] = _row_norms(g_pull, proxies)
-                    vectors["proxy_grad_push"] = _row_norms(g_push, proxies)
+                    vectors["proxy_grad_pull"] = g_pull.norm(dim=-1).flatten()  # (C*K,)
+                    vectors["proxy_grad_push"] = g_push.norm(dim=-1).flatten()  # (C*K,)
                 with torch.no_grad():
                     sims = loss_fn.similarities(emb.detach())  # (B, C, K)
                 vectors["proxy_usage"] = sub_proxy_usage(sims, y).flatten()  # (C*K,), NaN for absent classes
-                scalars.update(proxy_geometry(proxies.detach()))
+                scalars.update(proxy_geometry(proxies.detach(), self.proxy_pair_mask))
         if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_([p for gs in self._groups().values() for p in gs], cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_([p for gs in self.groups.values() for p in gs], cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        if not all(torch.isfinite(p).all() for gs in self._groups().values() for p in gs):
+        if not all(torch.isfinite(p).all() for gs in self.groups.values() for p in gs):
             return {"finite": False, "loss": scalars["loss"], "parameters": True}
         if full:
             scalars.update({f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups})
@@ -309,7 +322,7 @@ class Trainer:
     def _all_reduce_grads(self) -> None:
         import torch.distributed as dist
 
-        for params in self._groups().values():
+        for params in self.groups.values():
             for p in params:
                 if p.grad is not None:
                     dist.all_reduce(p.grad)
@@ -320,7 +333,7 @@ class Trainer:
         import torch.distributed as dist
 
         worst = torch.zeros((), device=self.device)
-        for params in self._groups().values():
+        for params in self.groups.values():
             for p in params:
                 ref = p.detach().clone()
                 dist.broadcast(ref, src=0)
@@ -328,11 +341,6 @@ class Trainer:
         dist.all_reduce(worst, op=dist.ReduceOp.MAX)
         return float(worst)
 
-    def _groups(self) -> dict[str, list[nn.Parameter]]:
-        groups = {"backbone": list(self.model.backbone.parameters()), "head": list(self.model.head.parameters())}
-        if self.loss_fn.proxies is not None:
-            groups["proxies"] = [self.loss_fn.proxies]
-        return groups
 
     # -- evaluation and snapshots -----------------------------------------------------------------
     @torch.no_grad()
@@ -406,6 +414,12 @@ class Trainer:
         self.model.train(was_training)
         return emb.detach(), grad.norm(dim=1)
 
+    def _write_thumbnails(self) -> None:
+        """Image data: thumbnails of the snapshot rows (train subset, then test subset), for the dashboard."""
+        batches = [batch_of(self.data.train if es.split == "train" else self.data.test, es.indices)[0].numpy()
+                   for es in self.eval_sets]
+        write_eval_images(self.writer.path, to_thumbnails(np.concatenate(batches)))
+
     # -- checkpoints ------------------------------------------------------------------------------
     def _checkpoint(self, step: int) -> None:
         # Commit first: a checkpoint at step s on disk then implies every row up to s is on disk (a kill -9
@@ -422,6 +436,10 @@ class Trainer:
         })
 
     def _restore(self) -> int:
+        if not (self.writer.path / CHECKPOINT).exists() and _steps_done(self.store, self.name) == 0:
+            # killed before the step-0 checkpoint was complete: no step was trained, so starting over is exact
+            self.writer.truncate_after(0)
+            return 0
         state = load_checkpoint(self.writer.path)
         try:
             self.model.load_state_dict(state["model"])
@@ -513,14 +531,24 @@ class Trainer:
         return writer.path
 
 
+def _steps_done(store: Path, name: str) -> int:
+    """Last step the run logged (run.json progress or the database); 0 when it never trained."""
+    from ..store import open_run
+
+    return open_run(store, name).progress.step
+
+
 def _norm(tensors: list[Tensor]) -> float:
-    return math.sqrt(sum(float(t.detach().pow(2).sum()) for t in tensors)) if tensors else 0.0
+    """L2 norm of a list of tensors taken together (0 for an empty list)."""
+    if not tensors:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors))))
 
 
-def _row_norms(grad: Tensor | None, proxies: Tensor) -> Tensor:
-    if grad is None:  # the term does not depend on the proxies
-        return torch.zeros(proxies.shape[0] * proxies.shape[1], device=proxies.device)
-    return grad.norm(dim=-1).flatten()  # (C*K,)
+def _grad_or_zeros(term: Tensor, proxies: Tensor) -> Tensor:
+    """∂term/∂proxies, (C, K, d); zeros when the term does not depend on the proxies (e.g. an empty part)."""
+    (grad,) = torch.autograd.grad(term, proxies, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(proxies) if grad is None else grad
 
 
 def _broadcast(value, world_size: int):
