@@ -109,7 +109,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             print(f"{name:18s} {json.dumps(values)}")
         return 0
     store = store_dir(a.store)
-    if a.resume:
+    if a.resume is not None:
         trainer = Trainer(None, store, a.resume, resume=True, progress=not a.no_progress)
     else:
         values = preset(a.preset) if a.preset else {}
@@ -129,6 +129,10 @@ def cmd_train(a: argparse.Namespace) -> int:
                 values[flag.replace("-", "_")] = v
         if a.light_logging:
             values["full_logging"] = False
+        if a.name is not None:  # an explicit name, even "", is checked (only a missing one gets the default)
+            from .store import validate_run_name
+
+            validate_run_name(a.name)
         trainer = Trainer(TrainConfig.from_dict(values), store, a.name, progress=not a.no_progress)
     if trainer.rank == 0:  # under torchrun only rank 0 speaks (and writes)
         ranks = f" × {trainer.world_size} processes" if trainer.world_size > 1 else ""
@@ -153,7 +157,7 @@ def cmd_list(a: argparse.Namespace) -> int:
         cfg = meta.get("config", {})
         prog = meta.get("progress", {})
         step = f"{prog.get('step', '?')}/{prog.get('total_steps', '?')}" if prog else "-"
-        print(f"{r.name[:44]:44s} {r.status:12s} {str(cfg.get('loss', meta.get('source', '-')))[:14]:14s} "
+        print(f"{r.name[:44]:44s} {r.status or 'unreadable':12s} {str(cfg.get('loss', meta.get('source', '-')))[:14]:14s} "
               f"{str(cfg.get('proxies_per_class', '-')):>3s} {step:>11s}  {r.error or ''}")
     return 0
 

@@ -59,18 +59,27 @@ def _check_features(x: np.ndarray, path: Path) -> np.ndarray:
         raise DataError(f"{path}: features X must have shape (N, F) or (N, ...), got shape {x.shape}")
     if len(x) == 0 or x[0].size == 0:
         raise DataError(f"{path}: no samples (features shape {x.shape})")
-    x = x.astype(np.float32)
     bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
     if bad.any():
         raise DataError(f"{path}: features hold NaN or inf in {int(bad.sum())} rows, first row {int(np.flatnonzero(bad)[0])}")
-    return x
+    limit = float(np.finfo(np.float32).max)
+    if x.dtype.kind == "f" and x.size and float(np.abs(x).max()) > limit:
+        raise DataError(f"{path}: features must fit in float32 (|x| <= {limit:.3g}), got values up to {float(np.abs(x).max()):.3g}")
+    return x.astype(np.float32)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError: all mean "not a readable .npz"
-        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+        if "pickle" in str(exc):  # numpy's text would suggest allow_pickle=True, which proxylab never does
+            raise DataError(f"{path}: not a readable .npz file (it is neither a zip of arrays nor .npy data; "
+                            "pickled data is refused)") from None
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {first})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a single .npy array saved under an .npz name
+        raise DataError(f"{path}: expected an .npz archive with arrays 'X' and 'y', got a single "
+                        f"{getattr(archive, 'dtype', '')} array of shape {getattr(archive, 'shape', '?')}")
     with archive:
         missing = [k for k in ("X", "y") if k not in archive.files]
         if missing:
@@ -81,9 +90,13 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
                 continue
             try:
                 arrays[key] = archive[key]
-            except ValueError:  # numpy refuses object arrays when allow_pickle=False
+            except ValueError as exc:  # numpy refuses object arrays when allow_pickle=False
+                if "pickle" not in str(exc):
+                    raise DataError(f"{path}: array {key!r} is unreadable ({str(exc).splitlines()[0]})") from None
                 raise DataError(f"{path}: array {key!r} is an object (pickled) array, which is refused; "
                                 "save numbers or fixed-width strings") from None
+            except Exception as exc:  # truncated or garbled member of the zip
+                raise DataError(f"{path}: array {key!r} is unreadable ({type(exc).__name__})") from None
     return arrays["X"], arrays["y"], arrays.get("modes")
 
 

@@ -39,7 +39,7 @@ def validate_run_name(name: object) -> str:
     """
     if not isinstance(name, str):
         raise RunError(f"run name must be a str, got {type(name).__name__} {name!r}")
-    if not _RUN_NAME.match(name) or ".." in name:
+    if not _RUN_NAME.fullmatch(name) or ".." in name:  # fullmatch: '$' alone would accept a trailing newline
         raise RunError(
             "run name must be 1-100 characters of A-Z a-z 0-9 . _ -, start with a letter or digit "
             f"and not contain '..', got {name!r}"

@@ -18,8 +18,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .atomic import atomic_write_json, remove_stale_temp_files
-from .db import connect_writer
+from .atomic import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
+from .db import check_database, connect_writer
 from .layout import (
     METRICS_DB, PROJECTION_DIR, RUN_JSON, SCHEMA_VERSION, SNAPSHOT_DIR, STATUSES, WEIGHTS_DIR, RunError,
     check_step, run_dir, snapshot_path, snapshot_steps_in,
@@ -150,19 +150,47 @@ class RunWriter:
         if not (path / RUN_JSON).exists():
             raise RunError(f"run {name} not found in {store} (no {RUN_JSON})")
         fd = acquire_lock(path, name)
+        writer = None
         try:
+            original = (path / RUN_JSON).read_bytes()
             meta = read_meta(path)
+            if meta.get("read_only"):  # imported runs are evidence of someone else's training: never appended to
+                raise RunError(f"run {name} is read-only (imported from {meta.get('source', 'elsewhere')}); "
+                               "it cannot be resumed or written to — import or train a new run instead")
+            check_database(path / METRICS_DB)  # a database that is not this run's is refused, never "repaired"
+            writer = cls(path, name, fd, meta, **options)  # opens the database: a corrupt one fails here
+            writer._original_meta = original
             remove_stale_temp_files(path)
             remove_stale_temp_files(path / SNAPSHOT_DIR)
             remove_stale_temp_files(path / PROJECTION_DIR)
+            remove_stale_temp_files(path / WEIGHTS_DIR)  # a kill -9 during a checkpoint write leaves one here
             (path / SNAPSHOT_DIR).mkdir(exist_ok=True)
             meta.update(status="running", error=None, pid=os.getpid(), updated=utc_now())
             atomic_write_json(path / RUN_JSON, meta)
-            writer = cls(path, name, fd, meta, **options)
         except BaseException:
-            release_lock(fd)
+            if writer is not None:
+                writer.abandon()
+            else:
+                release_lock(fd)
             raise
         return writer
+
+    def abandon(self) -> None:
+        """Give up a resume that could not start: drop buffered rows, put run.json back as it was when
+        :meth:`open_existing` read it, and release the lock (idempotent). Nothing else is written."""
+        if self._lock_fd is None:
+            return
+        try:
+            self._scalars, self._vectors, self._evals = [], [], []
+            original = getattr(self, "_original_meta", None)
+            if original is not None and (self.path / RUN_JSON).read_bytes() != original:
+                atomic_write_bytes(self.path / RUN_JSON, original)
+        finally:
+            try:
+                self._con.close()
+            finally:
+                fd, self._lock_fd = self._lock_fd, None
+                release_lock(fd)
 
     # -- context manager -------------------------------------------------------------------------
     def __enter__(self) -> "RunWriter":
