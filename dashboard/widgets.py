@@ -92,3 +92,15 @@ def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download the 
                  container=st) -> None:
     container.download_button(label, frame.to_csv(index=False).encode(), file_name=filename, mime="text/csv",
                               key=f"csv_{filename}")
+
+
+def imported_notice(run: str, what: str) -> bool:
+    """For a run made by `proxylab import` (no training history), say that `what` needs one; True if so."""
+    stamp = data.run_stamp(store(), run)
+    meta = data.meta(str(store()), run, stamp)["meta"]
+    if meta.get("source") != "import":
+        return False
+    st.info(f"**{run}** was imported with `proxylab import` (read-only): it has snapshots, proxies and metrics but "
+            f"no training history, so {what} cannot be shown for it. Its embeddings, proxies and metrics are on the "
+            "Embedding space, Proxies, Orthogonality, Metrics and Compare pages.")
+    return True

@@ -21,6 +21,8 @@ with widgets.run_errors():
     stamp = data.run_stamp(widgets.store(), run)
     meta = data.meta(store, run, stamp)["meta"]
     names = data.class_names(meta)
+    if widgets.imported_notice(run, "gradients (logged only while proxylab trains)"):
+        st.stop()
 
     st.subheader("Gradient norm per parameter group")
     keys = [k for k in data.scalar_keys(store, run, stamp) if k.startswith("grad_norm/")]

@@ -41,6 +41,7 @@ with widgets.run_errors():
                          f"{run}_gram_step{step}.csv", "Download the Gram matrix (CSV)")
 
     st.subheader("Over training: SO on vs off")
+    widgets.imported_notice(run, "proxy statistics over training steps")
     st.markdown("Pick a run trained with SO and one without (same loss and K) to see what the regulariser buys.")
     others = [r for r in widgets.openable(table) if r != run]
     partner = widgets.find_run(table, **{"SO weight": (lambda w: (w or 0) == 0) if

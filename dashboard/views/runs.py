@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 import time
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, launch, widgets
+from dashboard import data, figures, launch, upload, widgets
 
 st.title("Runs")
 st.markdown("Every training run in the store, newest first. A **running** run refreshes here every few seconds; "
@@ -89,3 +90,51 @@ if submitted:
         else:
             st.success(f"Started **{name}** (process {process.pid}); it appears in the table once its first step is "
                        f"written. Output: `{log}`.")
+
+
+st.header("Import embeddings trained elsewhere")
+st.markdown("Small files only (at most "
+            f"{upload.MAX_UPLOAD_BYTES // 2**20} MiB each; use `proxylab import` for larger ones or for a checkpoint): "
+            "embeddings as .npz (`embeddings`, `labels`), .csv/.parquet (`e0..`, `label`, optional `mode`, `split`, "
+            "`step`) or a TensorBoard projector `tensors.tsv` with its `metadata.tsv`; optional proxies as .npy/.npz "
+            "(C, d) or (C, K, d), or a loss state dict (.pt). The run is read-only; metrics are computed on import.")
+with st.form("import_run", clear_on_submit=False):
+    emb_file = st.file_uploader("Embeddings", type=upload.EMBEDDING_TYPES, key="up_embeddings")
+    cols = st.columns(2)
+    meta_file = cols[0].file_uploader("metadata.tsv (for a projector tensors.tsv)", type=["tsv"], key="up_metadata")
+    prox_file = cols[1].file_uploader("Proxies (optional)", type=upload.PROXY_TYPES, key="up_proxies")
+    cols = st.columns(2)
+    import_name = cols[0].text_input("Run name", value="", placeholder="default: import-<file name>")
+    k_per_class = cols[1].number_input("Proxies per class K (0 = from the file)", min_value=0, max_value=256, value=0)
+    do_import = st.form_submit_button("Import")
+if do_import:
+    if emb_file is None:
+        st.error("Choose an embeddings file to import.")
+    else:
+        name = import_name.strip() or upload.default_run_name(store, emb_file.name)
+        item = lambda f: None if f is None else (f.name, f.getvalue())  # noqa: E731
+        try:
+            with st.spinner("Importing and computing metrics…"):
+                path = upload.import_uploaded(store, name, item(emb_file), metadata=item(meta_file),
+                                              proxies=item(prox_file), proxies_per_class=int(k_per_class) or None)
+        except (ValueError, OSError) as exc:
+            st.error(f"Could not import: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        else:
+            st.success(f"Imported **{path.name}**; open it on the Embedding space or Metrics page.")
+
+imported = [s for s in data.runs_table(store)["name"] if (store / s / "run.json").is_file()]
+rows = []
+for run_name in imported:
+    try:
+        run_meta = data.meta(str(store), run_name, data.run_stamp(store, run_name))["meta"]
+    except data.RunError:
+        continue
+    if run_meta.get("source") != "import":
+        continue
+    for source in run_meta.get("imported_from") or []:
+        rows.append({"run": run_name, "role": source.get("role"), "format": source.get("format"),
+                     "from": source.get("path"), "sha256": (source.get("sha256") or "")[:16],
+                     "imported": run_meta.get("created")})
+if rows:
+    st.subheader("Imported runs: what came from where")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

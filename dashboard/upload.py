@@ -1,0 +1,74 @@
+"""Import small uploaded files (embeddings + optional proxies) as a read-only run; used by the Runs page.
+
+Pure Python (no Streamlit): the uploads are written to a temporary folder under their own suffix, read with
+:mod:`proxylab.importing` (never unpickled) and written to the store; ``imported_from`` records the uploaded
+file names (``upload:<name>``) with their sha256. torch is imported only when an upload is imported.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+EMBEDDING_TYPES = ["npz", "csv", "parquet", "tsv"]
+PROXY_TYPES = ["npy", "npz", "csv", "pt", "pth"]
+
+
+def _safe_suffix(name: str, allowed: list[str], what: str) -> str:
+    suffix = Path(name).suffix.lower().lstrip(".")
+    if suffix not in allowed:
+        raise ValueError(f"{what} {name!r}: expected one of .{', .'.join(allowed)}, got .{suffix or '(none)'}")
+    return suffix
+
+
+def import_uploaded(store: str | Path, name: str, embeddings: tuple[str, bytes],
+                    metadata: tuple[str, bytes] | None = None, proxies: tuple[str, bytes] | None = None,
+                    proxies_per_class: int | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
+    """Import the uploaded ``(file name, content)`` pairs as run ``name``; returns the run folder.
+
+    Raises ``ValueError`` (one line) for a file that is too large, of the wrong type or malformed.
+    """
+    from proxylab.importing import import_run, read_embeddings, read_proxies
+    from proxylab.importing.common import file_record
+
+    for what, item in (("embeddings", embeddings), ("metadata", metadata), ("proxies", proxies)):
+        if item is not None and len(item[1]) > max_bytes:
+            raise ValueError(f"{what} {item[0]!r}: at most {max_bytes // 2**20} MiB can be uploaded, got "
+                             f"{len(item[1]) / 2**20:.1f} MiB; use `proxylab import` for large files")
+    emb_suffix = _safe_suffix(embeddings[0], EMBEDDING_TYPES, "embeddings")
+    with tempfile.TemporaryDirectory(prefix="proxylab-upload-") as tmp:
+        folder = Path(tmp)
+        emb_path = folder / ("tensors.tsv" if emb_suffix == "tsv" else f"embeddings.{emb_suffix}")
+        emb_path.write_bytes(embeddings[1])
+        uploaded = {emb_path.name: embeddings[0]}
+        if emb_suffix == "tsv":
+            if metadata is None:
+                raise ValueError(f"embeddings {embeddings[0]!r}: a projector tensors.tsv needs its metadata.tsv "
+                                 "(labels) uploaded too")
+            (folder / "metadata.tsv").write_bytes(metadata[1])
+            uploaded["metadata.tsv"] = metadata[0]
+        data = read_embeddings(emb_path)
+        found, sources = [], []
+        if proxies is not None:
+            suffix = _safe_suffix(proxies[0], PROXY_TYPES, "proxies")
+            prox_path = folder / f"proxies.{suffix}"
+            prox_path.write_bytes(proxies[1])
+            uploaded[prox_path.name] = proxies[0]
+            res = read_proxies(prox_path, num_classes=len(data.class_names), proxies_per_class=proxies_per_class,
+                               embedding_dim=data.dim)
+            found.append(res)
+            sources.append({**file_record(prox_path, "proxies", res.format), "key": res.key, "layout": res.layout})
+        for record in [*data.sources, *sources]:  # say where the data came from, not the temp folder
+            record["path"] = "upload:" + uploaded.get(Path(record["path"]).name, Path(record["path"]).name)
+        return import_run(store, name, data, proxies=found, proxy_sources=sources)
+
+
+def default_run_name(store: str | Path, file_name: str) -> str:
+    """``import-<file stem>``, made a valid run name and unique in ``store``."""
+    base = "import-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", Path(file_name).stem).strip("-._")[:60] or "upload")
+    base = re.sub(r"\.{2,}", ".", base)
+    name, i = base, 2
+    while (Path(store) / name).exists():
+        name, i = f"{base}-{i}", i + 1
+    return name
