@@ -27,6 +27,7 @@ page = st.navigation([
     st.Page(VIEWS / "gradients.py", title="Gradients", icon=":material/trending_down:"),
     st.Page(VIEWS / "metrics.py", title="Metrics", icon=":material/leaderboard:"),
     st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page(VIEWS / "reproduce.py", title="Reproduce", icon=":material/science:"),
 ])
 st.sidebar.caption(f"Run store: `{store_path()}`")
 page.run()
