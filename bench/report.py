@@ -1,0 +1,366 @@
+"""Render ``BENCHMARKS.md`` from ``<out>/<suite>.json`` (numbers only come from the JSON) plus the hand-written
+analysis in ``bench/notes.md`` (embedded verbatim)."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from . import SUITES
+from .common import REPO, fit_exponent
+
+NOTES = REPO / "bench" / "notes.md"
+
+
+def _load(out: Path) -> dict[str, dict]:
+    docs = {}
+    for s in SUITES:
+        p = out / f"{s}.json"
+        if p.exists():
+            docs[s] = json.loads(p.read_text())
+    return docs
+
+
+def _f(v, digits=2, unit=""):
+    if v is None:
+        return "–"
+    if isinstance(v, float) and v != v:
+        return "NaN"
+    return f"{v:.{digits}f}{unit}"
+
+
+def _s(v):
+    """Seconds with a precision that suits their size."""
+    if v is None:
+        return "–"
+    return f"{v:.3f}" if v < 1 else f"{v:.1f}"
+
+
+def _mb(b):
+    return "–" if b is None else f"{b / 2**20:.0f}"
+
+
+def _ok(flag: bool | None) -> str:
+    return "–" if flag is None else ("**met**" if flag else "**missed**")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _provenance(doc: dict) -> str:
+    m, v = doc["machine"], doc["versions"]
+    vers = ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "numpy", "pytorch_metric_learning", "umap", "numba",
+                                             "sklearn", "streamlit", "plotly", "playwright", "faiss") if k in v)
+    return (f"`{doc['command']}` — {doc['started']} → {doc['finished']} ({_f(doc.get('suite_wall_s'), 0)} s"
+            f"{', quick' if doc.get('quick') else ''}); load average (1/5/15 min) at start "
+            f"{doc['load_average_start']}, at end {doc['load_average_end']}; {m['cpu_model']}, "
+            f"{m['logical_cores']} logical cores, torch threads {m['torch_threads']}, {m['memory_gib']} GiB, "
+            f"device **{m['device']}**{' (' + m['gpu'] + ')' if m.get('gpu') else ''}. Versions: {vers}."
+            + (f" Code: git {doc['source'].get('git_head')}"
+               f"{' + uncommitted changes' if doc['source'].get('uncommitted_changes_in_measured_code') else ''}, "
+               f"sources sha1 {doc['source'].get('sources_sha1')}." if doc.get("source") else ""))
+
+
+# -- sections -----------------------------------------------------------------------------------------
+def _losses(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    rows, fam = [], []
+    worst, over = 0.0, []
+    for r in doc["rows"]:
+        cells = [r["B"], r["d"], r["C"], r["K"]]
+        for name in ("proxy_nca", "proxy_anchor", "soft_triple"):
+            p = r["pairs"][name]
+            mark = "" if p["same_function"] else "†"
+            cells += [f"{_f(p['ours_ms'])} / {_f(p['pml_ms'])}", f"{_f(p['ratio'])}{mark}"]
+            if p["same_function"]:
+                worst = max(worst, p["ratio"])
+                if p["ratio"] > 1.0:
+                    over.append(f"{name} B={r['B']} d={r['d']} C={r['C']} K={r['K']}: {p['ratio']:.2f}")
+        rows.append(cells)
+        f = r["family"]
+        fam.append([r["B"], r["d"], r["C"], r["K"], _f(r["pairs"]["proxy_anchor"]["ours_ms"])]
+                   + [_f(f[k]["vs_proxy_anchor"]) for k in ("mpa", "mpa_dw", "mpa_pw", "proxy_anchor+so", "mpa+so")])
+    n_same = sum(1 for r in doc["rows"] for p in r["pairs"].values() if p["same_function"])
+    summary.append(["Losses: proxylab / PML time, forward + backward (same function)", "≤ 1.0 everywhere",
+                    f"worst {worst:.2f}; {len(over)} of {n_same} pairs above 1.0", _ok(not over)])
+    diffs = max(p["abs_loss_diff"] for r in doc["rows"] for p in r["pairs"].values() if p["same_function"])
+    fam_all = {k: [r["family"][k]["vs_proxy_anchor"] for r in doc["rows"]]
+               for k in ("mpa", "mpa_dw", "mpa_pw", "proxy_anchor+so", "mpa+so")}
+    fam_k4 = {k: [r["family"][k]["vs_proxy_anchor"] for r in doc["rows"] if r["K"] > 1] for k in fam_all}
+    text = [
+        f"Median time of one forward + backward in ms (proxylab / PML) and the ratio proxylab ÷ PML "
+        f"(median over {doc['config']['rounds']} interleaved rounds of `blocked_autorange(min_run_time="
+        f"{doc['config']['min_run_time']})`). Proxies copied from proxylab into PML; the largest |loss difference| "
+        f"over the same-function pairs is {diffs:.1e}. † = not the same function (PML has no sub-proxies for "
+        "Proxy Anchor: the reference is PML on C·K proxies, the same matrix sizes), left out of the target.",
+        "",
+        _table(["B", "d", "C", "K", "ProxyNCA ms", "ratio", "ProxyAnchor ms", "ratio", "SoftTriple ms", "ratio"], rows),
+        "",
+        ("Pairs above 1.0: " + "; ".join(over) + ".") if over else "No same-function pair above 1.0.",
+        "",
+        f"**MPA family and SO, relative to proxylab's Proxy Anchor with the same (B, d, C, K)** (SO weight "
+        f"{doc['so_weight']}, scope all): time ÷ Proxy Anchor time.",
+        "",
+        _table(["B", "d", "C", "K", "Proxy Anchor ms", "mpa", "mpa_dw", "mpa_pw", "PA + SO", "mpa + SO"], fam),
+        "",
+        "Median of those ratios over all configurations / over K = 4 only: " + "; ".join(
+            f"{k} {statistics.median(v):.2f} / {statistics.median(fam_k4[k]):.2f}" if fam_k4[k] else
+            f"{k} {statistics.median(v):.2f}" for k, v in fam_all.items()) + ".",
+    ]
+    return "\n".join(text)
+
+
+def _metrics(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    rows = []
+    over, nxn_ok = [], True
+    for r in doc["rows"]:
+        c = r["cases"]
+        get = lambda k, f="median_s": c.get(k, {}).get(f)  # noqa: E731
+        rows.append([f"{r['N']:,}", r["classes"], _f(get("ours"), 3), _f(get("pml"), 3), _f(r.get("ratio_vs_pml")),
+                     _f(get("pml_full"), 3) if "pml_full" in c else "not run", _f(r.get("ratio_vs_pml_full")),
+                     _f(get("matmul"), 3), _f(r.get("ratio_vs_matmul")),
+                     _mb(get("ours", "peak_delta_bytes")), _mb(get("pml", "peak_delta_bytes")),
+                     _mb(get("pml_full", "peak_delta_bytes")) if "pml_full" in c else "–",
+                     _mb(4 * r["N"] ** 2), _f(r.get("max_abs_value_diff"), 1) if r.get("max_abs_value_diff") is None
+                     else f"{r['max_abs_value_diff']:.0e}"])
+        if r.get("ratio_vs_pml") is not None and r["ratio_vs_pml"] > 1.0:
+            over.append(f"N={r['N']:,}: {r['ratio_vs_pml']:.2f}")
+        peak = get("ours", "peak_delta_bytes")
+        if peak is not None and 4 * r["N"] ** 2 > 2 * 256 * 2**20 and peak >= 4 * r["N"] ** 2:
+            nxn_ok = False
+    big = [r for r in doc["rows"] if 4 * r["N"] ** 2 > 2 * 256 * 2**20]
+    knn = next((r["cases"]["pml"].get("knn") for r in doc["rows"] if "knn" in r["cases"].get("pml", {})), None)
+    summary.append(["Metrics: proxylab / PML AccuracyCalculator time", "≤ 1.0",
+                    "; ".join(f"N={r['N']:,}: {_f(r.get('ratio_vs_pml'))}" for r in doc["rows"]), _ok(not over)])
+    if big:
+        summary.append(["Metrics: no N×N allocation", "peak < N²·4 bytes",
+                        "; ".join(f"N={r['N']:,}: peak {_mb(r['cases']['ours'].get('peak_delta_bytes'))} MB vs "
+                                  f"N² {_mb(4 * r['N'] ** 2)} MB" for r in big), _ok(nxn_ok)])
+    ex = doc.get("time_exponent_in_N", {})
+    text = [
+        f"precision_at_1, r_precision and mean_average_precision_at_r on N points in d = {doc['config']['d']} "
+        f"({doc['config']['per_class']} per class, so MAP@R looks {doc['config']['per_class'] - 1} deep), "
+        "query excluded. Every case ran in a fresh subprocess; time = median of the repeated calls after the "
+        f"first, over {doc['config']['rounds']} round(s) alternating the implementations "
+        f"(rounds per N where different: {doc['config'].get('rounds_by_N') or 'none'}); peak = highest RSS "
+        "during the first call minus RSS before it. PML k-NN (batch size = proxylab's rows per chunk at that N, "
+        "i.e. the same memory budget): " + (knn or "–").replace(f"batch_size={doc['rows'][0]['cases'].get('pml', {}).get('chunk_rows')}", "batch_size=b") + "; *PML full* is "
+        "PML's unbatched `CustomKNN(CosineSimilarity())` (one N×N matrix, run only up to "
+        "20k). *matmul* = the lower bound: the N×N×d similarity product alone, in proxylab's chunks.",
+        "",
+        _table(["N", "classes", "proxylab s", "PML s", "ratio", "PML full s", "ratio", "matmul s", "÷ matmul",
+                "proxylab peak MB", "PML peak MB", "PML full peak MB", "N×N float32 MB", "max |Δ value|"], rows),
+        "",
+        f"Fitted time exponent in N (t ∝ N^a): proxylab {_f(ex.get('ours'))}, PML {_f(ex.get('pml'))}, "
+        f"matmul {_f(ex.get('matmul'))}.",
+    ]
+    return "\n".join(text)
+
+
+def _training(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    rows, runs = [], []
+    missed = []
+    for r in doc["rows"]:
+        lp, rn = r["loop"], r["run"]
+        rows.append([r["preset"], r["loss"], r["K"], r["batch"], _f(lp["full_ms_per_step"]),
+                     _f(lp["light_ms_per_step"]), _f(lp["full_steps_per_s"], 0), _f(lp["light_steps_per_s"], 0),
+                     _f(lp["full_samples_per_s"], 0), _f(lp["light_samples_per_s"], 0),
+                     f"{lp['overhead_percent']:+.1f} %", f"{lp['paired_overhead_percent']:+.1f} %"])
+        runs.append([r["preset"], r["run_steps"], _f(rn["full_ms_per_step"]), _f(rn["light_ms_per_step"]),
+                     _f(rn["full_steps_per_s"], 0), _f(rn["light_steps_per_s"], 0), f"{rn['overhead_percent']:+.1f} %"])
+        if lp["overhead_percent"] > doc["target_percent"]:
+            missed.append(f"{r['preset']} {lp['overhead_percent']:+.0f} %")
+    summary.append([f"Training: full-logging overhead per step", f"≤ {doc['target_percent']:.0f} %",
+                    "; ".join(f"{r['preset']} {r['loop']['overhead_percent']:+.0f} %" for r in doc["rows"]),
+                    _ok(not missed)])
+    cfg = doc["config"]
+    prof = doc.get("profile") or {}
+    prof_rows = [[f"`{p['function']}`", p["calls"], _f(1e3 * p["cumtime_s"] / prof["steps"], 3),
+                  _f(1e3 * p["tottime_s"] / prof["steps"], 3)] for p in prof.get("top_cumulative", [])[:22]]
+    text = [
+        f"CPU, demo presets (batch = 6 classes × 16 samples, linear embedder to d = 8, synthetic data). *Step loop*: "
+        f"{cfg['loop_steps']} steps after {cfg['warmup']} warm-up steps of batch + `train_step` + store writes, "
+        f"fresh Trainer per measurement, {cfg['rounds']} rounds alternating full / light; medians over rounds. "
+        "Overhead = (full − light) / light; *paired* = median of the per-round overheads.",
+        "",
+        _table(["preset", "loss", "K", "batch", "full ms/step", "light ms/step", "full steps/s", "light steps/s",
+                "full samples/s", "light samples/s", "overhead", "paired"], rows),
+        "",
+        "`Trainer.run()` end to end (also evaluation every 50 steps, snapshots — with per-sample gradient norms "
+        "under full logging — and checkpoints), per step:",
+        "",
+        _table(["preset", "steps", "full ms/step", "light ms/step", "full steps/s", "light steps/s", "overhead"], runs),
+    ]
+    if prof.get("components"):
+        comp = [[k, _f(v["cum_ms_per_step"], 3), _f(v["calls_per_step"], 1)] for k, v in prof["components"].items()]
+        text += ["", f"Where the full-logging extra goes (cProfile, `{prof['preset']}`, {prof['steps']} steps): "
+                     f"{_f(prof['per_step_ms'])} ms/step with full logging vs {_f(prof.get('light_per_step_ms'))} "
+                     "ms/step light, both under the profiler (which inflates small Python calls). Cumulative ms per "
+                     "step of each logging component:", "",
+                 _table(["component", "ms/step", "calls/step"], comp)]
+    if prof_rows:
+        text += ["", f"cProfile of {prof['steps']} full-logging steps of `{prof['preset']}` "
+                     f"({_f(prof['per_step_ms'])} ms/step under the profiler), by cumulative time, ms per step:", "",
+                 _table(["function", "calls", "cum ms/step", "own ms/step"], prof_rows)]
+    return "\n".join(text)
+
+
+def _projection(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    rows = []
+    for r in doc["rows"]:
+        for label, c in r["cases"].items():
+            if "error" in c:
+                rows.append([f"{r['N']:,}", label, c["error"][:80], "", "", "", "", ""])
+                continue
+            rows.append([f"{r['N']:,}", label, c.get("steps"), _f(c.get("import_umap_s"), 1),
+                         _s(c.get("first_s")), _s(c.get("warm_s")),
+                         _f(1e3 * c["cache_hit_s"], 1) if c.get("cache_hit_s") is not None else "–",
+                         _f(1e3 * c["cache_hit_fresh_process_s"], 1)
+                         if c.get("cache_hit_fresh_process_s") is not None else "–"])
+    ex = doc.get("time_exponent_in_N", {})
+    text = [
+        f"Snapshots of a real `{doc['config']['preset']}` demo run (10 snapshots, d = 8, 6 × 3 modes, 24 proxies) "
+        "trained with the given number of snapshot points. *first* = first `project_run` in a fresh process "
+        "(after `import umap`, timed separately); the first UMAP row of the suite ran with an empty numba cache "
+        "(everything compiled: what a user waits the very first time); later rows find numba's on-disk cache. "
+        "*warm* = the same call again in the same process. *cache hit* = `project_run` reading the cached "
+        "result (in the process that wrote it / in a fresh process).",
+        "",
+        _table(["points / snapshot", "method", "snapshots", "import umap s", "first s", "warm s", "cache hit ms",
+                "cache hit, fresh process ms"], rows),
+        "",
+        "Fitted time exponent of *first* in N: " + ", ".join(f"{k} {_f(v)}" for k, v in ex.items()) + ".",
+    ]
+    return "\n".join(text)
+
+
+def _dashboard(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    rows = []
+    for r in doc["rows"]:
+        rows.append([f"{r['N']:,}", r.get("points_drawn"), r["snapshots"], _f(r.get("server_startup_s")),
+                     _f(r.get("first_chart_cold_server_s")), _f(r.get("first_chart_warm_median_s")),
+                     _f(r.get("slider_redraw_median_s")),
+                     f"{_f(min(r['slider_redraw_s']))}–{_f(max(r['slider_redraw_s']))}" if r.get("slider_redraw_s") else "–",
+                     _mb(r.get("rss_idle_bytes")), _mb(r.get("rss_after_first_chart_bytes")),
+                     _mb(r.get("rss_after_slider_bytes")), r.get("exceptions_on_page")])
+    cfg = doc["config"]
+    text = [
+        f"Headless Chromium via Playwright ({' '.join(doc['chromium_args'])}), viewport 1400×1000, Embedding page, "
+        f"PCA cached. One fresh `streamlit run` server per size; first chart (cold server) = first page load after "
+        f"start; warm = median of {cfg['loads']} more loads in fresh pages; slider = median of {cfg['slides']} "
+        f"alternating Home/End presses on the step slider until the chart title shows the new step. The page "
+        f"draws at most {doc['max_points_drawn']:,} points (server-side subsampling above).",
+        "",
+        _table(["points", "drawn", "snapshots", "server start s", "first chart, cold server s", "first chart, warm s",
+                "slider redraw s", "slider range s", "RSS idle MB", "RSS after first chart MB", "RSS after slider MB",
+                "exception boxes"], rows),
+    ]
+    return "\n".join(text)
+
+
+def _scaling(docs: dict) -> str:
+    out = []
+    lo = docs.get("losses")
+    if lo and "rows" in lo:
+        rows = lo["rows"]
+        def exp_over(var, fixed_keys, name, impl="ours"):
+            res = []
+            groups = {}
+            for r in rows:
+                key = tuple(r[k] for k in fixed_keys)
+                t = r["pairs"][name]["ours_ms" if impl == "ours" else "pml_ms"]
+                groups.setdefault(key, []).append((r[var], t))
+            for key, pts in groups.items():
+                if len({p[0] for p in pts}) > 1:
+                    res.append(fit_exponent([p[0] for p in pts], [p[1] for p in pts]))
+            res = [e for e in res if e is not None]
+            return statistics.median(res) if res else None
+        table = []
+        for name in ("proxy_nca", "proxy_anchor", "soft_triple"):
+            table.append([name, _f(exp_over("B", ("d", "C", "K"), name)), _f(exp_over("B", ("d", "C", "K"), name, "pml")),
+                          _f(exp_over("C", ("B", "d", "K"), name)), _f(exp_over("C", ("B", "d", "K"), name, "pml")),
+                          _f(exp_over("d", ("B", "C", "K"), name)), _f(exp_over("K", ("B", "d", "C"), name))])
+        # time vs B*C*K*d
+        pts = [(r["B"] * r["C"] * r["K"] * r["d"], r["pairs"]["proxy_anchor"]["ours_ms"]) for r in rows]
+        out += ["**Losses** — fitted exponent a of t ∝ x^a for x = B, C, d, K (the others fixed; median over the "
+                "fixed combinations). The work is one (B × d) · (d × C·K) product plus O(B·C·K) elementwise terms, "
+                "so a → 1 in B, C and K once the problem is large enough to leave per-call overhead behind.", "",
+                _table(["loss", "B (proxylab)", "B (PML)", "C (proxylab)", "C (PML)", "d (proxylab)", "K (proxylab)"],
+                       table), "",
+                f"Proxy Anchor (proxylab) against the product B·C·K·d over all configurations: a = "
+                f"{_f(fit_exponent([p[0] for p in pts], [p[1] for p in pts]))}.", ""]
+    me = docs.get("metrics")
+    if me and "rows" in me:
+        t = [[f"{r['N']:,}", _f(r["cases"].get("ours", {}).get("median_s"), 3),
+              _f(r["cases"].get("pml", {}).get("median_s"), 3), _f(r["cases"].get("matmul", {}).get("median_s"), 3),
+              _mb(r["cases"].get("ours", {}).get("peak_delta_bytes"))] for r in me["rows"]]
+        ex = me.get("time_exponent_in_N", {})
+        out += ["**Metrics** — exact k-NN is Θ(N²·d) work (the matmul) plus a top-k over N per query; memory is "
+                "bounded by the chunk budget (256 MiB), not by N².", "",
+                _table(["N", "proxylab s", "PML s", "matmul s", "proxylab peak MB"], t), "",
+                f"Exponents in N over all sizes: proxylab {_f(ex.get('ours'))}, PML {_f(ex.get('pml'))}, matmul "
+                f"{_f(ex.get('matmul'))}; over the two largest sizes only (where fixed per-call costs no longer "
+                "matter): " + ", ".join(
+                    f"{name} {_f(fit_exponent([r['N'] for r in me['rows'][-2:]], [r['cases'].get(impl, {}).get('median_s') for r in me['rows'][-2:]]))}"
+                    for name, impl in (("proxylab", "ours"), ("PML", "pml"), ("matmul", "matmul"))) + ".",
+                ""]
+    pr = docs.get("projection")
+    if pr and "rows" in pr:
+        labels = pr["config"]["methods"]
+        t = [[f"{r['N']:,}"] + [_s(r["cases"].get(l, {}).get("first_s")) for l in labels] for r in pr["rows"]]
+        ex = pr.get("time_exponent_in_N", {})
+        out += ["**Projection** — *first* time in s. UMAP fits are capped (`max_fit_points`: 6,000 stacked points "
+                "for joint, 4,000 per step otherwise) and the remaining points are placed by a chunked 10-NN "
+                "interpolation, so UMAP time grows sub-linearly in N beyond the cap; PCA is one SVD on ≤ 50,000 "
+                "rows plus a projection.", "",
+                _table(["points"] + labels, t), "",
+                "Exponents in N: " + ", ".join(f"{k} {_f(v)}" for k, v in ex.items()) + ".", ""]
+    return "\n".join(out)
+
+
+def render(out: Path) -> str:
+    docs = _load(out)
+    summary: list[list[str]] = []
+    sections = []
+    titles = {"losses": "1. Losses (forward + backward)", "metrics": "2. Retrieval metrics",
+              "training": "3. Training throughput and logging overhead", "projection": "4. Projection",
+              "dashboard": "5. Dashboard in a real browser"}
+    fns = {"losses": _losses, "metrics": _metrics, "training": _training, "projection": _projection,
+           "dashboard": _dashboard}
+    for s in SUITES:
+        if s not in docs:
+            sections.append(f"## {titles[s]}\n\nNot measured (no `{s}.json` in `{out}`).")
+            continue
+        body = fns[s](docs[s], summary)
+        sections.append(f"## {titles[s]}\n\n*Run:* {_provenance(docs[s])}\n\n{body}")
+    sections.append("## 6. Scaling\n\n" + _scaling(docs))
+    head = [
+        "# proxylab benchmarks",
+        "",
+        "Generated by `python -m bench` (package `bench/`) from the JSON files in "
+        f"`{out.relative_to(REPO) if out.is_absolute() and out.is_relative_to(REPO) else out}`; do not edit the "
+        "numbers by hand — rerun (`python -m bench --report-only` re-renders). Every target is a ratio against a "
+        "reference measured in the same run on the same machine. Each section names the command, the time, the "
+        "machine's load average, the CPU and the versions it ran with. The analysis at the end is hand-written "
+        "(`bench/notes.md`).",
+        "",
+        "## Targets",
+        "",
+        _table(["what", "target", "measured", "status"], summary) if summary else "No suite has results yet.",
+        "",
+    ]
+    notes = NOTES.read_text() if NOTES.exists() else ""
+    return "\n".join(head) + "\n" + "\n\n".join(sections) + ("\n\n" + notes if notes else "") + "\n"

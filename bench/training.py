@@ -1,0 +1,171 @@
+"""Training throughput of the demo presets with full logging vs ``full_logging=False`` (light: loss and eval
+metrics only), and where the time of a full-logging step goes (cProfile).
+
+Two measurements per (preset, logging mode), alternated full/light in every round, each on a fresh Trainer
+(construction not timed), CPU:
+
+``step loop``
+    What ``Trainer.run`` does per step minus the periodic work: fetch the batch, ``train_step`` (forward,
+    backward, the per-step statistics, clip, update) and the store writes (``log_scalars`` /
+    ``log_vectors``), for ``steps`` steps after ``warmup`` untimed steps. The logging overhead
+    ``(t_full − t_light) / t_light`` is computed from this (the target, ≤ 15 %, is about per-step cost).
+``run()``
+    ``Trainer.run()`` end to end for the preset's step count: also evaluation every ``eval_every`` steps,
+    snapshots (with per-sample gradient norms under full logging) and checkpoints.
+"""
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import log
+
+PRESETS = ("single-proxy", "multi-proxy", "multi-proxy-so", "data-wise")
+FULL = {"rounds": 5, "loop_steps": 200, "warmup": 20, "run_steps": None, "profile_steps": 200}
+QUICK = {"rounds": 2, "loop_steps": 40, "warmup": 5, "run_steps": 60, "profile_steps": 40}
+TARGET_PERCENT = 15.0
+
+
+def _trainer(preset_name: str, full: bool, store: Path, steps: int):
+    import torch
+
+    from proxylab.train import TrainConfig, Trainer, preset
+
+    torch.manual_seed(0)
+    values = preset(preset_name)
+    values.update(steps=steps, full_logging=full, device="cpu")
+    name = f"{preset_name}-{'full' if full else 'light'}-{time.monotonic_ns()}"
+    return Trainer(TrainConfig.from_dict(values), store, name, progress=False)
+
+
+def _step_loop(trainer, steps: int, warmup: int) -> float:
+    """Seconds for ``steps`` steps (after ``warmup``) of batch + train_step + store writes."""
+    from proxylab.train.loop import batch_of
+
+    batches = iter(trainer.sampler)
+    writer = trainer.writer
+    trainer.model.train()
+
+    def one(step):
+        x, y = batch_of(trainer.data.train, next(batches))
+        result = trainer.train_step(step, x.to(trainer.device), y.to(trainer.device))
+        writer.log_scalars(step, result["scalars"])
+        if result["vectors"]:
+            writer.log_vectors(step, result["vectors"])
+
+    for s in range(1, warmup + 1):
+        one(s)
+    t0 = time.perf_counter()
+    for s in range(warmup + 1, warmup + steps + 1):
+        one(s)
+    elapsed = time.perf_counter() - t0
+    writer.close()
+    return elapsed
+
+
+#: functions whose cumulative time is the cost of one logged quantity (matched on the function name)
+COMPONENTS = {
+    "pull/push split (2 extra autograd.grad)": ("_grad_or_zeros",),
+    "per-sample grad summary (mean/max/top10/gini)": ("sample_grad_summary",),
+    "proxy geometry (Gram, R_SO, Welch)": ("proxy_geometry",),
+    "sub-proxy usage (recomputes similarities)": ("sub_proxy_usage",),
+    "group gradient norms": ("_norm",),
+    "per-proxy pull/push row norms": ("_row_norms",),
+    "store: log_scalars": ("log_scalars",),
+    "store: log_vectors": ("log_vectors",),
+}
+
+
+def _profile(preset_name: str, store: Path, steps: int, warmup: int, full: bool = True) -> dict[str, Any]:
+    trainer = _trainer(preset_name, full, store, warmup + steps)
+    prof = cProfile.Profile()
+    from proxylab.train.loop import batch_of
+
+    batches = iter(trainer.sampler)
+    for s in range(1, warmup + 1):
+        x, y = batch_of(trainer.data.train, next(batches))
+        trainer.train_step(s, x, y)
+    prof.enable()
+    for s in range(warmup + 1, warmup + steps + 1):
+        x, y = batch_of(trainer.data.train, next(batches))
+        r = trainer.train_step(s, x, y)
+        trainer.writer.log_scalars(s, r["scalars"])
+        if r["vectors"]:
+            trainer.writer.log_vectors(s, r["vectors"])
+    prof.disable()
+    trainer.writer.close()
+    stats = pstats.Stats(prof)
+    total = stats.total_tt
+    rows = []
+    for (file, line, func), (cc, nc, tt, ct, _callers) in stats.stats.items():
+        rows.append({"function": f"{Path(file).name}:{line}({func})" if file != "~" else func,
+                     "calls": nc, "tottime_s": tt, "cumtime_s": ct})
+    by_cum = sorted(rows, key=lambda r: -r["cumtime_s"])[:25]
+    by_tot = sorted(rows, key=lambda r: -r["tottime_s"])[:20]
+    components = {}
+    for label, names in COMPONENTS.items():
+        hits = [r for r in rows if any(r["function"].endswith(f"({n})") for n in names)]
+        components[label] = {"cum_ms_per_step": 1e3 * sum(r["cumtime_s"] for r in hits) / steps,
+                             "calls_per_step": sum(r["calls"] for r in hits) / steps}
+    return {"preset": preset_name, "full_logging": full, "steps": steps, "total_s": total,
+            "per_step_ms": 1e3 * total / steps, "components": components,
+            "top_cumulative": by_cum, "top_tottime": by_tot}
+
+
+def run(quick: bool) -> dict[str, Any]:
+    from proxylab.train import preset
+
+    cfg = QUICK if quick else FULL
+    store = Path(tempfile.mkdtemp(prefix="proxylab-bench-train-"))
+    loop: dict[str, dict[str, list[float]]] = {p: {"full": [], "light": []} for p in PRESETS}
+    runs: dict[str, dict[str, list[float]]] = {p: {"full": [], "light": []} for p in PRESETS}
+    batch = {}
+    try:
+        for r in range(cfg["rounds"]):
+            for p in PRESETS:
+                values = preset(p)
+                batch[p] = values["classes_per_batch"] * values["samples_per_class"]
+                run_steps = cfg["run_steps"] or values["steps"]
+                modes = ("full", "light") if (r + PRESETS.index(p)) % 2 == 0 else ("light", "full")
+                for mode in modes:
+                    log(f"training round {r + 1}/{cfg['rounds']} {p} {mode}")
+                    t = _trainer(p, mode == "full", store, cfg["warmup"] + cfg["loop_steps"])
+                    loop[p][mode].append(_step_loop(t, cfg["loop_steps"], cfg["warmup"]) / cfg["loop_steps"])
+                    t = _trainer(p, mode == "full", store, run_steps)
+                    t0 = time.perf_counter()
+                    t.run()
+                    runs[p][mode].append((time.perf_counter() - t0) / run_steps)
+                    shutil.rmtree(store, ignore_errors=True)
+                    store.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for p in PRESETS:
+            values = preset(p)
+            row = {"preset": p, "loss": values["loss"], "K": values["proxies_per_class"],
+                   "so_weight": values.get("so_weight", 0.0), "batch": batch[p],
+                   "run_steps": cfg["run_steps"] or values["steps"], "eval_every": values["eval_every"]}
+            for kind, data in (("loop", loop[p]), ("run", runs[p])):
+                full_s, light_s = statistics.median(data["full"]), statistics.median(data["light"])
+                paired = statistics.median((f - l) / l for f, l in zip(data["full"], data["light"]))
+                row[kind] = {
+                    "full_ms_per_step": 1e3 * full_s, "light_ms_per_step": 1e3 * light_s,
+                    "full_steps_per_s": 1 / full_s, "light_steps_per_s": 1 / light_s,
+                    "full_samples_per_s": batch[p] / full_s, "light_samples_per_s": batch[p] / light_s,
+                    "overhead_percent": 100 * (full_s - light_s) / light_s,
+                    "paired_overhead_percent": 100 * paired,
+                    "full_rounds_ms": [1e3 * v for v in data["full"]], "light_rounds_ms": [1e3 * v for v in data["light"]],
+                }
+            rows.append(row)
+        log("training: profiling a full-logging step loop (multi-proxy-so)")
+        profile = _profile("multi-proxy-so", store, cfg["profile_steps"], cfg["warmup"])
+        profile["light_per_step_ms"] = _profile("multi-proxy-so", store, cfg["profile_steps"], cfg["warmup"],
+                                                full=False)["per_step_ms"]
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    return {"config": cfg, "target_percent": TARGET_PERCENT, "rows": rows, "profile": profile}
