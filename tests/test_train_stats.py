@@ -7,8 +7,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proxylab.losses import list_losses, make_loss
 from proxylab.losses.orthogonality import welch_floor
-from proxylab.train.stats import dead_proxies, gini, proxy_geometry, sample_grad_summary, sub_proxy_usage, top_share
+from proxylab.train.stats import (
+    dead_proxies, gini, proxy_geometry, pull_push_gradients, sample_grad_summary, sub_proxy_usage, top_share,
+)
 
 
 def gini_brute(x):
@@ -86,3 +89,43 @@ def test_dead_proxies_marks_never_nearest_sub_proxies_of_present_classes():
     sims[2, 1, 1] = 1.0  # sample 2 (class 1) nearest to sub-proxy 1 → sub-proxy 0 of class 1 dead
     dead = dead_proxies(sims, torch.tensor([0, 0, 1]))
     assert dead.tolist() == [[False, True], [True, False]]
+
+
+# pos reads only positive pairs and neg only negative ones: the split must equal the parts' own gradients
+PARTS_ARE_PAIR_SIDES = {"proxy_anchor": {}, "mpa": {}, "mpa_dw": {}, "mpa_pw": {},
+                        "proxy_nca": {"exclude_positive": True}}
+PROXY_LOSSES = [name for name in list_losses() if make_loss(name, 2, 2).uses_proxies]
+
+
+def _pull_push_case(name, seed=0, **params):
+    torch.manual_seed(seed)
+    loss = make_loss(name, 5, 6, proxies_per_class=3, so_weight=0.3, **params).double()
+    with torch.no_grad():
+        loss.proxies.mul_(torch.rand(5, 3, 1, dtype=torch.float64) * 3 + 0.2)  # unequal norms: the projection matters
+    x = torch.randn(20, 6, dtype=torch.float64)
+    y = torch.randint(0, 4, (20,))  # class 4 absent: its proxies only get push
+    out = loss(x, y)
+    out.sims.retain_grad()
+    out.loss.backward(retain_graph=True)
+    pull, push = pull_push_gradients(out.sims.grad, x, y, loss.proxies.detach())
+    return loss, out, pull, push
+
+
+@pytest.mark.parametrize("name", PROXY_LOSSES)
+def test_pull_and_push_plus_the_proxy_regularisers_are_the_whole_proxy_gradient(name):
+    loss, out, pull, push = _pull_push_case(name, tau=0.2) if name == "soft_triple" else _pull_push_case(name)
+    regularisers = sum(out.parts[k] for k in ("so", "reg") if k in out.parts)
+    (g_reg,) = torch.autograd.grad(regularisers, loss.proxies, retain_graph=True)
+    torch.testing.assert_close(pull + push + g_reg, loss.proxies.grad, atol=1e-12, rtol=1e-10)
+    assert pull[4].abs().max() == 0 and push[4].abs().max() > 0  # an absent class is never pulled
+    assert pull[:4].abs().max() > 0
+
+
+@pytest.mark.parametrize("name", sorted(PARTS_ARE_PAIR_SIDES))
+def test_pull_and_push_equal_the_gradients_of_pos_and_neg_where_those_read_one_side(name):
+    assert set(PARTS_ARE_PAIR_SIDES) <= set(PROXY_LOSSES)
+    loss, out, pull, push = _pull_push_case(name, seed=1, **PARTS_ARE_PAIR_SIDES[name])
+    (g_pos,) = torch.autograd.grad(out.parts["pos"], loss.proxies, retain_graph=True)
+    (g_neg,) = torch.autograd.grad(out.parts["neg"], loss.proxies, retain_graph=True)
+    torch.testing.assert_close(pull, g_pos, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(push, g_neg, atol=1e-12, rtol=1e-10)

@@ -5,8 +5,12 @@ A subclass declares ``parameter_constraints`` for its own parameters and impleme
 :meth:`MetricLoss.compute`, which returns a dict of scalar terms that *sum to the loss*
 (``"pos"``/``"neg"`` where the loss splits into a pull and a push part, ``"reg"`` for a
 loss-specific regulariser). The base adds ``"so"`` (already multiplied by ``so_weight``).
-Because the parts sum to the loss, the trainer can back-propagate ``pos`` and ``neg`` separately
-to split each proxy's gradient into pull and push.
+
+Every proxy loss is a function of one tensor, the (B, C, K) cosine similarities between the
+normalised batch and the normalised proxies (plus regularisers on the proxies themselves). The
+base computes it once, hands it to ``compute`` and returns it with the loss, so that the trainer
+can split each proxy's gradient by the pairs it flows through — positives (pull) and negatives
+(push) — from the gradient on that tensor, without a second backward pass.
 """
 from __future__ import annotations
 
@@ -23,10 +27,13 @@ PROXY_INITS = ("normal", "normal_scaled", "kaiming_normal", "kaiming_uniform")
 
 
 class LossOutput(NamedTuple):
-    """``loss``: scalar to back-propagate; ``parts``: named scalar terms with ``sum(parts) == loss``."""
+    """``loss``: scalar to back-propagate; ``parts``: named scalar terms with ``sum(parts) == loss``;
+    ``sims``: the (B, C, K) similarities a proxy loss was computed from (a node of the autograd graph),
+    None for a loss without proxies."""
 
     loss: Tensor
     parts: dict[str, Tensor]
+    sims: Tensor | None = None
 
 
 class MetricLoss(nn.Module):
@@ -149,18 +156,23 @@ class MetricLoss(nn.Module):
                 f"[{int(labels.min())}, {int(labels.max())}]"
             )
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        """Return the loss's named scalar terms (they must sum to the loss). Subclasses implement."""
+    def compute(self, inputs: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """Return the loss's named scalar terms (they must sum to the loss). Subclasses implement.
+
+        ``inputs`` is the (B, C, K) output of :meth:`similarities` for a loss with proxies, the (B, d)
+        embeddings for a loss without; ``labels`` is (B,).
+        """
         raise NotImplementedError
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> LossOutput:
         """Loss of a batch: ``embeddings`` (B, d) float, ``labels`` (B,) int in ``[0, C)``."""
         self.check_batch(embeddings, labels)
-        parts = self.compute(embeddings, labels)
+        sims = self.similarities(embeddings) if self.uses_proxies else None  # (B, C, K)
+        parts = self.compute(embeddings if sims is None else sims, labels)
         if self.so_weight > 0:
             parts["so"] = self.so_weight * soft_orthogonality(self.proxies, self.so_scope).total
         loss = torch.stack(list(parts.values())).sum()
-        return LossOutput(loss, parts)
+        return LossOutput(loss, parts, sims)
 
     def extra_repr(self) -> str:
         k = f", K={self.proxies_per_class}" if self.uses_proxies else ""

@@ -98,8 +98,8 @@ class MultiProxyAnchorLoss(MultiProxyAnchorBase):
     Parts: ``pos`` and ``neg`` are the two sums.
     """ + _PARAMETERS_DOC
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        class_sims = self.class_similarities(embeddings)  # (B, C)
+    def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        class_sims = aggregate(sims, self.aggregator, self.gamma)  # (B, C)
         pos, neg = proxy_anchor_terms(class_sims, self.class_mask(labels), self.alpha, self.margin)
         return {"pos": pos, "neg": neg}
 
@@ -116,8 +116,8 @@ class DataWiseMultiProxyAnchorLoss(MultiProxyAnchorBase):
     Parts: ``pos`` (first sum) and ``neg`` (second sum; 0 when C = 1).
     """ + _PARAMETERS_DOC
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        class_sims = self.class_similarities(embeddings)  # (B, C)
+    def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        class_sims = aggregate(sims, self.aggregator, self.gamma)  # (B, C)
         own = self.class_mask(labels)  # (B, C)
         own_sims = class_sims[own]  # (B,): one own class per row, in row order
         pos = F.softplus(-self.alpha * (own_sims - self.margin)).mean()
@@ -140,8 +140,7 @@ class ProxyWiseMultiProxyAnchorLoss(MultiProxyAnchorBase):
     Parts: ``pos`` and ``neg`` are the two sums.
     """ + _PARAMETERS_DOC
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        sims = self.similarities(embeddings)  # (B, C, K)
+    def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:  # sims (B, C, K)
         log_q = log_assignment(sims, self.aggregator, self.gamma)  # (B, C, K)
         positive = self.class_mask(labels).unsqueeze(-1).expand_as(sims)  # (B, C, K)
         pos, neg = proxy_anchor_terms(sims.flatten(1), positive.flatten(1), self.alpha, self.margin,

@@ -103,8 +103,7 @@ class ProxyAnchorLoss(MetricLoss):
         self.alpha = float(alpha)
         self.margin = float(margin)
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        sims = self.similarities(embeddings)  # (B, C, K)
+    def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:  # sims (B, C, K)
         positive = self.class_mask(labels).unsqueeze(-1).expand_as(sims)  # (B, C, K)
         pos, neg = proxy_anchor_terms(sims.flatten(1), positive.flatten(1), self.alpha, self.margin)
         return {"pos": pos, "neg": neg}

@@ -108,8 +108,8 @@ class ProxyNCALoss(MetricLoss):
         self.scale = float(scale)
         self.exclude_positive = exclude_positive
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        sims, own = self.similarities(embeddings), self.class_mask(labels)  # (B, C, K), (B, C)
+    def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        own = self.class_mask(labels)  # (B, C); sims (B, C, K)
         pos, neg = proxy_nca_terms(sims, own, self.scale, self.exclude_positive)
         return {"pos": pos, "neg": neg}
 
@@ -163,8 +163,8 @@ class ProxyNCAPlusPlusLoss(MetricLoss):
         super().__init__(num_classes, embedding_dim, proxies_per_class, **kwargs)
         self.temperature = float(temperature)
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        sims, own = self.similarities(embeddings), self.class_mask(labels)  # (B, C, K), (B, C)
+    def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        own = self.class_mask(labels)  # (B, C); sims (B, C, K)
         pos, neg = proxy_nca_terms(sims, own, 1.0 / self.temperature, exclude_positive=False)
         return {"pos": pos, "neg": neg}
 

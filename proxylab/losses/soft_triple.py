@@ -94,8 +94,8 @@ class SoftTripleLoss(MetricLoss):
         self.tau = float(tau)
         self.margin = float(margin)
 
-    def compute(self, embeddings: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        class_sims = aggregate(self.similarities(embeddings), "softmax", self.gamma)  # (B, C)
+    def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        class_sims = aggregate(sims, "softmax", self.gamma)  # (B, C) from sims (B, C, K)
         own = self.class_mask(labels)  # (B, C)
         logits = self.scale * (class_sims - self.margin * own.to(class_sims.dtype))  # (B, C)
         parts = {"pos": -logits[own].mean(), "neg": logits.logsumexp(dim=1).mean()}

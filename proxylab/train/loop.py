@@ -1,6 +1,6 @@
 """The training loop. One step reads top to bottom (:meth:`Trainer.train_step`); everything DESIGN.md lists is
 logged to the run store: loss parts, per-group gradient norms before clipping, per-proxy gradient norms split into
-pull (positive terms) and push (negative terms), per-sample ‖∂L/∂f(x)‖ summaries, learning rates, proxy geometry,
+pull (through positive pairs) and push (through negative pairs), per-sample ‖∂L/∂f(x)‖ summaries, learning rates, proxy geometry,
 periodic evaluation metrics and snapshots of a fixed evaluation subset.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import TrainConfig, snapshot_schedule
 from ..losses.orthogonality import pair_mask
-from .stats import dead_proxies, proxy_geometry, sample_grad_summary, sub_proxy_usage
+from .stats import dead_proxies, proxy_geometry, pull_push_gradients, sample_grad_summary, sub_proxy_usage
 
 
 def pick_device(name: str) -> torch.device:
@@ -273,16 +273,11 @@ class Trainer:
 
         emb = self.model(x)  # (B, d)
         emb.retain_grad()
-        out = loss_fn(emb, y)  # loss + named parts
-        split_pull_push = full and proxies is not None and "pos" in out.parts and "neg" in out.parts
-        if split_pull_push:  # gradient of the pull (positive) and push (negative) terms on each proxy
-            g_pull = _grad_or_zeros(out.parts["pos"], proxies)
-            # With only pos + neg, push = total − pull: one extra backward instead of two.
-            g_push = _grad_or_zeros(out.parts["neg"], proxies) if len(out.parts) > 2 else None
+        out = loss_fn(emb, y)  # loss, named parts, similarities (B, C, K)
+        if full and out.sims is not None:
+            out.sims.retain_grad()  # ∂L/∂s splits each proxy's gradient into pull and push, no second backward
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
-        if split_pull_push and g_push is None:
-            g_push = proxies.grad - g_pull
         if self.world_size > 1:  # data parallel: every replica steps with the mean gradient of all ranks
             self._all_reduce_grads()
 
@@ -301,11 +296,10 @@ class Trainer:
             vectors["class_grad"] = torch.zeros(self.num_classes, device=y.device).index_add_(0, y, sample_grad)
             if proxies is not None:
                 vectors["proxy_grad"] = proxies.grad.norm(dim=-1).flatten()  # (C*K,)
-                if split_pull_push:
-                    vectors["proxy_grad_pull"] = g_pull.norm(dim=-1).flatten()  # (C*K,)
-                    vectors["proxy_grad_push"] = g_push.norm(dim=-1).flatten()  # (C*K,)
-                with torch.no_grad():
-                    sims = loss_fn.similarities(emb.detach())  # (B, C, K)
+                sims = out.sims.detach()  # (B, C, K)
+                g_pull, g_push = pull_push_gradients(out.sims.grad, emb.detach(), y, proxies.detach())  # (C, K, d)
+                vectors["proxy_grad_pull"] = g_pull.norm(dim=-1).flatten()  # (C*K,)
+                vectors["proxy_grad_push"] = g_push.norm(dim=-1).flatten()  # (C*K,)
                 vectors["proxy_usage"] = sub_proxy_usage(sims, y).flatten()  # (C*K,), NaN for absent classes
                 scalars.update(proxy_geometry(proxies.detach(), self.proxy_pair_mask))
         if cfg.grad_clip is not None:
@@ -543,12 +537,6 @@ def _norm(tensors: list[Tensor]) -> float:
     if not tensors:
         return 0.0
     return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors))))
-
-
-def _grad_or_zeros(term: Tensor, proxies: Tensor) -> Tensor:
-    """∂term/∂proxies, (C, K, d); zeros when the term does not depend on the proxies (e.g. an empty part)."""
-    (grad,) = torch.autograd.grad(term, proxies, retain_graph=True, allow_unused=True)
-    return torch.zeros_like(proxies) if grad is None else grad
 
 
 def _broadcast(value, world_size: int):

@@ -66,6 +66,32 @@ def proxy_geometry(proxies: Tensor, mask: Tensor | None = None) -> dict[str, flo
 
 
 @torch.no_grad()
+def pull_push_gradients(sims_grad: Tensor, embeddings: Tensor, labels: Tensor, proxies: Tensor) -> tuple[Tensor, Tensor]:
+    """Each proxy's gradient split by the pairs it flows through, shapes (C, K, d) and (C, K, d).
+
+    *Pull* is the part that flows through the similarities to same-class samples (positive pairs),
+    *push* the part through other-class samples (negative pairs). Exact, from the gradient on the
+    (B, C, K) similarities ``s = x̂·p̂`` that the loss returned: ``∂L/∂p̂_ck = Σ_i ∂L/∂s_ick x̂_i``,
+    mapped through ``p̂ = p/‖p‖``. ``pull + push`` is the proxy gradient minus the gradient of
+    regularisers on the proxies themselves (SO, SoftTriple's τ). Where a loss's ``pos`` part reads only
+    positive pairs and ``neg`` only negative ones (Proxy Anchor, the MPA family, ProxyNCA without the
+    positive in its normaliser) pull and push equal the gradients of ``pos`` and ``neg``; in a softmax
+    form the positive's share of the normaliser counts as pull, since it moves the proxy along its own
+    class's samples.
+    """
+    c, k, d = proxies.shape
+    x_hat = F.normalize(embeddings, dim=-1)  # (B, d)
+    own = F.one_hot(labels, c).to(sims_grad.dtype).unsqueeze(-1)  # (B, C, 1)
+    g_all = torch.einsum("bck,bd->ckd", sims_grad, x_hat)  # (C, K, d), on the unit proxies p̂
+    g_pull = torch.einsum("bck,bd->ckd", sims_grad * own, x_hat)  # (C, K, d)
+    norm = proxies.norm(dim=-1, keepdim=True).clamp_min(1e-12)  # (C, K, 1), as F.normalize
+    p_hat = proxies / norm
+    def through_normalisation(g: Tensor) -> Tensor:  # ∂p̂/∂p = (I − p̂p̂ᵀ)/‖p‖
+        return (g - p_hat * (p_hat * g).sum(-1, keepdim=True)) / norm
+    return through_normalisation(g_pull), through_normalisation(g_all - g_pull)
+
+
+@torch.no_grad()
 def sub_proxy_usage(similarities: Tensor, labels: Tensor, gamma: float = 0.1) -> Tensor:
     """Mean soft assignment of each class's samples to its K sub-proxies, shape (C, K).
 
