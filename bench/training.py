@@ -6,9 +6,14 @@ Two measurements per (preset, logging mode), alternated full/light in every roun
 
 ``step loop``
     What ``Trainer.run`` does per step minus the periodic work: fetch the batch, ``train_step`` (forward,
-    backward, the per-step statistics, clip, update) and the store writes (``log_scalars`` /
-    ``log_vectors``), for ``steps`` steps after ``warmup`` untimed steps. The logging overhead
+    backward, clip, update) and ``log_step`` (the store writes; under full logging also the statistics, computed
+    a window of steps at a time by ``StepStats``, the last window included), for ``steps`` steps after ``warmup`` untimed steps. The logging overhead
     ``(t_full − t_light) / t_light`` is computed from this (the target, ≤ 15 %, is about per-step cost).
+``A/B blocks`` (the overhead target is judged on this)
+    One Trainer per preset, switched between full and light logging every ``block_steps`` steps, alternating
+    which mode goes first, ``blocks`` blocks per mode after 4 untimed pairs; per-step time of a block includes
+    its ``log_step`` calls and the final ``flush_step_stats``. Same process, same memory, same data order:
+    machine noise hits both modes alike, which separate processes (above) do not guarantee on a shared VM.
 ``run()``
     ``Trainer.run()`` end to end for the preset's step count: also evaluation every ``eval_every`` steps,
     snapshots (with per-sample gradient norms under full logging) and checkpoints.
@@ -28,8 +33,10 @@ from typing import Any
 from .common import log
 
 PRESETS = ("single-proxy", "multi-proxy", "multi-proxy-so", "data-wise")
-FULL = {"rounds": 5, "loop_steps": 200, "warmup": 20, "run_steps": None, "profile_steps": 200}
-QUICK = {"rounds": 2, "loop_steps": 40, "warmup": 5, "run_steps": 60, "profile_steps": 40}
+FULL = {"rounds": 5, "loop_steps": 200, "warmup": 20, "run_steps": None, "profile_steps": 200,
+        "blocks": 36, "block_steps": 50}
+QUICK = {"rounds": 2, "loop_steps": 40, "warmup": 5, "run_steps": 60, "profile_steps": 40,
+         "blocks": 6, "block_steps": 25}
 TARGET_PERCENT = 15.0
 
 
@@ -55,29 +62,57 @@ def _step_loop(trainer, steps: int, warmup: int) -> float:
 
     def one(step):
         x, y = batch_of(trainer.data.train, next(batches))
-        result = trainer.train_step(step, x.to(trainer.device), y.to(trainer.device))
-        writer.log_scalars(step, result["scalars"])
-        if result["vectors"]:
-            writer.log_vectors(step, result["vectors"])
+        trainer.log_step(step, trainer.train_step(step, x.to(trainer.device), y.to(trainer.device)))
 
     for s in range(1, warmup + 1):
         one(s)
     t0 = time.perf_counter()
     for s in range(warmup + 1, warmup + steps + 1):
         one(s)
+    trainer.flush_step_stats()  # the statistics of the last (partial) window are part of the cost
     elapsed = time.perf_counter() - t0
     writer.close()
     return elapsed
 
 
+def _ab_blocks(preset_name: str, store: Path, blocks: int, block_steps: int) -> dict[str, Any]:
+    """Seconds per step of full vs light logging, interleaved in blocks on one Trainer (see the module doc)."""
+    from proxylab.train.loop import batch_of
+
+    untimed = 4
+    trainer = _trainer(preset_name, True, store, (blocks + untimed) * 2 * block_steps + 1)
+    trainer.model.train()
+    batches = iter(trainer.sampler)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    step = 0
+    for pair in range(blocks + untimed):
+        for full in ((True, False) if pair % 2 else (False, True)):
+            object.__setattr__(trainer.cfg, "full_logging", full)  # what train_step reads, nothing else changes
+            t0 = time.perf_counter()
+            for _ in range(block_steps):
+                step += 1
+                x, y = batch_of(trainer.data.train, next(batches))
+                trainer.log_step(step, trainer.train_step(step, x.to(trainer.device), y.to(trainer.device)))
+            trainer.flush_step_stats()
+            if pair >= untimed:
+                times[full].append((time.perf_counter() - t0) / block_steps)
+    trainer.writer.close()
+    full_s, light_s = statistics.median(times[True]), statistics.median(times[False])
+    return {"full_ms_per_step": 1e3 * full_s, "light_ms_per_step": 1e3 * light_s,
+            "overhead_percent": 100 * (full_s - light_s) / light_s,
+            "paired_overhead_percent": 100 * statistics.median((f - l) / l for f, l in zip(times[True], times[False])),
+            "blocks": blocks, "block_steps": block_steps}
+
+
 #: functions whose cumulative time is the cost of one logged quantity (matched on the function name)
 COMPONENTS = {
-    "pull/push split (2 extra autograd.grad)": ("_grad_or_zeros",),
-    "per-sample grad summary (mean/max/top10/gini)": ("sample_grad_summary",),
-    "proxy geometry (Gram, R_SO, Welch)": ("proxy_geometry",),
-    "sub-proxy usage (recomputes similarities)": ("sub_proxy_usage",),
+    "statistics of buffered steps (StepStats.drain, all below)": ("_compute",),
+    "pull/push split (from ∂L/∂s, batched)": ("pull_push_gradients",),
+    "per-sample grad summary (mean/max/top10/gini, batched)": ("sample_grad_summaries",),
+    "proxy geometry (Gram, R_SO, batched)": ("proxy_geometries",),
+    "sub-proxy usage (batched)": ("sub_proxy_usage",),
+    "per-class gradient sums (batched)": ("class_sums",),
     "group gradient norms": ("_norm",),
-    "per-proxy pull/push row norms": ("_row_norms",),
     "store: log_scalars": ("log_scalars",),
     "store: log_vectors": ("log_vectors",),
 }
@@ -91,14 +126,13 @@ def _profile(preset_name: str, store: Path, steps: int, warmup: int, full: bool 
     batches = iter(trainer.sampler)
     for s in range(1, warmup + 1):
         x, y = batch_of(trainer.data.train, next(batches))
-        trainer.train_step(s, x, y)
+        trainer.log_step(s, trainer.train_step(s, x, y))
+    trainer.flush_step_stats()
     prof.enable()
     for s in range(warmup + 1, warmup + steps + 1):
         x, y = batch_of(trainer.data.train, next(batches))
-        r = trainer.train_step(s, x, y)
-        trainer.writer.log_scalars(s, r["scalars"])
-        if r["vectors"]:
-            trainer.writer.log_vectors(s, r["vectors"])
+        trainer.log_step(s, trainer.train_step(s, x, y))
+    trainer.flush_step_stats()
     prof.disable()
     trainer.writer.close()
     stats = pstats.Stats(prof)
@@ -144,12 +178,19 @@ def run(quick: bool) -> dict[str, Any]:
                     runs[p][mode].append((time.perf_counter() - t0) / run_steps)
                     shutil.rmtree(store, ignore_errors=True)
                     store.mkdir(parents=True, exist_ok=True)
+        ab = {}
+        for p in PRESETS:
+            log(f"training: A/B blocks {p}")
+            ab[p] = _ab_blocks(p, store, cfg["blocks"], cfg["block_steps"])
+            shutil.rmtree(store, ignore_errors=True)
+            store.mkdir(parents=True, exist_ok=True)
         rows = []
         for p in PRESETS:
             values = preset(p)
             row = {"preset": p, "loss": values["loss"], "K": values["proxies_per_class"],
                    "so_weight": values.get("so_weight", 0.0), "batch": batch[p],
-                   "run_steps": cfg["run_steps"] or values["steps"], "eval_every": values["eval_every"]}
+                   "run_steps": cfg["run_steps"] or values["steps"], "eval_every": values["eval_every"],
+                   "ab": ab[p]}
             for kind, data in (("loop", loop[p]), ("run", runs[p])):
                 full_s, light_s = statistics.median(data["full"]), statistics.median(data["light"])
                 paired = statistics.median((f - l) / l for f, l in zip(data["full"], data["light"]))

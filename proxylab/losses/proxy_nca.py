@@ -50,14 +50,18 @@ def proxy_nca_terms(sims: Tensor, own: Tensor, scale: float, exclude_positive: b
     pos, neg : Tensor, scalar
         Batch means of ``−LSE_k z(x,y,k)`` and of the normaliser LSE; ``pos + neg`` is the loss.
     """
-    logits = -scale * (2.0 - 2.0 * sims)  # (B, C, K)
-    # A class's mass sums over its sub-proxies (LSE over one proxy is the identity: skip it).
-    class_logits = logits.squeeze(-1) if logits.shape[-1] == 1 else logits.logsumexp(dim=-1)  # (B, C)
-    pos = -class_logits[own]  # (B,): one own class per row, in row order
+    b, c, k = sims.shape
+    logits = sims * (2.0 * scale) - 2.0 * scale  # (B, C, K): −σ‖x̂ − p̂‖² = −σ(2 − 2s), in two elementwise ops
+    # A class's mass sums over its K sub-proxies: class logit = LSE_k. The normaliser LSE_c LSE_k is one
+    # LSE over all C·K logits, which is faster than a reduction over the short K axis first.
+    own_logits = logits[own]  # (B, K): one own class per row, in row order
+    pos = -(own_logits.squeeze(-1) if k == 1 else own_logits.logsumexp(dim=-1))  # (B,)
+    flat = logits.reshape(b, c * k)  # (B, C*K)
     if exclude_positive:
-        neg = masked_logsumexp(class_logits, ~own, dim=1)  # (B,), 0 without another class
+        others = ~own.unsqueeze(-1).expand(b, c, k).reshape(b, c * k)  # (B, C*K)
+        neg = masked_logsumexp(flat, others, dim=1)  # (B,), 0 without another class
     else:
-        neg = class_logits.logsumexp(dim=1)  # (B,)
+        neg = flat.logsumexp(dim=1)  # (B,)
     return pos.mean(), neg.mean()
 
 

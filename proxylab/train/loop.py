@@ -30,7 +30,8 @@ from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import TrainConfig, snapshot_schedule
 from ..losses.orthogonality import pair_mask
-from .stats import dead_proxies, proxy_geometry, pull_push_gradients, sample_grad_summary, sub_proxy_usage
+from .stats import dead_proxies
+from .step_stats import StepRecord, StepStats
 
 
 def pick_device(name: str) -> torch.device:
@@ -183,6 +184,7 @@ class Trainer:
             self.groups["proxies"] = [self.loss_fn.proxies]
             c, k, _ = self.loss_fn.proxies.shape
             self.proxy_pair_mask = pair_mask(c, k, "all", device=self.device)
+        self.step_stats = StepStats(self.num_classes, getattr(self, "proxy_pair_mask", None))
         proxy_mult = cfg.proxy_lr_multiplier or self.loss_fn.default_proxy_lr_multiplier
         groups = [
             {"name": "backbone", "params": list(self.model.backbone.parameters()), "lr": cfg.lr},
@@ -264,7 +266,8 @@ class Trainer:
 
     # -- one optimisation step --------------------------------------------------------------------
     def train_step(self, step: int, x: Tensor, y: Tensor) -> dict[str, Any]:
-        """Forward, backward, log-before-clip, clip, update. Returns the scalars and vectors to log."""
+        """Forward, backward, log-before-clip, clip, update. Returns the step's scalars and, under full
+        logging, its :class:`StepRecord` (the other statistics, computed later by :class:`StepStats`)."""
         cfg, loss_fn, proxies = self.cfg, self.loss_fn, self.loss_fn.proxies
         full = cfg.full_logging
         frozen = step <= self.warmup_steps  # warm-up: backbone frozen, head + proxies train
@@ -274,7 +277,8 @@ class Trainer:
         emb = self.model(x)  # (B, d)
         emb.retain_grad()
         out = loss_fn(emb, y)  # loss, named parts, similarities (B, C, K)
-        if full and out.sims is not None:
+        with_proxies = full and out.sims is not None
+        if with_proxies:
             out.sims.retain_grad()  # ∂L/∂s splits each proxy's gradient into pull and push, no second backward
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -287,21 +291,14 @@ class Trainer:
         if not all(math.isfinite(v) for v in (*losses[:1], *norms.values())):
             return {"finite": False, "loss": losses[0]}
         scalars = {"loss": losses[0], **{f"loss/{k}": v for k, v in zip(out.parts, losses[1:])}}
-        vectors = {}
-        if full:
+        record = None
+        if full:  # the rest of the statistics are computed a window of steps at a time (StepStats)
             scalars["grad_norm/total"] = math.sqrt(sum(v * v for v in norms.values()))
             scalars.update({f"grad_norm/{k}": v for k, v in norms.items()})
-            sample_grad = emb.grad.norm(dim=1)  # (B,) ‖∂L/∂f(x)‖
-            scalars.update(sample_grad_summary(sample_grad))
-            vectors["class_grad"] = torch.zeros(self.num_classes, device=y.device).index_add_(0, y, sample_grad)
-            if proxies is not None:
-                vectors["proxy_grad"] = proxies.grad.norm(dim=-1).flatten()  # (C*K,)
-                sims = out.sims.detach()  # (B, C, K)
-                g_pull, g_push = pull_push_gradients(out.sims.grad, emb.detach(), y, proxies.detach())  # (C, K, d)
-                vectors["proxy_grad_pull"] = g_pull.norm(dim=-1).flatten()  # (C*K,)
-                vectors["proxy_grad_push"] = g_push.norm(dim=-1).flatten()  # (C*K,)
-                vectors["proxy_usage"] = sub_proxy_usage(sims, y).flatten()  # (C*K,), NaN for absent classes
-                scalars.update(proxy_geometry(proxies.detach(), self.proxy_pair_mask))
+            record = StepRecord(y, emb.detach(), emb.grad)
+            if with_proxies:  # the proxies as this step saw them, their gradient norms before clipping
+                record = record._replace(sims=out.sims.detach(), sims_grad=out.sims.grad,
+                                         proxies=proxies.detach().clone(), proxy_grad_norm=proxies.grad.norm(dim=-1))
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_([p for gs in self.groups.values() for p in gs], cfg.grad_clip)
         self.optimizer.step()
@@ -310,8 +307,21 @@ class Trainer:
             return {"finite": False, "loss": scalars["loss"], "parameters": True}
         if full:
             scalars.update({f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups})
-        return {"finite": True, "scalars": scalars,
-                "vectors": {k: v.detach().float().cpu().numpy() for k, v in vectors.items()}}
+        return {"finite": True, "scalars": scalars, "record": record}
+
+    def log_step(self, step: int, result: dict[str, Any]) -> None:
+        """Write a finite step's scalars now and buffer its record for :meth:`flush_step_stats`."""
+        self.writer.log_scalars(step, result["scalars"])
+        if result["record"] is not None:
+            self.step_stats.add(step, result["record"])
+            if self.step_stats.ready:
+                self.flush_step_stats()
+
+    def flush_step_stats(self) -> None:
+        """Compute and write the buffered steps' statistics (before anything that must see every row)."""
+        for step, scalars, vectors in self.step_stats.drain():
+            self.writer.log_scalars(step, scalars)
+            self.writer.log_vectors(step, vectors)
 
     def _all_reduce_grads(self) -> None:
         import torch.distributed as dist
@@ -394,6 +404,7 @@ class Trainer:
         for key in ("embeddings", "proxies"):
             if key in arrays and not np.isfinite(arrays[key]).all():
                 raise TrainingError(f"non-finite {key} at step {step}; the snapshot was not written")
+        self.flush_step_stats()  # a reader that sees the snapshot sees every step's statistics up to it
         self.writer.write_snapshot(step, **arrays)
 
     def _embed_with_grad(self, ds, es: EvalSet) -> tuple[Tensor, Tensor]:
@@ -418,6 +429,7 @@ class Trainer:
     def _checkpoint(self, step: int) -> None:
         # Commit first: a checkpoint at step s on disk then implies every row up to s is on disk (a kill -9
         # between the two leaves the older checkpoint, and resume truncates after it).
+        self.flush_step_stats()
         self.writer.flush()
         save_checkpoint(self.writer.path, {
             "step": step,
@@ -486,9 +498,7 @@ class Trainer:
                     bar.update(1)
                     continue
                 result["scalars"]["time/step"] = time.perf_counter() - t0
-                writer.log_scalars(step, result["scalars"])
-                if result["vectors"]:
-                    writer.log_vectors(step, result["vectors"])
+                self.log_step(step, result)
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     test = self.evaluate(step).get("test", {})
                     bar.set_postfix({k: f"{test[k]:.3f}" for k in ("R@1", "MAP@R") if k in test})
@@ -500,6 +510,7 @@ class Trainer:
                     writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
                     last_meta = time.monotonic()
                 bar.update(1)
+            self.flush_step_stats()
             writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
             if self.world_size > 1:
                 writer.update_meta(distributed={"world_size": self.world_size,
@@ -511,6 +522,10 @@ class Trainer:
             writer.set_status("interrupted", error=f"stopped by the user at step {step}")
             raise
         except BaseException as e:
+            try:
+                self.flush_step_stats()  # the steps that did finish keep their statistics
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
             writer.set_status("failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
             raise
         finally:

@@ -28,46 +28,65 @@ def top_share(values: Tensor, fraction: float = 0.1) -> float:
     return float(v.topk(top).values.sum() / total)
 
 
-def sample_grad_summary(sample_grad_norms: Tensor) -> dict[str, float]:
-    """Summary of per-sample ‖∂L/∂f(x)‖ over a batch: mean, max and two concentration measures.
-
-    One sort serves all four numbers (this runs every step): Gini from the ascending order, the top-10 % share
-    from its tail; equal to :func:`gini` and :func:`top_share`.
-    """
-    v = sample_grad_norms.detach().double().flatten().sort().values  # (B,) ascending
-    n, total = v.numel(), v.sum()
-    ranks = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
-    top = max(1, int(round(0.1 * n)))
-    safe = total.clamp_min(torch.finfo(v.dtype).tiny)
-    stats = torch.stack([v.mean(), v[-1], v[n - top:].sum() / safe, 2 * (ranks * v).sum() / (n * safe) - (n + 1) / n])
-    mean, vmax, share, gini_value = stats.tolist()
-    if total <= 0:
-        share, gini_value = 0.0, 0.0
-    return {"sample_grad/mean": mean, "sample_grad/max": vmax, "sample_grad/top10_share": share,
-            "sample_grad/gini": gini_value}
+SAMPLE_GRAD_KEYS = ("sample_grad/mean", "sample_grad/max", "sample_grad/top10_share", "sample_grad/gini")
+PROXY_GEOMETRY_KEYS = ("proxy/mean_cos", "proxy/max_cos", "proxy/mean_sq_cos", "proxy/r_so")
 
 
 @torch.no_grad()
-def proxy_geometry(proxies: Tensor, mask: Tensor | None = None) -> dict[str, float]:
-    """Cosine statistics of the normalised proxies (C, K, d) and the Welch floor for n = C·K in R^d.
+def sample_grad_summaries(sample_grad_norms: Tensor) -> dict[str, Tensor]:
+    """Per-sample ‖∂L/∂f(x)‖ of T batches (T, B) → mean, max and two concentration measures, each (T,).
 
-    ``mask``: the (n, n) off-diagonal pair mask, passed in by callers that reuse it every step.
+    One sort serves all four (the trainer runs this on every logged step): Gini from the ascending
+    order, the top-10 % share from its tail; equal to :func:`gini` and :func:`top_share` (0 for an
+    all-zero batch).
     """
-    c, k, d = proxies.shape
-    if c * k == 1:  # a single proxy: no pairs
-        return {"proxy/mean_cos": 0.0, "proxy/max_cos": 0.0, "proxy/mean_sq_cos": 0.0, "proxy/r_so": 0.0,
-                "proxy/welch_floor": 0.0}
-    p = F.normalize(proxies.reshape(c * k, d).double(), dim=-1)  # (n, d)
-    off = (p @ p.T)[pair_mask(c, k, "all", device=p.device) if mask is None else mask]  # (n(n-1),)
+    v = sample_grad_norms.detach().double().sort(dim=-1).values  # (T, B) ascending
+    n = v.shape[-1]
+    total = v.sum(dim=-1)  # (T,)
+    safe = total.clamp_min(torch.finfo(v.dtype).tiny)
+    ranks = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
+    top = max(1, int(round(0.1 * n)))
+    nonzero = total > 0
+    share = torch.where(nonzero, v[:, n - top:].sum(dim=-1) / safe, 0.0)
+    gini_value = torch.where(nonzero, 2 * (v * ranks).sum(dim=-1) / (n * safe) - (n + 1) / n, 0.0)
+    return dict(zip(SAMPLE_GRAD_KEYS, (v.mean(dim=-1), v[:, -1], share, gini_value)))
+
+
+def sample_grad_summary(sample_grad_norms: Tensor) -> dict[str, float]:
+    """:func:`sample_grad_summaries` of one batch (B,), as floats."""
+    return {k: float(v[0]) for k, v in sample_grad_summaries(sample_grad_norms.flatten()[None]).items()}
+
+
+@torch.no_grad()
+def proxy_geometries(proxies: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
+    """Cosine statistics of T sets of normalised proxies (T, C, K, d), each (T,): mean and max off-diagonal
+    cosine, mean squared cosine and R_SO (their sum). 0 for a single proxy (no pairs).
+
+    ``mask``: the (n, n) off-diagonal pair mask, n = C·K, passed in by callers that reuse it.
+    """
+    t, c, k, d = proxies.shape
+    if c * k == 1:
+        zero = proxies.new_zeros(t, dtype=torch.float64)
+        return {key: zero for key in PROXY_GEOMETRY_KEYS}
+    p = F.normalize(proxies.reshape(t, c * k, d).double(), dim=-1)  # (T, n, d)
+    off = (p @ p.transpose(1, 2))[:, pair_mask(c, k, "all", device=p.device) if mask is None else mask]  # (T, n(n-1))
     sq = off.square()
-    mean_cos, max_cos, mean_sq, r_so = torch.stack([off.mean(), off.max(), sq.mean(), sq.sum()]).tolist()
-    return {"proxy/mean_cos": mean_cos, "proxy/max_cos": max_cos, "proxy/mean_sq_cos": mean_sq, "proxy/r_so": r_so,
-            "proxy/welch_floor": welch_floor(c * k, d)}
+    return dict(zip(PROXY_GEOMETRY_KEYS, (off.mean(dim=-1), off.amax(dim=-1), sq.mean(dim=-1), sq.sum(dim=-1))))
+
+
+def proxy_geometry(proxies: Tensor, mask: Tensor | None = None) -> dict[str, float]:
+    """:func:`proxy_geometries` of one set of proxies (C, K, d), as floats, plus the Welch floor for n = C·K in R^d."""
+    c, k, d = proxies.shape
+    stats = {key: float(v[0]) for key, v in proxy_geometries(proxies[None], mask).items()}
+    return {**stats, "proxy/welch_floor": welch_floor(c * k, d)}
 
 
 @torch.no_grad()
 def pull_push_gradients(sims_grad: Tensor, embeddings: Tensor, labels: Tensor, proxies: Tensor) -> tuple[Tensor, Tensor]:
-    """Each proxy's gradient split by the pairs it flows through, shapes (C, K, d) and (C, K, d).
+    """Each proxy's gradient split by the pairs it flows through, shapes (..., C, K, d) and (..., C, K, d).
+
+    Inputs: ``sims_grad`` (..., B, C, K) = ∂L/∂s, ``embeddings`` (..., B, d), ``labels`` (..., B),
+    ``proxies`` (..., C, K, d); a leading dimension batches several steps.
 
     *Pull* is the part that flows through the similarities to same-class samples (positive pairs),
     *push* the part through other-class samples (negative pairs). Exact, from the gradient on the
@@ -79,30 +98,48 @@ def pull_push_gradients(sims_grad: Tensor, embeddings: Tensor, labels: Tensor, p
     form the positive's share of the normaliser counts as pull, since it moves the proxy along its own
     class's samples.
     """
-    c, k, d = proxies.shape
-    x_hat = F.normalize(embeddings, dim=-1)  # (B, d)
-    own = F.one_hot(labels, c).to(sims_grad.dtype).unsqueeze(-1)  # (B, C, 1)
-    g_all = torch.einsum("bck,bd->ckd", sims_grad, x_hat)  # (C, K, d), on the unit proxies p̂
-    g_pull = torch.einsum("bck,bd->ckd", sims_grad * own, x_hat)  # (C, K, d)
-    norm = proxies.norm(dim=-1, keepdim=True).clamp_min(1e-12)  # (C, K, 1), as F.normalize
+    c = proxies.shape[-3]
+    x_hat = F.normalize(embeddings, dim=-1)  # (..., B, d)
+    own = F.one_hot(labels, c).to(sims_grad.dtype).unsqueeze(-1)  # (..., B, C, 1)
+    g_all = torch.einsum("...bck,...bd->...ckd", sims_grad, x_hat)  # (..., C, K, d), on the unit proxies p̂
+    g_pull = torch.einsum("...bck,...bd->...ckd", sims_grad * own, x_hat)  # (..., C, K, d)
+    norm = proxies.norm(dim=-1, keepdim=True).clamp_min(1e-12)  # (..., C, K, 1), as F.normalize
     p_hat = proxies / norm
+
     def through_normalisation(g: Tensor) -> Tensor:  # ∂p̂/∂p = (I − p̂p̂ᵀ)/‖p‖
         return (g - p_hat * (p_hat * g).sum(-1, keepdim=True)) / norm
+
     return through_normalisation(g_pull), through_normalisation(g_all - g_pull)
 
 
 @torch.no_grad()
 def sub_proxy_usage(similarities: Tensor, labels: Tensor, gamma: float = 0.1) -> Tensor:
-    """Mean soft assignment of each class's samples to its K sub-proxies, shape (C, K).
+    """Mean soft assignment of each class's samples to its K sub-proxies: (..., B, C, K) → (..., C, K).
 
     q_k(x) = softmax_k(s(x, y, k) / γ) as in SoftTriple; rows of classes absent from the batch are NaN.
+    A leading dimension (``labels`` (..., B)) batches several steps.
     """
-    b, c, k = similarities.shape
-    own = similarities[torch.arange(b, device=labels.device), labels]  # (B, K)
-    q = torch.softmax(own / gamma, dim=-1)  # (B, K)
-    usage = torch.zeros(c, k, dtype=q.dtype, device=q.device).index_add_(0, labels, q)  # (C, K)
-    counts = torch.bincount(labels, minlength=c).to(q.dtype)[:, None]  # (C, 1)
-    return usage / counts  # NaN where a class is absent
+    *lead, b, c, k = similarities.shape
+    sims = similarities.reshape(-1, b, c, k)  # (T, B, C, K)
+    y = labels.reshape(-1, b)  # (T, B)
+    t = sims.shape[0]
+    own = sims.gather(2, y[:, :, None, None].expand(t, b, 1, k)).squeeze(2)  # (T, B, K)
+    q = torch.softmax(own / gamma, dim=-1)  # (T, B, K)
+    slot = (y + c * torch.arange(t, device=y.device)[:, None]).flatten()  # (T*B,): (step, class) index
+    usage = torch.zeros(t * c, k, dtype=q.dtype, device=q.device).index_add_(0, slot, q.reshape(t * b, k))
+    counts = torch.bincount(slot, minlength=t * c).to(q.dtype)[:, None]  # (T*C, 1)
+    return (usage / counts).reshape(*lead, c, k)  # NaN where a class is absent
+
+
+@torch.no_grad()
+def class_sums(values: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """Per-class sums of per-sample ``values`` (..., B) with ``labels`` (..., B) → (..., C)."""
+    *lead, b = values.shape
+    v, y = values.reshape(-1, b), labels.reshape(-1, b)
+    t = v.shape[0]
+    slot = (y + num_classes * torch.arange(t, device=y.device)[:, None]).flatten()
+    return torch.zeros(t * num_classes, dtype=v.dtype, device=v.device).index_add_(0, slot, v.flatten()) \
+        .reshape(*lead, num_classes)
 
 
 @torch.no_grad()
