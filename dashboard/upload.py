@@ -61,7 +61,8 @@ def import_uploaded(store: str | Path, name: str, embeddings: tuple[str, bytes],
             sources.append({**file_record(prox_path, "proxies", res.format), "key": res.key, "layout": res.layout})
         for record in [*data.sources, *sources]:  # say where the data came from, not the temp folder
             record["path"] = "upload:" + uploaded.get(Path(record["path"]).name, Path(record["path"]).name)
-        return import_run(store, name, data, proxies=found, proxy_sources=sources)
+        # no thumbnails: image paths inside an uploaded file must never make the server open its own files
+        return import_run(store, name, data, proxies=found, proxy_sources=sources, thumbnails=False)
 
 
 def default_run_name(store: str | Path, file_name: str) -> str:

@@ -307,6 +307,34 @@ def test_overwrite_replaces_only_imported_runs(fake_store, tmp_path):
     assert math.isfinite(open_run(fake_store, "ow").evals()["value"].iloc[0])
 
 
+def test_image_paths_become_thumbnails_and_unreadable_ones_are_grey(tmp_path, capsys):
+    from PIL import Image
+
+    from proxylab.store import read_eval_images
+
+    (tmp_path / "imgs").mkdir()
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    for i, colour in enumerate(colours):
+        Image.new("RGB", (80, 40), colour).save(tmp_path / "imgs" / f"{i}.png")  # wide: letterboxed
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"not a png")
+    paths = ["imgs/0.png", "imgs/1.png", str(tmp_path / "imgs" / "2.png"), "imgs/broken.png", "imgs/absent.png"]
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({f"e{j}": rng.normal(size=5) for j in range(3)})
+    frame["label"], frame["image_path"] = [0, 1, 2, 0, 1], paths
+    frame.to_csv(tmp_path / "emb.csv", index=False)  # relative paths resolve against this file's folder
+    assert main(["import", str(tmp_path / "emb.csv"), "--store", str(tmp_path / "s"), "--name", "img",
+                 "--no-progress"]) == 0
+    run = open_run(tmp_path / "s", "img")
+    thumbs = read_eval_images(run.path)
+    assert thumbs.shape == (5, 48, 48, 3) and thumbs.dtype == np.uint8
+    for i, colour in enumerate(colours):
+        assert tuple(thumbs[i, 24, 24]) == colour  # the image's centre
+        assert tuple(thumbs[i, 2, 24]) == (128, 128, 128)  # the letterbox band above a wide image
+    assert (thumbs[3:] == 128).all()  # broken and absent files: grey tiles
+    assert "2 of 5 image files could not be read" in capsys.readouterr().err
+    assert any("2 of 5" in note for note in run.meta["import_notes"])
+
+
 def test_an_imported_run_cannot_be_resumed_and_is_left_untouched(fake_store, tmp_path, capsys):
     np.savez(tmp_path / "ro.npz", embeddings=np.eye(4, dtype=np.float32), labels=np.array([0, 0, 1, 1]))
     assert main(["import", str(tmp_path / "ro.npz"), "--store", str(fake_store), "--name", "ro"]) == 0

@@ -112,6 +112,13 @@ def test_upload_import_validates_and_records_the_uploaded_names(tmp_path):
     with pytest.raises(ValueError, match="pickle"):
         import_uploaded(tmp_path / "s", "pk", ("e.npz", (tmp_path / "p.npy").read_bytes()[:0] + _pickled_npz(tmp_path)))
     assert not (tmp_path / "s" / "big").exists() and not (tmp_path / "s" / "pk").exists()
+    # an uploaded file naming an image on the server never makes the server read it
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "server.png")
+    listing = "e0,e1,label,image_path\n" + "".join(f"{i},{-i},{i % 2},{tmp_path / 'server.png'}\n" for i in range(6))
+    path = import_uploaded(tmp_path / "s", "paths", ("e.csv", listing.encode()))
+    assert open_run(tmp_path / "s", path.name).eval_images() is None
 
 
 def _pickled_npz(tmp_path) -> bytes:

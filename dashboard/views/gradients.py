@@ -38,7 +38,11 @@ with widgets.run_errors():
     st.subheader("Per proxy / per class over training")
     vector_names = {"per proxy (total)": "proxy_grad", "per proxy (pull, from positives)": "proxy_grad_pull",
                     "per proxy (push, from negatives)": "proxy_grad_push", "per class": "class_grad"}
-    which = state.choose("vector", "Heat map of", list(vector_names), "per proxy (total)", kind="radio")
+    which = state.choose("vector", "Heat map of", list(vector_names), "per proxy (total)", kind="radio",
+                         help="Pull = the part of a proxy's gradient that flows through its similarities to "
+                              "same-class samples (positive pairs), push = through other-class samples "
+                              "(negative pairs); exact, from ∂L/∂s. Pull + push + the gradient of proxy "
+                              "regularisers (SO, SoftTriple's τ) = the total.")
     steps_v, values = data.vectors(store, run, stamp, vector_names[which])
     if values.size == 0:
         st.info(f"No `{vector_names[which]}` logged for this run yet.")

@@ -135,13 +135,15 @@ def run_import(a: argparse.Namespace, store: Path, log=print) -> Path:
 
     name = a.name or default_name(store, hint)
     path = import_run(store, name, data, proxies=proxies, proxy_sources=proxy_sources, extra_sources=extra,
-                      config=config, ks=ks, overwrite=a.overwrite)
+                      config=config, ks=ks, overwrite=a.overwrite, progress=not a.no_progress)
     snaps = data.snapshots
     n_prox = sum(s.proxies is not None for s in snaps)
     log(f"imported {len(snaps)} snapshot(s) of {len(snaps[-1].labels)} points, d={data.dim}, "
         f"{len(data.class_names)} classes" + (f", proxies {snaps[-1].proxies.shape}" if snaps[-1].proxies is not None
                                                else "") + f" ({n_prox} snapshot(s) with proxies) as run {name!r}")
-    for note in data.notes[:10]:
+    from ..store import open_run
+
+    for note in (open_run(store, name).meta.get("import_notes") or [])[:10]:
         log(f"  {note}")
     for src in proxy_sources:
         log(f"  proxies: {src['path']} [{src.get('key') or '-'}] {src['layout']}")

@@ -7,10 +7,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..store import RunError, RunWriter, atomic_write_json, run_dir
+from ..store import RunError, RunWriter, atomic_write_json, run_dir, write_eval_images
 from ..store.layout import RUN_JSON
 from .common import ImportFileError
 from .embeddings import ImportedEmbeddings
+from .images import MAX_IMAGES, thumbnails_from_paths
 from .proxies import ImportedProxies
 
 IMAGE_PATHS_FILE = "image_paths.json"
@@ -36,6 +37,26 @@ def _attach_proxies(data: ImportedEmbeddings, proxies: Sequence[ImportedProxies]
             raise ImportFileError(f"{name}: proxies have d={prox.proxies.shape[2]} (shape {prox.shape}), the "
                                   f"embeddings of step {snap.step} have d={snap.dim}")
         snap.proxies = prox.proxies
+
+
+def _thumbnails(data: ImportedEmbeddings, notes: list[str], progress: bool) -> np.ndarray | None:
+    """Thumbnails for the snapshot rows (row i of every snapshot ↔ image i), or None with a note why not."""
+    lists = [s.image_paths for s in data.snapshots]
+    if any(paths is None or list(paths) != list(lists[0]) for paths in lists):
+        notes.append("no thumbnails: the snapshots do not all list the same images in the same order")
+        return None
+    if len(lists[0]) > MAX_IMAGES:
+        notes.append(f"no thumbnails: {len(lists[0])} images, more than {MAX_IMAGES}")
+        return None
+    embeddings = [Path(s["path"]) for s in data.sources if s.get("role") == "embeddings"]
+    base = embeddings[0].parent if embeddings else Path.cwd()
+    images, missing = thumbnails_from_paths(lists[0], base, progress)
+    if missing == len(images):
+        notes.append(f"no thumbnails: none of the {missing} image paths could be read (relative to {base})")
+        return None
+    if missing:
+        notes.append(f"thumbnails: {missing} of {len(images)} image files could not be read (shown grey)")
+    return images
 
 
 def snapshot_metrics(snap, has_split: bool, ks: Sequence[int] = DEFAULT_KS, notes: list[str] | None = None
@@ -72,7 +93,8 @@ def snapshot_metrics(snap, has_split: bool, ks: Sequence[int] = DEFAULT_KS, note
 def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
                proxies: Sequence[ImportedProxies] = (), proxy_sources: Sequence[dict[str, Any]] = (),
                extra_sources: Sequence[dict[str, Any]] = (), config: dict[str, Any] | None = None,
-               ks: Sequence[int] = DEFAULT_KS, overwrite: bool = False, description: str | None = None) -> Path:
+               ks: Sequence[int] = DEFAULT_KS, overwrite: bool = False, description: str | None = None,
+               thumbnails: bool = True, progress: bool = False) -> Path:
     """Write ``data`` as the read-only run ``store/name``; returns its folder.
 
     Parameters
@@ -95,6 +117,12 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
         Replace an existing *imported* run of that name (a trained run is never replaced).
     description : str, optional
         One line for the dataset description.
+    thumbnails : bool, default=True
+        When the rows name image files (the same list in every snapshot), store letterboxed thumbnails of
+        them for the dashboard; relative paths resolve against the embeddings file's folder. Off for
+        uploads: a path in an untrusted file must not make the server read its own files.
+    progress : bool, default=False
+        A progress bar while reading the images.
 
     Returns
     -------
@@ -137,6 +165,7 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
     cfg.update(config or {})
     cfg = {k: v for k, v in cfg.items() if v is not None}  # unknown stays absent ('proxylab list' shows the source)
     has_images = any(s.image_paths is not None for s in data.snapshots)
+    thumbs = _thumbnails(data, notes, progress) if has_images and thumbnails else None
     names = list(data.class_names)
     meta = {
         "source": "import",
@@ -166,5 +195,7 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
         if has_images:
             atomic_write_json(writer.path / IMAGE_PATHS_FILE,
                               {str(s.step): s.image_paths for s in data.snapshots if s.image_paths is not None})
+        if thumbs is not None:
+            write_eval_images(writer.path, thumbs)
         writer.set_status("finished")
     return writer.path
