@@ -15,17 +15,14 @@ chart title shows the new step (median over alternating presses); RSS sampled af
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .common import REPO, log, tree_rss_bytes
+from .common import log, tree_rss_bytes
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
@@ -70,31 +67,12 @@ def build_store(store: Path, sizes) -> dict[int, tuple[str, int]]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_server(store: Path, log_path: Path):
-    port = _free_port()
+    from proxylab.serve import start_dashboard
+
     logf = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", "--", "--store", str(store)],
-                            cwd=REPO, stdout=logf, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if time.perf_counter() - t0 > 120 or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not start; see {log_path}")
-        time.sleep(0.2)
+    proc, url = start_dashboard(store, logf, timeout_s=120)
     return proc, url, logf, time.perf_counter() - t0
 
 

@@ -182,7 +182,7 @@ def _training(doc: dict, summary: list) -> str:
                         f"{ab['overhead_percent']:+.1f} %", f"{ab['paired_overhead_percent']:+.1f} %"])
         if ab["overhead_percent"] > doc["target_percent"]:
             missed.append(f"{r['preset']} {ab['overhead_percent']:+.0f} %")
-    summary.append([f"Training: full-logging overhead per step (A/B blocks)", f"≤ {doc['target_percent']:.0f} %",
+    summary.append(["Training: full-logging overhead per step (A/B blocks)", f"≤ {doc['target_percent']:.0f} %",
                     "; ".join(f"{r['preset']} {r['ab']['overhead_percent']:+.0f} %" for r in doc["rows"]),
                     _ok(not missed)])
     cfg = doc["config"]
@@ -191,7 +191,7 @@ def _training(doc: dict, summary: list) -> str:
                   _f(1e3 * p["tottime_s"] / prof["steps"], 3)] for p in prof.get("top_cumulative", [])[:22]]
     ab0 = doc["rows"][0]["ab"]
     text = [
-        f"CPU, demo presets (batch = 6 classes × 16 samples, linear embedder to d = 8, synthetic data).",
+        "CPU, demo presets (batch = 6 classes × 16 samples, linear embedder to d = 8, synthetic data).",
         "",
         f"**Logging overhead** (the target): *A/B blocks* — one Trainer per preset switched between full and light "
         f"logging every {ab0['block_steps']} steps, {ab0['blocks']} timed blocks per mode, alternating which goes "

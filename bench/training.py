@@ -21,7 +21,6 @@ Two measurements per (preset, logging mode), alternated full/light in every roun
 from __future__ import annotations
 
 import cProfile
-import io
 import pstats
 import shutil
 import statistics

@@ -201,11 +201,9 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
 def launch_dashboard(store: Path, port: int, host: str = "127.0.0.1") -> int:
     import subprocess
 
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    if not app.is_file():
-        raise ValueError(f"the dashboard app is missing (expected {app}); reinstall proxylab from its repository")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host, "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--store", str(store)]
+    from .serve import dashboard_command
+
+    cmd = dashboard_command(store, port, host)
     print(f"dashboard: http://{'localhost' if host == '127.0.0.1' else host}:{port}  (store: {store}; Ctrl-C stops)",
           file=sys.stderr)
     return subprocess.call(cmd, env={**os.environ, "PROXYLAB_STORE": str(store)})

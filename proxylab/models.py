@@ -181,17 +181,24 @@ def load_weights(module: nn.Module, path: str | os.PathLike, drop_prefixes: tupl
     if any(k.startswith("backbone.") for k in state):
         state = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith(drop_prefixes)}
+    problem = state_dict_mismatch(module, state)
+    if problem:
+        raise ValueError(f"weights {path} do not fit this model: {problem}")
+    module.load_state_dict(state)
+
+
+def state_dict_mismatch(module: nn.Module, state: dict[str, Tensor]) -> str | None:
+    """Why ``state`` cannot be loaded strictly into ``module`` (the first problem and the counts), or None."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    mismatched = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or mismatched:
-        problem = (f"missing key {missing[0]!r}" if missing else f"unexpected key {unexpected[0]!r}" if unexpected
-                   else f"{mismatched[0]!r} has shape {tuple(state[mismatched[0]].shape)}, "
-                        f"the model expects {tuple(own[mismatched[0]].shape)}")
-        raise ValueError(f"weights {path} do not fit this model: {problem} "
-                         f"({len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched)")
-    module.load_state_dict(state)
+    mismatched = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if not (missing or unexpected or mismatched):
+        return None
+    first = (f"missing key {missing[0]!r}" if missing else f"unexpected key {unexpected[0]!r}" if unexpected
+             else f"{mismatched[0]!r} has shape {tuple(state[mismatched[0]].shape)}, "
+                  f"the model expects {tuple(own[mismatched[0]].shape)}")
+    return f"{first} ({len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched)"
 
 
 @register_model("linear")

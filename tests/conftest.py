@@ -7,6 +7,18 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: intra-op threads only add contention on the 2-core machine (up to 20× slower here).
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 # ---------------------------------------------------------------- dashboard: a store of fake runs
 
 def write_dashboard_store(root: Path) -> Path:

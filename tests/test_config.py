@@ -1,6 +1,5 @@
 """TrainConfig validation, files and the snapshot schedule."""
 import json
-import math
 
 import pytest
 from hypothesis import given, settings

@@ -16,13 +16,7 @@ C, D, B = 5, 8, 20
 ALL_LOSSES = list_losses()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: intra-op threads only add contention on the shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def new_loss(name, seed=0, **params):

@@ -18,13 +18,7 @@ from proxylab.losses.proxy_anchor import proxy_anchor_terms
 SEEDS = (0, 1, 2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: intra-op threads only add contention on the shared machine (20× slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def batch(seed, size=12, num_classes=5, dim=6, dtype=torch.float64, classes=None):

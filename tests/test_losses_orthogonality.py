@@ -11,13 +11,7 @@ from hypothesis import strategies as st
 from proxylab.losses import soft_orthogonality, welch_floor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors: intra-op threads only add contention on the shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_proxies(C, K, d, seed=0):

@@ -14,7 +14,7 @@ from proxylab.projection import (
     Projection, _extend_layout, cache_key, cache_path, cached_projection, knn_preservation, layout_motion,
     project_run,
 )
-from proxylab.store import RunError, RunWriter, open_run, write_fake_run
+from proxylab.store import RunWriter, open_run, write_fake_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from proxylab.store import open_run
 from proxylab.store.atomic import TEMP_MARKER
@@ -70,12 +69,7 @@ raise SystemExit(main(sys.argv[4:]))
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_config(folder: Path) -> Path:

@@ -35,12 +35,7 @@ QUICK = ["--no-progress", "--set", "steps=2", "--set", "embedding_dim=4", "--set
          "--set", "classes_per_batch=2", "--set", "samples_per_class=4", "--set", "device=\"cpu\""]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

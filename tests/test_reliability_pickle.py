@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import ast
 import io
-import json
 import pickle
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from proxylab.cli import main
 from proxylab.store import RunError, open_run
@@ -46,12 +45,7 @@ def wait_started(store, name, proc, step=1, timeout=120):
     raise AssertionError("trainer did not start")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import math
 import re
 import subprocess
 import sys
-from pathlib import Path
+
 
 import pytest
 

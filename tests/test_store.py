@@ -1,8 +1,6 @@
 """Run store: writer/reader round trip, names, corruption and pickle refusal (single process)."""
 from __future__ import annotations
 
-import json
-import math
 import os
 import pickle
 import subprocess
@@ -11,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 

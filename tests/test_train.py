@@ -22,12 +22,7 @@ TINY = dict(data="synthetic", data_params={"num_classes": 4, "modes_per_class": 
             checkpoint_every=8, lr=1e-2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train(store, name, **changes):
@@ -136,7 +131,7 @@ def _wait_for_step(store, name, step, timeout=90.0):
 
 def _train_cmd(store, name, steps, extra=()):
     return [sys.executable, "-m", "proxylab", "train", "--store", str(store), "--name", name, "--no-progress",
-            "--set", f"data_params={{\"num_classes\": 4, \"modes_per_class\": 2, \"samples_per_mode\": 40}}",
+            "--set", "data_params={\"num_classes\": 4, \"modes_per_class\": 2, \"samples_per_mode\": 40}",
             "--data", "synthetic", "--model", "linear", "--embedding-dim", "6", "--split", "per-sample",
             "--classes-per-batch", "4", "--samples-per-class", "8", "--steps", str(steps), "--eval-every", "10",
             "--snapshot-points", "80", "--checkpoint-every", "10", "--lr", "0.01", *extra]

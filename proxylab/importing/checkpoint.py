@@ -94,16 +94,11 @@ def _torchvision_model(arch: str, state: dict[str, Any], path: Path):
 
 
 def _load_strict(net, state: dict[str, Any], path: Path) -> None:
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or unexpected or mismatched:
-        problem = (f"missing key {missing[0]!r}" if missing else f"unexpected key {unexpected[0]!r}" if unexpected
-                   else f"{mismatched[0]!r} has shape {tuple(state[mismatched[0]].shape)}, the model expects "
-                        f"{tuple(own[mismatched[0]].shape)}")
-        raise ImportFileError(f"{path}: the weights do not fit the model: {problem} ({len(missing)} missing, "
-                              f"{len(unexpected)} unexpected, {len(mismatched)} mismatched)")
+    from ..models import state_dict_mismatch
+
+    problem = state_dict_mismatch(net, state)
+    if problem:
+        raise ImportFileError(f"{path}: the weights do not fit the model: {problem}")
     net.load_state_dict(state)
 
 

@@ -8,7 +8,6 @@ The running maximum is detached: LSE does not depend on it, so the gradient stay
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import __version__
 from ..errors import TrainingError
 from ..data import ClassBalancedSampler, make_dataset
-from ..losses import MetricLoss, make_loss
+from ..losses import make_loss
 from ..metrics import evaluate
 from ..models import make_model
 from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write_eval_images

@@ -6,11 +6,8 @@ whose projection is cached; step-slider redraw at 5,000 points). Needs `apt-get 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,41 +21,23 @@ CHART = ".js-plotly-plot .main-svg"
 BIG = "big-5k"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import write_dashboard_store
     from proxylab.projection import project_run
+    from proxylab.serve import start_dashboard
     from proxylab.store import open_run, write_fake_run
 
     store = write_dashboard_store(tmp_path_factory.mktemp("e2e_store"))
     write_fake_run(store, BIG, n=5000, steps=80, k=3, classes=8, modes_per_class=3, d=16, seed=5)
     run = open_run(store, BIG)
     project_run(run, run.snapshot_steps(), "pca", 2)  # "a cached run": its projection is on disk
-    port = _free_port()
     log = open(tmp_path_factory.mktemp("e2e_log") / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-                             "--server.headless", "true", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false", "--", "--store", str(store)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail("streamlit did not start; see its log")
-        time.sleep(0.3)
+    try:
+        proc, url = start_dashboard(store, log, timeout_s=60)
+    except RuntimeError as e:
+        pytest.fail(str(e))
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -1,0 +1,47 @@
+"""The dashboard server as a subprocess: the command line (``proxylab dashboard``) and a background start that
+waits until the server answers (the browser tests and the benchmark). Standard library only."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def dashboard_command(store: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    """``streamlit run dashboard/app.py`` headless on ``host:port`` over the run store ``store``."""
+    if not APP.is_file():
+        raise ValueError(f"the dashboard app is missing (expected {APP}); reinstall proxylab from its repository")
+    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--store", str(store)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_dashboard(store: Path, log: IO[bytes], timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """Start the dashboard on a free local port, output to ``log``; return the process and its URL once
+    ``/_stcore/health`` answers. RuntimeError (the process killed) if it exits or does not answer in time."""
+    port = free_port()
+    proc = subprocess.Popen(dashboard_command(store, port), cwd=APP.parent.parent, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"the dashboard did not start within {timeout_s:.0f} s; see its log")
+        time.sleep(0.2)
