@@ -90,8 +90,9 @@ def run_errors() -> Iterator[None]:
 
 def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download the data shown (CSV)",
                  container=st) -> None:
-    container.download_button(label, frame.to_csv(index=False).encode(), file_name=filename, mime="text/csv",
-                              key=f"csv_{filename}")
+    # the CSV is made when the button is clicked (not on every rerun), and the click does not rerun the page
+    container.download_button(label, lambda: frame.to_csv(index=False).encode(), file_name=filename,
+                              mime="text/csv", key=f"csv_{filename}", on_click="ignore")
 
 
 def imported_notice(run: str, what: str) -> bool:

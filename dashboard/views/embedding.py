@@ -14,6 +14,100 @@ st.markdown("Each dot is a sample of the fixed evaluation subset, each big symbo
             "to list the selected samples and their nearest neighbours. PCA and UMAP distort distances; use the "
             "native view (d ≤ 3) or the metrics pages for numbers.")
 
+
+@st.fragment
+def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, colour_by: str,
+              names: list[str] | None) -> None:
+    """Everything that depends on the step: a fragment, so moving the slider or selecting points reruns only
+    this part of the page."""
+    store = str(widgets.store())
+    with widgets.run_errors():  # a fragment reruns alone: it needs its own guard
+        step = state.choose_step("step", "Training step", steps)
+        snap = data.snapshot(store, run, step)
+        points, proxy_points = coords[step]
+        show_proxies = st.checkbox("show proxies", value=st.query_params.get("proxies", "1") == "1", key="show_proxies")
+        st.query_params["proxies"] = "1" if show_proxies else "0"
+
+        keep = sampling.subsample_indices(snap.num_points, sampling.MAX_POINTS)
+        if len(keep) < snap.num_points:
+            st.info(f"Drawing {len(keep):,} of {snap.num_points:,} points (a fixed random subset, the same at every "
+                    "step); selections and neighbours use all points.")
+        nearest = ["–"] * snap.num_points
+        if snap.proxies is not None:
+            cls, k, cos = analysis.nearest_proxy(snap.embeddings, snap.proxies)
+            nearest = [f"{names[c] if names and c < len(names) else c} · k{j} (cos {v:.2f})"
+                       for c, j, v in zip(cls, k, cos)]
+        samples = pd.DataFrame({"id": np.arange(snap.num_points), "index": snap.index, "label": snap.labels,
+                                "mode": snap.modes, "split": np.where(snap.split == 1, "test", "train"),
+                                "grad_norm": snap.grad_norm, "nearest_proxy": nearest})
+        for i, axis in enumerate("xyz"[:points.shape[1]]):
+            samples[axis] = points[:, i]
+        proxies = None
+        if show_proxies and proxy_points is not None:
+            c, kk = proxy_points.shape[:2]
+            proxies = pd.DataFrame({"class": np.repeat(np.arange(c), kk), "k": np.tile(np.arange(kk), c)})
+            for i, axis in enumerate("xyz"[:proxy_points.shape[-1]]):
+                proxies[axis] = proxy_points[..., i].ravel()
+
+        chart_key = f"embedding_{run}"
+        previous = st.session_state.get(chart_key)
+        if previous and previous.get("selection", {}).get("points"):
+            st.session_state["selected_ids"] = neighbours.selected_ids(previous["selection"]["points"]).tolist()
+        selected = st.session_state.get("selected_ids", [])
+        everything = [pts for pts, _ in coords.values()] + [p.reshape(-1, p.shape[-1]) for _, p in coords.values()
+                                                          if p is not None and show_proxies]
+        fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,
+                                       class_names=names, sphere=method == "native",
+                                       axis_range=figures.axis_range(everything),
+                                       title=f"{run} — step {step} ({projections.METHODS[method].split(' (')[0]})")
+        if dims == 3:
+            st.plotly_chart(fig, key=f"{chart_key}_3d")
+            st.caption("Lasso and box selection work in the 2-D views only.")
+        else:
+            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+
+        shown = samples.iloc[keep]
+        export = shown.assign(kind="sample")
+        if proxies is not None:
+            export = pd.concat([export, proxies.assign(kind="proxy")], ignore_index=True)
+        widgets.csv_download(export, f"{run}_{method}_step{step}.csv", "Download the points shown (CSV)")
+
+        st.subheader("Selection")
+        if not selected:
+            st.caption("Nothing selected: drag a lasso or box over the chart (2-D view) to list samples here.")
+        else:
+            cols = st.columns([4, 1])
+            cols[0].markdown(f"**{len(selected)}** samples selected (kept when you move the step slider).")
+            if cols[1].button("Clear selection"):
+                st.session_state["selected_ids"] = []
+                st.rerun(scope="fragment")
+            picked = samples.set_index("id").loc[selected].reset_index()
+            if names:
+                picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
+            picked = picked.drop(columns=[c for c in "xyz" if c in picked]).rename(columns={
+                "id": "sample", "index": "row in its split", "label": "class",
+                "grad_norm": "‖∂L/∂f(x)‖ (training points only)", "nearest_proxy": "nearest proxy"})
+            images = data.eval_images(store, run)
+            thumbs = thumbnails.thumbnail_column(images, picked["sample"].to_numpy())
+            image_column = {"image": st.column_config.ImageColumn("image", width="small")}
+            if thumbs is not None:
+                picked.insert(1, "image", thumbs)
+            st.dataframe(picked, hide_index=True, height=220, column_config=image_column)
+            shown_ids = np.asarray(selected[:200])
+            table_nb = neighbours.neighbour_table(shown_ids, snap.embeddings, snap.labels, snap.modes, k=5,
+                                                  class_names=names)
+            share = float(table_nb["same_label"].mean()) if len(table_nb) else float("nan")
+            st.markdown(f"Their 5 nearest neighbours (cosine, at step {step})"
+                        + (f" — first 200 of {len(selected)} selected" if len(selected) > 200 else "")
+                        + f": **{share:.0%}** share the sample's class.")
+            shown_nb = table_nb.copy()  # the CSV keeps no images
+            nb_thumbs = thumbnails.thumbnail_column(images, table_nb["neighbour"].to_numpy())
+            if nb_thumbs is not None:
+                shown_nb.insert(shown_nb.columns.get_loc("neighbour") + 1, "image", nb_thumbs)
+            st.dataframe(shown_nb, hide_index=True, height=300, column_config=image_column)
+            widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")
+
+
 table = widgets.runs_or_stop()
 store = str(widgets.store())
 with widgets.run_errors():
@@ -55,87 +149,4 @@ with widgets.run_errors():
                    "PCA always works.")
         st.stop()
 
-    step = state.choose_step("step", "Training step", steps)
-    snap = data.snapshot(store, run, step)
-    points, proxy_points = coords[step]
-    show_proxies = st.checkbox("show proxies", value=st.query_params.get("proxies", "1") == "1", key="show_proxies")
-    st.query_params["proxies"] = "1" if show_proxies else "0"
-
-    keep = sampling.subsample_indices(snap.num_points, sampling.MAX_POINTS)
-    if len(keep) < snap.num_points:
-        st.info(f"Drawing {len(keep):,} of {snap.num_points:,} points (a fixed random subset, the same at every "
-                "step); selections and neighbours use all points.")
-    nearest = ["–"] * snap.num_points
-    if snap.proxies is not None:
-        cls, k, cos = analysis.nearest_proxy(snap.embeddings, snap.proxies)
-        nearest = [f"{names[c] if names and c < len(names) else c} · k{j} (cos {v:.2f})"
-                   for c, j, v in zip(cls, k, cos)]
-    samples = pd.DataFrame({"id": np.arange(snap.num_points), "index": snap.index, "label": snap.labels,
-                            "mode": snap.modes, "split": np.where(snap.split == 1, "test", "train"),
-                            "grad_norm": snap.grad_norm, "nearest_proxy": nearest})
-    for i, axis in enumerate("xyz"[:points.shape[1]]):
-        samples[axis] = points[:, i]
-    proxies = None
-    if show_proxies and proxy_points is not None:
-        c, kk = proxy_points.shape[:2]
-        proxies = pd.DataFrame({"class": np.repeat(np.arange(c), kk), "k": np.tile(np.arange(kk), c)})
-        for i, axis in enumerate("xyz"[:proxy_points.shape[-1]]):
-            proxies[axis] = proxy_points[..., i].ravel()
-
-    chart_key = f"embedding_{run}"
-    previous = st.session_state.get(chart_key)
-    if previous and previous.get("selection", {}).get("points"):
-        st.session_state["selected_ids"] = neighbours.selected_ids(previous["selection"]["points"]).tolist()
-    selected = st.session_state.get("selected_ids", [])
-    everything = [pts for pts, _ in coords.values()] + [p.reshape(-1, p.shape[-1]) for _, p in coords.values()
-                                                      if p is not None and show_proxies]
-    fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,
-                                   class_names=names, sphere=method == "native",
-                                   axis_range=figures.axis_range(everything),
-                                   title=f"{run} — step {step} ({projections.METHODS[method].split(' (')[0]})")
-    if dims == 3:
-        st.plotly_chart(fig, key=f"{chart_key}_3d")
-        st.caption("Lasso and box selection work in the 2-D views only.")
-    else:
-        st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
-
-    shown = samples.iloc[keep]
-    export = shown.assign(kind="sample")
-    if proxies is not None:
-        export = pd.concat([export, proxies.assign(kind="proxy")], ignore_index=True)
-    widgets.csv_download(export, f"{run}_{method}_step{step}.csv", "Download the points shown (CSV)")
-
-    st.subheader("Selection")
-    if not selected:
-        st.caption("Nothing selected: drag a lasso or box over the chart (2-D view) to list samples here.")
-    else:
-        cols = st.columns([4, 1])
-        cols[0].markdown(f"**{len(selected)}** samples selected (kept when you move the step slider).")
-        if cols[1].button("Clear selection"):
-            st.session_state["selected_ids"] = []
-            st.rerun()
-        picked = samples.set_index("id").loc[selected].reset_index()
-        if names:
-            picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
-        picked = picked.drop(columns=[c for c in "xyz" if c in picked]).rename(columns={
-            "id": "sample", "index": "row in its split", "label": "class",
-            "grad_norm": "‖∂L/∂f(x)‖ (training points only)", "nearest_proxy": "nearest proxy"})
-        images = data.eval_images(store, run)
-        thumbs = thumbnails.thumbnail_column(images, picked["sample"].to_numpy())
-        image_column = {"image": st.column_config.ImageColumn("image", width="small")}
-        if thumbs is not None:
-            picked.insert(1, "image", thumbs)
-        st.dataframe(picked, hide_index=True, height=220, column_config=image_column)
-        shown_ids = np.asarray(selected[:200])
-        table_nb = neighbours.neighbour_table(shown_ids, snap.embeddings, snap.labels, snap.modes, k=5,
-                                              class_names=names)
-        share = float(table_nb["same_label"].mean()) if len(table_nb) else float("nan")
-        st.markdown(f"Their 5 nearest neighbours (cosine, at step {step})"
-                    + (f" — first 200 of {len(selected)} selected" if len(selected) > 200 else "")
-                    + f": **{share:.0%}** share the sample's class.")
-        shown_nb = table_nb.copy()  # the CSV keeps no images
-        nb_thumbs = thumbnails.thumbnail_column(images, table_nb["neighbour"].to_numpy())
-        if nb_thumbs is not None:
-            shown_nb.insert(shown_nb.columns.get_loc("neighbour") + 1, "image", nb_thumbs)
-        st.dataframe(shown_nb, hide_index=True, height=300, column_config=image_column)
-        widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")
+    step_view(run, steps, coords, method, dims, colour_by, names)
