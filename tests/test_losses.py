@@ -363,3 +363,27 @@ def test_mpa_trains_a_linear_embedder_on_separable_data():
     with torch.no_grad():  # the learnt proxies classify the data by nearest class similarity
         predicted = loss_fn.class_similarities(model(x)).argmax(dim=1)
     assert (predicted == y).float().mean() > 0.95
+
+
+# -- the softmax aggregator's one-node autograd Function ------------------------------------------
+
+@pytest.mark.parametrize("gamma", [0.01, 0.1, 1.0])
+def test_softmax_aggregate_equals_the_autograd_chain(gamma):
+    from proxylab.losses.aggregate import aggregate
+
+    sims = (torch.rand(7, 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 2 - 1)
+    sims.requires_grad_(True)
+    upstream = torch.randn(7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    ours = aggregate(sims, "softmax", gamma)
+    (grad_ours,) = torch.autograd.grad(ours, sims, upstream)
+    chain = (torch.softmax(sims / gamma, dim=-1) * sims).sum(dim=-1)
+    (grad_chain,) = torch.autograd.grad(chain, sims, upstream)
+    torch.testing.assert_close(ours, chain, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad_ours, grad_chain, rtol=0, atol=1e-10)
+
+
+def test_softmax_aggregate_gradcheck():
+    from proxylab.losses.aggregate import aggregate
+
+    sims = (torch.rand(3, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) * 2 - 1)
+    assert torch.autograd.gradcheck(lambda s: aggregate(s, "softmax", 0.2), (sims.requires_grad_(True),))

@@ -21,6 +21,30 @@ from torch import Tensor
 AGGREGATORS = ("softmax", "max", "lse", "mean")
 
 
+class _SoftmaxWeightedSum(torch.autograd.Function):
+    """``S = Σ_k q_k s_k`` with ``q = softmax(s/γ)`` as one autograd node.
+
+    Its gradient has a closed form, ``∂S/∂s_k = q_k (1 + (s_k − S)/γ)``, so the backward pass is three
+    elementwise operations on (…, K) instead of autograd's chain through div, softmax, mul and sum (SoftTriple
+    with K > 1 spends most of its non-matmul time here). Checked against that chain and with gradcheck in
+    float64 (tests/test_losses.py).
+    """
+
+    @staticmethod
+    def forward(ctx, sims: Tensor, gamma: float) -> Tensor:
+        weights = torch.softmax(sims / gamma, dim=-1)  # (..., K)
+        pooled = (weights * sims).sum(dim=-1)  # (...)
+        ctx.save_for_backward(sims, weights, pooled)
+        ctx.gamma = gamma
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad_pooled: Tensor):
+        sims, weights, pooled = ctx.saved_tensors
+        slope = (sims - pooled.unsqueeze(-1)).div_(ctx.gamma).add_(1.0).mul_(weights)  # ∂S/∂s, (..., K)
+        return slope.mul_(grad_pooled.unsqueeze(-1)), None
+
+
 def aggregate(sims: Tensor, aggregator: str = "softmax", gamma: float = 0.1) -> Tensor:
     """Aggregate sub-proxy similarities (..., K) into class similarities (...).
 
@@ -41,8 +65,7 @@ def aggregate(sims: Tensor, aggregator: str = "softmax", gamma: float = 0.1) -> 
         # to the single-proxy loss (γ·LSE(s/γ) would round).
         return sims.squeeze(-1)
     if aggregator == "softmax":
-        weights = torch.softmax(sims / gamma, dim=-1)  # (..., K)
-        return (weights * sims).sum(dim=-1)
+        return _SoftmaxWeightedSum.apply(sims, gamma)
     if aggregator == "max":
         return sims.max(dim=-1).values
     if aggregator == "lse":
