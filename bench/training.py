@@ -33,7 +33,7 @@ from .common import log
 
 PRESETS = ("single-proxy", "multi-proxy", "multi-proxy-so", "data-wise")
 FULL = {"rounds": 5, "loop_steps": 200, "warmup": 20, "run_steps": None, "profile_steps": 200,
-        "blocks": 36, "block_steps": 50}
+        "blocks": 40, "block_steps": 100}
 QUICK = {"rounds": 2, "loop_steps": 40, "warmup": 5, "run_steps": 60, "profile_steps": 40,
          "blocks": 6, "block_steps": 25}
 TARGET_PERCENT = 15.0
@@ -100,7 +100,9 @@ def _ab_blocks(preset_name: str, store: Path, blocks: int, block_steps: int) -> 
     return {"full_ms_per_step": 1e3 * full_s, "light_ms_per_step": 1e3 * light_s,
             "overhead_percent": 100 * (full_s - light_s) / light_s,
             "paired_overhead_percent": 100 * statistics.median((f - l) / l for f, l in zip(times[True], times[False])),
-            "blocks": blocks, "block_steps": block_steps}
+            "blocks": blocks, "block_steps": block_steps,
+            "full_block_ms_per_step": [1e3 * t for t in times[True]],
+            "light_block_ms_per_step": [1e3 * t for t in times[False]]}
 
 
 #: functions whose cumulative time is the cost of one logged quantity (matched on the function name)

@@ -119,7 +119,7 @@ class DataWiseMultiProxyAnchorLoss(MultiProxyAnchorBase):
     def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:
         class_sims = aggregate(sims, self.aggregator, self.gamma)  # (B, C)
         own = self.class_mask(labels)  # (B, C)
-        own_sims = class_sims[own]  # (B,): one own class per row, in row order
+        own_sims = class_sims.gather(1, labels.long().unsqueeze(1)).squeeze(1)  # (B,); no mask nonzero()
         pos = F.softplus(-self.alpha * (own_sims - self.margin)).mean()
         neg = log1p_sum_exp(self.alpha * (class_sims + self.margin), ~own, dim=1).mean()
         return {"pos": pos, "neg": neg}

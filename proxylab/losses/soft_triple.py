@@ -98,7 +98,8 @@ class SoftTripleLoss(MetricLoss):
         class_sims = aggregate(sims, "softmax", self.gamma)  # (B, C) from sims (B, C, K)
         own = self.class_mask(labels)  # (B, C)
         logits = self.scale * (class_sims - self.margin * own.to(class_sims.dtype))  # (B, C)
-        parts = {"pos": -logits[own].mean(), "neg": logits.logsumexp(dim=1).mean()}
+        own_logits = logits.gather(1, labels.long().unsqueeze(1))  # (B, 1); a gather, not a mask's nonzero()
+        parts = {"pos": -own_logits.mean(), "neg": logits.logsumexp(dim=1).mean()}
         if self.tau > 0 and self.proxies_per_class > 1:
             parts["reg"] = self.tau * centre_regulariser(self.proxies)
         return parts
