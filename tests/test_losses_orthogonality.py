@@ -41,6 +41,27 @@ def test_value_matches_brute_force(shape, scope):
     assert value.mean_sq_cos.item() == pytest.approx(total / pairs if pairs else 0.0, rel=1e-12, abs=1e-12)
 
 
+@pytest.mark.parametrize("scope", ["all", "between_classes"])
+@pytest.mark.parametrize("shape", [(50, 4, 8), (200, 1, 16), (10, 8, 64)])
+def test_float32_value_and_gradient_match_the_float64_gram(shape, scope):
+    # n > d takes the (d, d) identity, n ≤ d the masked Gram; both must hold up in float32 (training dtype)
+    proxies = random_proxies(*shape, seed=7)
+    reference = proxies.clone().requires_grad_()
+    C, K, d = shape
+    unit = torch.nn.functional.normalize(reference.reshape(C * K, d), dim=1)
+    cls = torch.arange(C).repeat_interleave(K)
+    in_scope = ~torch.eye(C * K, dtype=torch.bool)
+    if scope == "between_classes":
+        in_scope &= cls[:, None] != cls[None, :]
+    expected = (unit @ unit.T).pow(2)[in_scope].sum()
+    expected.backward()
+    ours = proxies.float().requires_grad_()
+    value = soft_orthogonality(ours, scope)
+    value.total.backward()
+    assert value.total.item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.testing.assert_close(ours.grad.double(), reference.grad, rtol=1e-4, atol=1e-5)
+
+
 def test_between_classes_ignores_same_class_pairs():
     proxies = random_proxies(3, 2, 4)
     proxies[1, 1] = 5 * proxies[1, 0]  # identical directions inside a class

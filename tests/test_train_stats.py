@@ -129,3 +129,14 @@ def test_pull_and_push_equal_the_gradients_of_pos_and_neg_where_those_read_one_s
     (g_neg,) = torch.autograd.grad(out.parts["neg"], loss.proxies, retain_graph=True)
     torch.testing.assert_close(pull, g_pos, atol=1e-12, rtol=1e-10)
     torch.testing.assert_close(push, g_neg, atol=1e-12, rtol=1e-10)
+
+
+def test_proxy_geometries_in_chunks_of_steps_equal_one_pass(monkeypatch):
+    import proxylab.train.stats as stats
+
+    proxies = torch.randn(7, 10, 3, 5, generator=torch.Generator().manual_seed(2))
+    whole = stats.proxy_geometries(proxies)
+    monkeypatch.setattr(stats, "GEOMETRY_BYTES", 1)  # one step per chunk
+    chunked = stats.proxy_geometries(proxies)
+    for key in whole:
+        assert torch.equal(whole[key], chunked[key]), key

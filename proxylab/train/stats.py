@@ -57,6 +57,9 @@ def sample_grad_summary(sample_grad_norms: Tensor) -> dict[str, float]:
     return {k: float(v[0]) for k, v in sample_grad_summaries(sample_grad_norms.flatten()[None]).items()}
 
 
+GEOMETRY_BYTES = 256 * 2**20  # memory for the Gram matrices of proxy_geometries (and their masked copies)
+
+
 @torch.no_grad()
 def proxy_geometries(proxies: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
     """Cosine statistics of T sets of normalised proxies (T, C, K, d), each (T,): mean and max off-diagonal
@@ -68,10 +71,17 @@ def proxy_geometries(proxies: Tensor, mask: Tensor | None = None) -> dict[str, T
     if c * k == 1:
         zero = proxies.new_zeros(t, dtype=torch.float64)
         return {key: zero for key in PROXY_GEOMETRY_KEYS}
-    p = F.normalize(proxies.reshape(t, c * k, d).double(), dim=-1)  # (T, n, d)
-    off = (p @ p.transpose(1, 2))[:, pair_mask(c, k, "all", device=p.device) if mask is None else mask]  # (T, n(n-1))
-    sq = off.square()
-    return dict(zip(PROXY_GEOMETRY_KEYS, (off.mean(dim=-1), off.amax(dim=-1), sq.mean(dim=-1), sq.sum(dim=-1))))
+    n = c * k
+    mask = pair_mask(c, k, "all", device=proxies.device) if mask is None else mask
+    p = F.normalize(proxies.reshape(t, n, d).double(), dim=-1)  # (T, n, d)
+    # steps at a time so that their (n, n) Grams stay within GEOMETRY_BYTES (C·K = 4,000: 2 steps of 128 MB)
+    per_chunk = max(1, GEOMETRY_BYTES // (2 * 8 * n * n))
+    parts = []
+    for start in range(0, t, per_chunk):
+        off = (p[start:start + per_chunk] @ p[start:start + per_chunk].transpose(1, 2))[:, mask]  # (t', n(n-1))
+        sq = off.square()
+        parts.append((off.mean(dim=-1), off.amax(dim=-1), sq.mean(dim=-1), sq.sum(dim=-1)))
+    return {key: torch.cat(column) for key, column in zip(PROXY_GEOMETRY_KEYS, zip(*parts))}
 
 
 def proxy_geometry(proxies: Tensor, mask: Tensor | None = None) -> dict[str, float]:
