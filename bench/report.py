@@ -265,24 +265,27 @@ def _dashboard(doc: dict, summary: list) -> str:
     rows = []
     for r in doc["rows"]:
         slides = r.get("slider_redraw_s")
-        rows.append([f"{r['N']:,}", r.get("points_drawn"), r["snapshots"], _f(r.get("server_startup_s")),
+        rows.append([f"{r['N']:,} ({r['run']})", r.get("points_drawn"), r["snapshots"], _f(r.get("server_startup_s")),
                      _f(r.get("first_chart_cold_server_s")), _f(r.get("first_chart_warm_median_s")),
                      _f(r.get("first_chart_browser_cache_median_s")), _f(r.get("slider_redraw_median_s")),
                      f"{_f(min(slides))}–{_f(max(slides))}" if slides else "–",
                      _mb(r.get("rss_idle_bytes")), _mb(r.get("rss_after_first_chart_bytes")),
                      _mb(r.get("rss_after_slider_bytes")), r.get("exceptions_on_page")])
-    small = min(doc["rows"], key=lambda r: r["N"])
-    fresh, cached = small.get("first_chart_warm_median_s"), small.get("first_chart_browser_cache_median_s")
-    if fresh is not None:
+    demo = next((r for r in doc["rows"] if r.get("demo")), None)
+    five_k = next((r for r in doc["rows"] if r["N"] == 5000 and not r.get("demo")), None)
+    for r, what in ((demo, f"a cached demo run ({demo and demo['run']})"), (five_k, "a cached 5,000-point run")):
+        if r is None or r.get("first_chart_warm_median_s") is None:
+            continue
+        fresh, cached = r["first_chart_warm_median_s"], r.get("first_chart_browser_cache_median_s")
         status = _ok(fresh <= 3.0)
         if fresh > 3.0 and cached is not None and cached <= 3.0:
             status = "**met** for a returning browser, **missed** for a fresh one"
-        summary.append([f"Dashboard: first chart on a cached run ({small['N']:,} points)", "≤ 3 s",
+        summary.append([f"Dashboard: first chart on {what}", "≤ 3 s",
                         f"fresh browser {_f(fresh)} s; browser cache {_f(cached)} s", status])
-    if small.get("slider_redraw_median_s") is not None:
-        summary.append([f"Dashboard: step-slider redraw ({small['N']:,} points)", "≤ 0.5 s",
-                        f"{_f(small['slider_redraw_median_s'])} s (median)",
-                        _ok(small["slider_redraw_median_s"] <= 0.5)])
+    if five_k is not None and five_k.get("slider_redraw_median_s") is not None:
+        summary.append(["Dashboard: step-slider redraw (5,000 points)", "≤ 0.5 s",
+                        f"{_f(five_k['slider_redraw_median_s'])} s (median)",
+                        _ok(five_k["slider_redraw_median_s"] <= 0.5)])
     cfg = doc["config"]
     text = [
         f"Headless Chromium via Playwright ({' '.join(doc['chromium_args'])}), viewport 1400×1000, Embedding page, "
