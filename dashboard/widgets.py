@@ -62,6 +62,25 @@ def pick_runs(table: pd.DataFrame, name: str, label: str, default: list[str], co
     return state.choose_many(name, label, openable(table), default, container=container)
 
 
+def teaching_default(table: pd.DataFrame, page: str) -> str | None:
+    """The run a newcomer should see first on `page` (the demo's matching run, or any run like it), else None.
+
+    Only a default: a run chosen on any page (URL or session) wins.
+    """
+    wide = {"d": lambda d: (d or 0) > 3}  # the native-sphere runs (d = 3) are for the sphere view
+    multi = dict(K=lambda k: (k or 0) > 1, **wide)
+    no_so = {"SO weight": lambda w: not w}
+    multi_proxy = [dict(loss="mpa", **multi, **no_so), dict(**multi, **no_so), multi]  # best first
+    wanted = {
+        "embedding": multi_proxy,
+        "gradients": [dict(loss="mpa_dw"), dict(loss="mpa", **wide)],
+        "orthogonality": [{"SO weight": lambda w: (w or 0) > 0}],
+        "single": [dict(K=1, **wide)],
+        "multi": multi_proxy,
+    }[page]
+    return next((run for config in wanted if (run := find_run(table, **config))), None)
+
+
 def find_run(table: pd.DataFrame, **config) -> str | None:
     """First openable run whose config matches all of `config` (e.g. loss='mpa_dw'), else None."""
     rows = table[table["openable"]]

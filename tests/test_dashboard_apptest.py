@@ -321,3 +321,23 @@ def test_run_form_offers_exactly_the_registered_losses_and_datasets():
 
     assert sorted(LOSSES) == list_losses()
     assert set(DATASETS) <= set(list_datasets())
+
+
+@pytest.mark.parametrize("page,expected", [("embedding", "mpa-k4"), ("gradients", "mpa-dw"),
+                                           ("orthogonality", "mpa-k4-so")])
+def test_a_newcomer_first_sees_the_run_that_teaches_the_page(dashboard_store, monkeypatch, page, expected):
+    # sphere-d3 is the newest run (first in the list); without a choice in the URL or session each page opens
+    # the run its lesson needs
+    at = open_app(dashboard_store, monkeypatch, page)
+    assert at.selectbox(key="w_run").value == expected
+
+
+def test_compare_pairs_single_and_multi_proxy_by_default(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, "compare")
+    assert at.multiselect[0].value == ["pa-k1", "mpa-k4"]
+
+
+def test_orthogonality_pairs_the_so_run_with_its_twin_without_so(dashboard_store, monkeypatch):
+    # sphere-d3 (mpa, SO off) is newer than mpa-k4, but its d = 3 gives another Welch floor
+    at = open_app(dashboard_store, monkeypatch, "orthogonality")
+    assert at.multiselect[0].value == ["mpa-k4-so", "mpa-k4"]

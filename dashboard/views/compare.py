@@ -16,7 +16,8 @@ table = widgets.runs_or_stop()
 store = str(widgets.store())
 names = widgets.openable(table)
 with widgets.run_errors():
-    chosen = widgets.pick_runs(table, "runs", "Runs to compare", names[:2])
+    pair = [widgets.teaching_default(table, "single"), widgets.teaching_default(table, "multi")]
+    chosen = widgets.pick_runs(table, "runs", "Runs to compare", pair if all(pair) else names[:2])
     if len(chosen) < 2:
         st.info("Pick at least two runs to compare (this store has "
                 f"{len(names)} readable run{'s' if len(names) != 1 else ''}).")

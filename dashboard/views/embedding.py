@@ -112,7 +112,7 @@ table = widgets.runs_or_stop()
 store = str(widgets.store())
 with widgets.run_errors():
     top = st.columns([3, 2, 2])
-    run = widgets.pick_run(table, container=top[0])
+    run = widgets.pick_run(table, default=widgets.teaching_default(table, "embedding"), container=top[0])
     steps = widgets.snapshot_steps_or_stop(run)
     meta = data.meta(store, run, data.run_stamp(widgets.store(), run))["meta"]
     names = data.class_names(meta)

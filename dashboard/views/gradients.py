@@ -17,7 +17,7 @@ st.markdown("Norms are taken **before clipping**. Look for which group dominates
 table = widgets.runs_or_stop()
 store = str(widgets.store())
 with widgets.run_errors():
-    run = widgets.pick_run(table)
+    run = widgets.pick_run(table, default=widgets.teaching_default(table, "gradients"))
     stamp = data.run_stamp(widgets.store(), run)
     meta = data.meta(store, run, stamp)["meta"]
     names = data.class_names(meta)

@@ -16,7 +16,7 @@ st.markdown("The Gram heat map shows the cosine between every pair of normalised
 table = widgets.runs_or_stop()
 store = str(widgets.store())
 with widgets.run_errors():
-    run = widgets.pick_run(table)
+    run = widgets.pick_run(table, default=widgets.teaching_default(table, "orthogonality"))
     steps = widgets.snapshot_steps_or_stop(run)
     step = state.choose_step("step", "Training step (snapshot)", steps)
     snap = data.snapshot(store, run, step)
@@ -43,10 +43,11 @@ with widgets.run_errors():
     st.subheader("Over training: SO on vs off")
     widgets.imported_notice(run, "proxy statistics over training steps")
     st.markdown("Pick a run trained with SO and one without (same loss and K) to see what the regulariser buys.")
-    others = [r for r in widgets.openable(table) if r != run]
-    partner = widgets.find_run(table, **{"SO weight": (lambda w: (w or 0) == 0) if
-                                         (table.set_index("name").loc[run, "SO weight"] or 0) > 0 else
-                                         (lambda w: (w or 0) > 0)})
+    mine = table.set_index("name").loc[run]
+    opposite_so = {"SO weight": (lambda w: not w) if (mine["SO weight"] or 0) > 0 else (lambda w: (w or 0) > 0)}
+    # the same loss, K, dimension and data with SO the other way (same Welch floor); else any run with it
+    partner = (widgets.find_run(table, loss=mine["loss"], K=mine["K"], d=mine["d"], data=mine["data"], **opposite_so)
+               or widgets.find_run(table, **opposite_so))
     chosen = widgets.pick_runs(table, "runs", "Runs on the same axes", [run] + ([partner] if partner else []))
     measure = state.choose("measure", "Measure", ["mean cos²", "R_SO (sum)"], "mean cos²", kind="radio")
     frames = {r: data.scalars(store, r, data.run_stamp(store, r), ("proxy/mean_sq_cos", "proxy/r_so"))

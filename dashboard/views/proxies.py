@@ -51,8 +51,9 @@ def coverage_panel(container, run: str, step_name: str) -> None:
 
 with widgets.run_errors():
     st.subheader("Mode coverage: single vs multi proxy")
-    multi = widgets.find_run(table, K=lambda v: (v or 0) > 1) or widgets.openable(table)[0]
-    single = widgets.find_run(table, K=1) or multi
+    multi = (widgets.teaching_default(table, "multi") or widgets.find_run(table, K=lambda v: (v or 0) > 1)
+             or widgets.openable(table)[0])
+    single = widgets.teaching_default(table, "single") or widgets.find_run(table, K=1) or multi
     left, right = st.columns(2)
     run_a = widgets.pick_run(table, "run", "Left run", default=multi, container=left)
     if single == run_a:
