@@ -186,11 +186,7 @@ class RunWriter:
             if original is not None and (self.path / RUN_JSON).read_bytes() != original:
                 atomic_write_bytes(self.path / RUN_JSON, original)
         finally:
-            try:
-                self._con.close()
-            finally:
-                fd, self._lock_fd = self._lock_fd, None
-                release_lock(fd)
+            self._release()
 
     # -- context manager -------------------------------------------------------------------------
     def __enter__(self) -> "RunWriter":
@@ -374,11 +370,15 @@ class RunWriter:
             self._commit()
             self._write_meta()
         finally:
-            try:
-                self._con.close()
-            finally:
-                fd, self._lock_fd = self._lock_fd, None
-                release_lock(fd)
+            self._release()
+
+    def _release(self) -> None:
+        """Close the database, then release the run's lock (even if closing fails)."""
+        try:
+            self._con.close()
+        finally:
+            fd, self._lock_fd = self._lock_fd, None
+            release_lock(fd)
 
     def __del__(self) -> None:  # pragma: no cover - best effort for a forgotten close()
         if getattr(self, "_lock_fd", None) is not None:
