@@ -26,6 +26,17 @@ from .orthogonality import soft_orthogonality
 PROXY_INITS = ("normal", "normal_scaled", "kaiming_normal", "kaiming_uniform")
 
 
+def own_class(values: Tensor, labels: Tensor) -> Tensor:
+    """Each sample's entry for its own class: ``values[i, labels[i]]``, (B, C, ...) → (B, ...).
+
+    A gather, not indexing by a one-hot mask: the mask needs a ``nonzero()`` pass, ~10 % of ProxyNCA at
+    B = 256, C = 1000.
+    """
+    b = values.shape[0]
+    index = labels.long().view(b, 1, *([1] * (values.ndim - 2))).expand(b, 1, *values.shape[2:])
+    return values.gather(1, index).squeeze(1)
+
+
 class LossOutput(NamedTuple):
     """``loss``: scalar to back-propagate; ``parts``: named scalar terms with ``sum(parts) == loss``;
     ``sims``: the (B, C, K) similarities a proxy loss was computed from (a node of the autograd graph),

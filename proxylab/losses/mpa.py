@@ -29,6 +29,7 @@ from torch import Tensor
 from ..params import Interval, Options
 from .aggregate import AGGREGATORS, aggregate, log_assignment
 from .logsumexp import log1p_sum_exp
+from .base import own_class
 from .proxy_anchor import ProxyAnchorLoss, proxy_anchor_terms
 from .registry import register_loss
 
@@ -119,7 +120,7 @@ class DataWiseMultiProxyAnchorLoss(MultiProxyAnchorBase):
     def compute(self, sims: Tensor, labels: Tensor) -> dict[str, Tensor]:
         class_sims = aggregate(sims, self.aggregator, self.gamma)  # (B, C)
         own = self.class_mask(labels)  # (B, C)
-        own_sims = class_sims.gather(1, labels.long().unsqueeze(1)).squeeze(1)  # (B,); no mask nonzero()
+        own_sims = own_class(class_sims, labels)  # (B,)
         pos = F.softplus(-self.alpha * (own_sims - self.margin)).mean()
         neg = log1p_sum_exp(self.alpha * (class_sims + self.margin), ~own, dim=1).mean()
         return {"pos": pos, "neg": neg}

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..params import BOOL, Interval
-from .base import MetricLoss
+from .base import MetricLoss, own_class
 from .logsumexp import masked_logsumexp
 from .registry import register_loss
 
@@ -55,8 +55,7 @@ def proxy_nca_terms(sims: Tensor, labels: Tensor, scale: float, exclude_positive
     logits = sims * (2.0 * scale) - 2.0 * scale  # (B, C, K): −σ‖x̂ − p̂‖² = −σ(2 − 2s), in two elementwise ops
     # A class's mass sums over its K sub-proxies: class logit = LSE_k. The normaliser LSE_c LSE_k is one
     # LSE over all C·K logits, which is faster than a reduction over the short K axis first.
-    # gather, not a boolean mask: indexing by a mask costs a nonzero() pass, ~10 % of the loss at B=256, C=1000
-    own_logits = logits.gather(1, labels.long().view(b, 1, 1).expand(b, 1, k)).squeeze(1)  # (B, K)
+    own_logits = own_class(logits, labels)  # (B, K)
     pos = -(own_logits.squeeze(-1) if k == 1 else own_logits.logsumexp(dim=-1))  # (B,)
     flat = logits.reshape(b, c * k)  # (B, C*K)
     if exclude_positive:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..params import Interval
 from .aggregate import aggregate
-from .base import MetricLoss
+from .base import MetricLoss, own_class
 from .registry import register_loss
 
 POSITIVE_FLOAT = [Interval(float, 0, None, closed="neither")]
@@ -98,8 +98,7 @@ class SoftTripleLoss(MetricLoss):
         class_sims = aggregate(sims, "softmax", self.gamma)  # (B, C) from sims (B, C, K)
         own = self.class_mask(labels)  # (B, C)
         logits = self.scale * (class_sims - self.margin * own.to(class_sims.dtype))  # (B, C)
-        own_logits = logits.gather(1, labels.long().unsqueeze(1))  # (B, 1); a gather, not a mask's nonzero()
-        parts = {"pos": -own_logits.mean(), "neg": logits.logsumexp(dim=1).mean()}
+        parts = {"pos": -own_class(logits, labels).mean(), "neg": logits.logsumexp(dim=1).mean()}
         if self.tau > 0 and self.proxies_per_class > 1:
             parts["reg"] = self.tau * centre_regulariser(self.proxies)
         return parts

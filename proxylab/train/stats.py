@@ -135,10 +135,15 @@ def sub_proxy_usage(similarities: Tensor, labels: Tensor, gamma: float = 0.1) ->
     t = sims.shape[0]
     own = sims.gather(2, y[:, :, None, None].expand(t, b, 1, k)).squeeze(2)  # (T, B, K)
     q = torch.softmax(own / gamma, dim=-1)  # (T, B, K)
-    slot = (y + c * torch.arange(t, device=y.device)[:, None]).flatten()  # (T*B,): (step, class) index
+    slot = _step_class_slots(y, c)  # (T*B,)
     usage = torch.zeros(t * c, k, dtype=q.dtype, device=q.device).index_add_(0, slot, q.reshape(t * b, k))
     counts = torch.bincount(slot, minlength=t * c).to(q.dtype)[:, None]  # (T*C, 1)
     return (usage / counts).reshape(*lead, c, k)  # NaN where a class is absent
+
+
+def _step_class_slots(labels: Tensor, num_classes: int) -> Tensor:
+    """Labels of T steps (T, B) → one flat index per sample into T·C (step, class) slots, (T*B,)."""
+    return (labels + num_classes * torch.arange(labels.shape[0], device=labels.device)[:, None]).flatten()
 
 
 @torch.no_grad()
@@ -147,7 +152,7 @@ def class_sums(values: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     *lead, b = values.shape
     v, y = values.reshape(-1, b), labels.reshape(-1, b)
     t = v.shape[0]
-    slot = (y + num_classes * torch.arange(t, device=y.device)[:, None]).flatten()
+    slot = _step_class_slots(y, num_classes)
     return torch.zeros(t * num_classes, dtype=v.dtype, device=v.device).index_add_(0, slot, v.flatten()) \
         .reshape(*lead, num_classes)
 
