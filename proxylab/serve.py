@@ -41,7 +41,9 @@ def start_dashboard(store: Path, log: IO[bytes], timeout_s: float = 120.0) -> tu
                 return proc, url
         except OSError:
             pass
-        if time.monotonic() > deadline or proc.poll() is not None:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the dashboard exited with code {proc.returncode} before answering; see its log")
+        if time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError(f"the dashboard did not start within {timeout_s:.0f} s; see its log")
         time.sleep(0.2)
