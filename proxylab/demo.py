@@ -1,14 +1,17 @@
 """``proxylab demo``: train the teaching runs, precompute their projections, print what they show.
 
-The runs (presets in :mod:`proxylab.train.presets`), all on the synthetic multi-centre data (6 classes × 3
-interleaved modes) seen through a linear embedder:
+The runs (presets in :mod:`proxylab.train.presets`), each tagged in ``run.json`` with the lesson roles it plays
+(the dashboard's pages and its Lessons page open on these tags, never on "the newest run"):
 
-- ``demo-single-proxy``: Proxy Anchor, K = 1 — one proxy cannot cover a class whose modes lie apart;
-- ``demo-multi-proxy``: class-wise MPA (reconstruction), K = 4 — sub-proxies settle on the modes;
-- ``demo-multi-proxy-so``: the same + soft orthogonality between classes — proxies spread toward the Welch floor;
-- ``demo-data-wise``: data-wise MPA (reconstruction), K = 4 — each sample's gradient is bounded, not each proxy's;
-- ``demo-sphere-single`` / ``demo-sphere-multi``: d = 3, for the native sphere view (no projection): 3 classes × 2
-  modes on a ring, one proxy vs four per class.
+- ``demo-single-proxy`` / ``demo-multi-proxy``: Proxy Anchor with one proxy per class vs class-wise MPA
+  (reconstruction) with K = 4, on 6 classes x 2 antipodal modes through a linear embedder, d = 8, δ = 0.7 —
+  one proxy sits between its class's two modes, four sub-proxies land one per mode (two stay unused);
+- ``demo-small-margin``: the multi-proxy run with Proxy Anchor's default δ = 0.1 — the proxies float away;
+- ``demo-multi-proxy-so``: the multi-proxy run + soft orthogonality between classes (n = C·K = 24 > d = 8);
+- ``demo-data-wise``: the multi-proxy run with the data-wise loss ``mpa_dw`` (reconstruction) — only the loss
+  differs, so their gradient concentration can be compared;
+- ``demo-sphere-single`` / ``demo-sphere-multi``: d = 3 for the native sphere view (no projection);
+- ``demo-proxy-nca`` / ``demo-triplet``: ProxyNCA vs a batch-hard triplet baseline, same MLP, data and budget.
 
 The demo replaces earlier ``demo-*`` runs of the same names (never a run that is being written).
 """
@@ -19,13 +22,18 @@ import sys
 import time
 from pathlib import Path
 
+#: run name → (preset, lesson tags written to run.json)
 DEMO_RUNS = {
-    "demo-single-proxy": "single-proxy",
-    "demo-multi-proxy": "multi-proxy",
-    "demo-multi-proxy-so": "multi-proxy-so",
-    "demo-data-wise": "data-wise",
-    "demo-sphere-single": "sphere-single-proxy",
-    "demo-sphere-multi": "sphere-multi-proxy",
+    "demo-single-proxy": ("single-proxy", ("coverage/single",)),
+    "demo-multi-proxy": ("multi-proxy", ("coverage/multi", "usage", "margin/large", "so/off",
+                                         "gradients/class-wise")),
+    "demo-small-margin": ("multi-proxy-small-margin", ("margin/small",)),
+    "demo-multi-proxy-so": ("multi-proxy-so", ("so/on",)),
+    "demo-data-wise": ("data-wise", ("gradients/data-wise",)),
+    "demo-sphere-single": ("sphere-single-proxy", ("sphere/single",)),
+    "demo-sphere-multi": ("sphere-multi-proxy", ("sphere/multi",)),
+    "demo-proxy-nca": ("convergence-proxy-nca", ("convergence/proxy",)),
+    "demo-triplet": ("convergence-triplet", ("convergence/triplet",)),
 }
 
 
@@ -39,13 +47,13 @@ def _clear_previous(store: Path) -> None:
             shutil.rmtree(store / summary.name)
 
 
-def _train_one(store: str, name: str, preset_name: str) -> str:
+def _train_one(store: str, name: str, preset_name: str, tags: tuple[str, ...]) -> str:
     import torch
 
     from .train import TrainConfig, Trainer, preset
 
     torch.set_num_threads(1)  # the runs are small: one core each, two runs side by side
-    trainer = Trainer(TrainConfig.from_dict(preset(preset_name)), Path(store), name, progress=False)
+    trainer = Trainer(TrainConfig.from_dict(preset(preset_name)), Path(store), name, progress=False, tags=tags)
     return str(trainer.run())
 
 
@@ -56,7 +64,7 @@ def train_demo_runs(store: Path, workers: int = 2) -> None:
     from tqdm.auto import tqdm
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_train_one, str(store), name, p): name for name, p in DEMO_RUNS.items()}
+        futures = {pool.submit(_train_one, str(store), name, p, tags): name for name, (p, tags) in DEMO_RUNS.items()}
         with tqdm(total=len(futures), desc="training demo runs", unit="run", file=sys.stderr) as bar:
             for fut in as_completed(futures):
                 fut.result()
@@ -91,12 +99,13 @@ def summary_table(store: Path) -> str:
             rows = last[(last["split"] == split) & (last["metric"] == key)]
             return float(rows["value"].iloc[0]) if len(rows) else float("nan")
 
-        sc = run.scalars(["proxy/mean_sq_cos", "proxy/welch_floor", "sample_grad/top10_share"])
-        tail = sc.tail(20).mean()
+        keys = ["proxy/mean_sq_cos", "proxy/welch_floor", "sample_grad/top10_share"]
+        tail = run.scalars(keys).tail(20).mean()
+        # the triplet baseline has no proxies: NaN there
+        mean_sq, welch, top10 = (float(tail[k]) if k in tail else float("nan") for k in keys)
         lines.append(f"{name:22s} {cfg['loss']:14s} {cfg['proxies_per_class']:>2d} {cfg['so_weight']:>5g} "
                      f"{metric('test', 'R@1'):6.3f} {metric('test', 'MAP@R'):6.3f} "
-                     f"{metric('train', 'mode_coverage'):6.2f} {tail['proxy/mean_sq_cos']:9.3f} "
-                     f"{tail['proxy/welch_floor']:6.3f} {tail['sample_grad/top10_share']:7.3f}")
+                     f"{metric('train', 'mode_coverage'):6.2f} {mean_sq:9.3f} {welch:6.3f} {top10:7.3f}")
     return "\n".join(lines)
 
 

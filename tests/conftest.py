@@ -19,6 +19,22 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
+# ---------------------------------------------------------------- the demo's own runs
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> Path:
+    """`proxylab demo --no-dashboard` run once for the session (about 15 s): its stdout is in `demo.out`."""
+    import subprocess
+    import sys
+
+    store = tmp_path_factory.mktemp("demo") / "store"
+    out = subprocess.run([sys.executable, "-m", "proxylab", "demo", "--no-dashboard", "--store", str(store)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (store.parent / "demo.out").write_text(out.stdout)
+    return store
+
+
 # ---------------------------------------------------------------- dashboard: a store of fake runs
 
 def write_dashboard_store(root: Path) -> Path:

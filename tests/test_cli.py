@@ -113,12 +113,15 @@ def test_torchrun_trains_data_parallel_and_only_rank_0_writes(tmp_path):
     assert np.allclose(run.snapshot(0).proxies, single.snapshot(0).proxies)  # same seed, same start
 
 
-def test_demo_trains_the_teaching_runs_and_shows_the_effects(tmp_path):
-    out = cli("demo", "--no-dashboard", "--store", tmp_path)
-    assert "demo-single-proxy" in out.stdout and "Welch floor" in out.stdout
-    runs = {name: open_run(tmp_path, name) for name in
-            ("demo-single-proxy", "demo-multi-proxy", "demo-multi-proxy-so", "demo-data-wise")}
+def test_demo_trains_the_teaching_runs_and_shows_the_effects(demo_store):
+    from proxylab.demo import DEMO_RUNS
+
+    stdout = (demo_store.parent / "demo.out").read_text()
+    assert "demo-single-proxy" in stdout and "Welch floor" in stdout
+    runs = {name: open_run(demo_store, name) for name in DEMO_RUNS}
     assert all(r.status == "finished" for r in runs.values())
+    for name, (_, tags) in DEMO_RUNS.items():  # every teaching run carries its lesson roles
+        assert runs[name].meta["tags"] == list(tags)
     for run in runs.values():  # projections were precomputed
         assert any((run.path / "projections").glob("*.npz"))
 
@@ -133,4 +136,4 @@ def test_demo_trains_the_teaching_runs_and_shows_the_effects(tmp_path):
     assert final(multi, "mode_coverage", "train") > final(single, "mode_coverage", "train") + 0.3
     tail = lambda run: run.scalars(["proxy/mean_sq_cos", "proxy/welch_floor"]).tail(20).mean()
     assert tail(so)["proxy/mean_sq_cos"] < tail(multi)["proxy/mean_sq_cos"]
-    assert tail(so)["proxy/mean_sq_cos"] >= tail(so)["proxy/welch_floor"]
+    assert tail(so)["proxy/mean_sq_cos"] >= tail(so)["proxy/welch_floor"] - 1e-6  # a bound: float error only

@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 import os
 import platform
+import re
 import signal
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -73,6 +74,13 @@ def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.loss}-k{cfg.proxies_per_class}{so}-{cfg.data}-s{cfg.seed}-{stamp}"
 
 
+def _check_tag(tag: object) -> str:
+    if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,99}", tag):
+        raise ValueError(f"tags must be 1-100 characters of A-Z a-z 0-9 . _ / : -, starting with a letter or "
+                         f"digit, got {tag!r}")
+    return tag
+
+
 def batch_of(dataset, indices) -> tuple[Tensor, Tensor]:
     """Inputs (B, ...) and labels (B,) of the given rows of a LabeledDataset."""
     idx = np.asarray(indices, dtype=np.int64)
@@ -114,10 +122,13 @@ class Trainer:
         Continue the run ``name`` from its last checkpoint; the config is read from the run.
     progress : bool, default=True
         Show a tqdm progress bar on stderr.
+    tags : sequence of str, default=()
+        Labels stored in ``run.json`` (``tags``): the demo marks its teaching runs with the lesson role they play
+        (e.g. ``coverage/multi``), so the dashboard opens each page on its tagged run, never on "the newest".
     """
 
     def __init__(self, config: TrainConfig | None, store, name: str | None = None, *, resume: bool = False,
-                 progress: bool = True):
+                 progress: bool = True, tags: Sequence[str] = ()):
         self.store = Path(store)
         self.rank, self.world_size = init_distributed()
         self.progress = progress and self.rank == 0
@@ -144,6 +155,7 @@ class Trainer:
             self.writer = None
         self.cfg = config
         self.name = name
+        self.tags = [_check_tag(t) for t in tags]
         if resume:  # a resume that cannot start leaves the run exactly as it was
             try:
                 self.device = pick_device(config.device)
@@ -262,6 +274,7 @@ class Trainer:
             "progress": {"step": 0, "total_steps": self.cfg.steps},
             "snapshot_steps": sorted(self.snapshot_steps),
             "distributed": {"world_size": self.world_size},
+            "tags": self.tags,
         }
 
     # -- one optimisation step --------------------------------------------------------------------

@@ -1,27 +1,45 @@
 """Named training presets: the demo's teaching runs and a few starting points (``proxylab train --preset``)."""
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-# The demo's data: 6 classes × 3 interleaved modes in 16-d input space, seen through a LINEAR embedder, which
-# cannot merge a class's modes — the teaching case for several proxies per class.
-_TEACHING = {"data": "synthetic", "model": "linear", "embedding_dim": 8, "steps": 300, "eval_every": 50,
-             "classes_per_batch": 6, "samples_per_class": 16, "snapshot_points": 1000, "num_snapshots": 10,
-             "lr": 1e-2, "split": "per-sample"}
+# The teaching data: 6 classes x 2 modes in 16-d input space, seen through a LINEAR embedder WITHOUT bias. A
+# class's two modes are antipodal in input space (see proxylab.data.synthetic) and a linear map keeps them
+# antipodal (f(-x) = -f(x); a bias would let it merge them by collapsing every class onto the bias direction):
+# one proxy per class cannot sit on both, it ends up between them; K > 1 sub-proxies land one per mode. Every teaching run uses the margin δ = 0.7 (Proxy Anchor's default
+# is 0.1): Proxy Anchor and the MPA family only ask a sample's cosine to its proxy to exceed δ, so δ sets how
+# close proxies sit to their samples — at 0.1 they float far from all data (the "margin" lesson shows both).
+_TEACHING_DATA = {"num_classes": 6, "modes_per_class": 2, "dim": 16, "spread": 0.8}
+TEACHING_MARGIN = 0.7
+_TEACHING = {"data": "synthetic", "data_params": _TEACHING_DATA, "model": "linear",
+             "model_params": {"bias": False}, "embedding_dim": 8,
+             "steps": 300, "eval_every": 50, "classes_per_batch": 6, "samples_per_class": 16,
+             "snapshot_points": 1000, "num_snapshots": 12, "lr": 1e-2, "split": "per-sample",
+             "loss_params": {"margin": TEACHING_MARGIN}}
 
+# d = 3: the native sphere view, no projection. 3 classes x 2 antipodal modes: at best the six modes sit on the
+# three axes (seeds 0-2: every mode within cos 0.83 of its own sub-proxy).
 _SPHERE = {**_TEACHING, "embedding_dim": 3, "classes_per_batch": 3,
-           "data_params": {"num_classes": 3, "modes_per_class": 2, "layout": "ring", "dim": 16}}
+           "data_params": {"num_classes": 3, "modes_per_class": 2, "dim": 16, "spread": 0.4}}
+
+# ProxyNCA vs triplet convergence (the reproduce report's E4 setting): harder data, an MLP, dense evaluation.
+_CONVERGENCE = {"data": "synthetic", "split": "per-sample", "model": "mlp", "model_params": {"hidden_sizes": [128]},
+                "embedding_dim": 32, "lr": 1e-3, "steps": 300, "eval_every": 10, "classes_per_batch": 6,
+                "samples_per_class": 16, "snapshot_points": 1000, "num_snapshots": 8,
+                "data_params": {"num_classes": 12, "modes_per_class": 3, "dim": 32, "spread": 1.0}}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "single-proxy": {**_TEACHING, "loss": "proxy_anchor", "proxies_per_class": 1},
     "multi-proxy": {**_TEACHING, "loss": "mpa", "proxies_per_class": 4},
-    "multi-proxy-so": {**_TEACHING, "loss": "mpa", "proxies_per_class": 4, "so_weight": 0.05,
-                       "so_scope": "between_classes"},
+    "multi-proxy-small-margin": {**_TEACHING, "loss": "mpa", "proxies_per_class": 4, "loss_params": {"margin": 0.1}},
+    # scope "all": with "between_classes" the unused sub-proxies of a class collapse onto each other (cos 1)
+    "multi-proxy-so": {**_TEACHING, "loss": "mpa", "proxies_per_class": 4, "so_weight": 0.3, "so_scope": "all"},
     "data-wise": {**_TEACHING, "loss": "mpa_dw", "proxies_per_class": 4},
-    # d = 3: the native sphere view, no projection. 3 classes × 2 modes on a ring; at this size the gap between
-    # one and several proxies depends on the seed (seed 0 shows it; seed 2 lets one proxy cope too).
     "sphere-single-proxy": {**_SPHERE, "loss": "proxy_anchor", "proxies_per_class": 1},
     "sphere-multi-proxy": {**_SPHERE, "loss": "mpa", "proxies_per_class": 4},
+    "convergence-proxy-nca": {**_CONVERGENCE, "loss": "proxy_nca", "proxies_per_class": 1},
+    "convergence-triplet": {**_CONVERGENCE, "loss": "triplet", "proxies_per_class": 1},
     "digits-merged": {"data": "digits-merged", "model": "mlp", "embedding_dim": 32, "steps": 600, "loss": "mpa",
                       "proxies_per_class": 4, "split": "per-sample", "classes_per_batch": 4,
                       "samples_per_class": 32},
@@ -34,4 +52,4 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
-    return dict(PRESETS[name])
+    return copy.deepcopy(PRESETS[name])
