@@ -17,10 +17,15 @@ from dashboard.data import store_path  # noqa: E402
 
 # not "pages/": Streamlit still treats a pages/ folder as old-style pages on deep links like /embedding
 VIEWS = Path(__file__).resolve().parent / "views"
+# a local file: nothing the page shows is fetched from off the machine
+FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 
-st.set_page_config(page_title="proxylab", page_icon=":material/explore:", layout="wide")
+presenting = st.query_params.get("present") == "1"
+st.set_page_config(page_title="proxylab", page_icon=FAVICON, layout="wide",
+                   initial_sidebar_state="collapsed" if presenting else "auto")
 page = st.navigation([
-    st.Page(VIEWS / "runs.py", title="Runs", icon=":material/list:", default=True),
+    st.Page(VIEWS / "lessons.py", title="Lessons", icon=":material/school:", default=True),
+    st.Page(VIEWS / "runs.py", title="Runs", icon=":material/list:"),
     st.Page(VIEWS / "embedding.py", title="Embedding space", icon=":material/scatter_plot:"),
     st.Page(VIEWS / "proxies.py", title="Proxies", icon=":material/my_location:"),
     st.Page(VIEWS / "orthogonality.py", title="Orthogonality", icon=":material/grid_on:"),
@@ -28,6 +33,6 @@ page = st.navigation([
     st.Page(VIEWS / "metrics.py", title="Metrics", icon=":material/leaderboard:"),
     st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page(VIEWS / "reproduce.py", title="Reproduce", icon=":material/science:"),
-])
+], position="hidden" if presenting else "sidebar")
 st.sidebar.caption(f"Run store: `{store_path()}`")
 page.run()

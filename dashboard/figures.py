@@ -18,6 +18,7 @@ PALETTE = qualitative.Plotly + qualitative.Dark24
 UNSELECTED = "rgba(170,170,170,0.25)"
 PROXY_SYMBOLS = ["star", "diamond", "cross", "x", "triangle-up", "square", "pentagon", "hexagram"]
 MODE_SYMBOLS = ["circle", "square", "triangle-up", "diamond-open", "circle-open", "square-open"]
+MODE_SYMBOLS_3D = ["circle", "square", "diamond", "cross", "circle-open", "square-open"]  # Scatter3d has no triangles
 PROXY_SYMBOLS_3D = ["diamond", "cross", "x", "square", "circle-open", "diamond-open", "square-open"]
 WEBGL_FROM = 2_000  # SVG is crisper and faster below this; WebGL wins above
 CATEGORICAL = ("label", "mode", "split")
@@ -112,7 +113,8 @@ def embedding_figure(samples: pd.DataFrame, proxies: pd.DataFrame | None = None,
             elif colour_by == "mode" and int(value) >= 0:
                 # a mode wears its class's colour (like that class's proxies); its shape tells modes apart
                 cls, rank = mode_rank[int(value)]
-                base, marker["symbol"] = colour(cls), MODE_SYMBOLS[rank % len(MODE_SYMBOLS)]
+                symbols = MODE_SYMBOLS_3D if dims == 3 else MODE_SYMBOLS
+                base, marker["symbol"] = colour(cls), symbols[rank % len(symbols)]
                 name = f"{_category_name('label', cls, class_names)} · mode {value}"
             else:  # class ids keep their colour across steps, runs and charts
                 base = "lightgrey" if colour_by == "mode" else colour(value)

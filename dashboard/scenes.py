@@ -122,3 +122,34 @@ def first_step_reaching(evals: pd.DataFrame, metric: str, target: float, split: 
 def final_value(evals: pd.DataFrame, metric: str, split: str = "test") -> float:
     rows = evals[(evals["split"] == split) & (evals["metric"] == metric)].sort_values("step")
     return float(rows["value"].iloc[-1]) if len(rows) else float("nan")
+
+
+# ---------------------------------------------------------------- what the embedding scenes draw
+
+@dataclass(frozen=True)
+class PanelStep:
+    """What one panel draws at one step: unit-norm native coordinates (d = 2 or 3)."""
+    points: np.ndarray  # (N, dims)
+    labels: np.ndarray  # (N,)
+    mode_rank: np.ndarray  # (N,) rank of a sample's mode within its class (0, 1, …), -1 unknown
+    proxies: np.ndarray | None  # (C, K, dims) or None: not drawn
+    assignments: pd.DataFrame | None  # dashboard.scenes.assignments(): mode → assigned proxy, covered
+
+
+
+def mode_ranks(labels: np.ndarray, modes: np.ndarray) -> np.ndarray:
+    """(N,) rank of each sample's mode among its class's modes (0, 1, …; -1 where the mode is unknown)."""
+    rank = np.full(len(modes), -1, dtype=int)
+    for cls in np.unique(labels):
+        for r, m in enumerate(np.unique(modes[(labels == cls) & (modes >= 0)])):
+            rank[(labels == cls) & (modes == m)] = r
+    return rank
+
+
+def panel_step(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray, proxies: np.ndarray | None,
+               show_proxies: bool = True):
+    """The native (d ≤ 3) picture of one snapshot: unit points, unit proxies, mode → proxy assignments."""
+    drawn = proxies is not None and show_proxies
+    cov = assignments(embeddings, labels, modes, proxies) if drawn and (modes >= 0).any() else None
+    return PanelStep(points=normalize_rows(embeddings), labels=np.asarray(labels), mode_rank=mode_ranks(labels, modes),
+                     proxies=normalize_rows(proxies) if drawn else None, assignments=cov)

@@ -62,11 +62,26 @@ def pick_runs(table: pd.DataFrame, name: str, label: str, default: list[str], co
     return state.choose_many(name, label, openable(table), default, container=container)
 
 
-def teaching_default(table: pd.DataFrame, page: str) -> str | None:
-    """The run a newcomer should see first on `page` (the demo's matching run, or any run like it), else None.
+#: the lesson role (a run tag the demo writes, see proxylab.demo) each page opens on
+PAGE_ROLES = {"embedding": "coverage/multi", "gradients": "gradients/data-wise", "orthogonality": "so/on",
+              "single": "coverage/single", "multi": "coverage/multi", "class-wise": "gradients/class-wise",
+              "so-off": "so/off"}
 
-    Only a default: a run chosen on any page (URL or session) wins.
+
+def tagged_run(table: pd.DataFrame, role: str) -> str | None:
+    """First openable run tagged `role` in its run.json, else None."""
+    if "tags" not in table.columns:
+        return None
+    rows = table[table["openable"] & table["tags"].map(lambda tags: role in (tags or []))]
+    return rows["name"].iloc[0] if len(rows) else None
+
+
+def teaching_default(table: pd.DataFrame, page: str) -> str | None:
+    """The run a newcomer should see first on `page`: the run tagged with the page's lesson role, else (a store
+    without the demo's runs) any run like it, else None. Only a default: a run chosen on the page wins.
     """
+    if (tagged := tagged_run(table, PAGE_ROLES[page])) is not None:
+        return tagged
     wide = {"d": lambda d: (d or 0) > 3}  # the native-sphere runs (d = 3) are for the sphere view
     multi = dict(K=lambda k: (k or 0) > 1, **wide)
     no_so = {"SO weight": lambda w: not w}
@@ -77,6 +92,8 @@ def teaching_default(table: pd.DataFrame, page: str) -> str | None:
         "orthogonality": [{"SO weight": lambda w: (w or 0) > 0}],
         "single": [dict(K=1, **wide)],
         "multi": multi_proxy,
+        "class-wise": [dict(loss="mpa", **wide), dict(loss="proxy_anchor")],
+        "so-off": [{"SO weight": lambda w: not w, **multi}],
     }[page]
     return next((run for config in wanted if (run := find_run(table, **config))), None)
 

@@ -18,7 +18,8 @@ def dashboard_command(store: Path, port: int, host: str = "127.0.0.1") -> list[s
     if not APP.is_file():
         raise ValueError(f"the dashboard app is missing (expected {APP}); reinstall proxylab from its repository")
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--store", str(store)]
+            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+            "--", "--store", str(store)]
 
 
 def free_port() -> int:

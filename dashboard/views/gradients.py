@@ -73,7 +73,8 @@ with widgets.run_errors():
     st.markdown("Top-10% share: the fraction of the batch's total per-sample gradient carried by its 10% largest; "
                 "Gini: 0 = every sample gets the same, 1 = one sample gets all. Compare e.g. `proxy_anchor` "
                 "(class-wise) with `mpa_dw` (data-wise).")
-    default = [r for r in (widgets.find_run(table, loss="proxy_anchor"), widgets.find_run(table, loss="mpa_dw"))
+    # the tagged pair differs only in the loss (class-wise mpa vs data-wise mpa_dw)
+    default = [r for r in (widgets.teaching_default(table, "class-wise"), widgets.find_run(table, loss="mpa_dw"))
                if r] or [run]
     chosen = widgets.pick_runs(table, "runs", "Runs side by side", default)
     conc_keys = ["sample_grad/top10_share", "sample_grad/gini"]

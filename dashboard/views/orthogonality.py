@@ -46,7 +46,10 @@ with widgets.run_errors():
     mine = table.set_index("name").loc[run]
     opposite_so = {"SO weight": (lambda w: not w) if (mine["SO weight"] or 0) > 0 else (lambda w: (w or 0) > 0)}
     # the same loss, K, dimension and data with SO the other way (same Welch floor); else any run with it
-    partner = (widgets.find_run(table, loss=mine["loss"], K=mine["K"], d=mine["d"], data=mine["data"], **opposite_so)
+    # (a teaching run's twin is the run tagged as its pair: it also matches margin and seed)
+    twin_role = {"so/on": "so/off", "so/off": "so/on"}
+    partner = (next((widgets.tagged_run(table, twin_role[t]) for t in mine["tags"] if t in twin_role), None)
+               or widgets.find_run(table, loss=mine["loss"], K=mine["K"], d=mine["d"], data=mine["data"], **opposite_so)
                or widgets.find_run(table, **opposite_so))
     chosen = widgets.pick_runs(table, "runs", "Runs on the same axes", [run] + ([partner] if partner else []))
     measure = state.choose("measure", "Measure", ["mean cos²", "R_SO (sum)"], "mean cos²", kind="radio")

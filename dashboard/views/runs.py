@@ -32,8 +32,8 @@ def show_table() -> None:
         r1 = ev[(ev["metric"] == "R@1") & (ev["split"] == "test")]
         last_r1[name] = r1.sort_values("step")["value"].iloc[-1] if len(r1) else None
     shown = good.assign(**{"last R@1 (test)": good["name"].map(last_r1)})[
-        ["name", "status", "loss", "K", "SO weight", "data", "progress", "step", "last R@1 (test)", "snapshots",
-         "total steps", "updated"]]  # what people compare first stays visible without scrolling
+        ["name", "status", "loss", "K", "SO weight", "model", "d", "seed", "data", "progress", "step",
+         "last R@1 (test)", "snapshots", "total steps", "tags", "updated"]]  # what people compare first stays visible without scrolling
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
         "last R@1 (test)": st.column_config.NumberColumn(format="%.3f"),

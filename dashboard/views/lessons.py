@@ -1,0 +1,194 @@
+"""Lessons: the teacher's path — ordered scenes on the demo's tagged runs, each one figure, one sentence and the
+number that proves it, measured on those runs (dashboard.scenes; the same claims are tested in
+tests/test_lessons_geometry.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, data, figures, lesson_figures, presenter, scenes, widgets
+
+present = presenter.active()
+style = lesson_figures.Style.presenter() if present else lesson_figures.Style()
+controls = presenter.controls_shown()
+
+table = widgets.runs_or_stop()
+store = str(widgets.store())
+roles = scenes.runs_by_role(table)
+
+wanted = st.query_params.get("scene")
+index = scenes.SCENE_KEYS.index(wanted) if wanted in scenes.SCENE_KEYS else 0
+if controls:
+    nav = st.columns([1, 6, 1])
+    if nav[0].button("◀ previous", disabled=index == 0, use_container_width=True):
+        index -= 1
+    if nav[2].button("next ▶", disabled=index == len(scenes.SCENES) - 1, use_container_width=True):
+        index += 1
+    index = nav[1].selectbox("Scene", range(len(scenes.SCENES)), index=index, label_visibility="collapsed",
+                             format_func=lambda i: scenes.SCENES[i].title, key=f"scene_pick_{index}")
+current = scenes.SCENES[index]
+st.query_params["scene"] = current.key
+
+missing = [r for r in current.roles if r not in roles]
+if missing:
+    st.subheader(current.title)
+    st.info(f"This scene needs the demo's teaching runs (tagged {', '.join(f'`{m}`' for m in missing)} in run.json), "
+            "which this store does not have. Run `proxylab demo` to train them (about 15 s), or point the "
+            "dashboard at a store that has them.")
+    st.stop()
+runs = [roles[r] for r in current.roles]
+
+
+def meta_of(run: str) -> dict:
+    return data.meta(store, run, data.run_stamp(widgets.store(), run))["meta"]
+
+
+def final_snapshot(run: str):
+    return data.snapshot(store, run, data.snapshot_steps(store, run)[-1])
+
+
+def claim(takeaway: str, number: str) -> None:
+    """The takeaway in large type and, beside it, the measured number and the runs it was measured on."""
+    unnamed = [r for r in runs if f"<code>{r}</code>" not in number]
+    if unnamed:
+        number += "<br><small>measured on " + ", ".join(f"<code>{r}</code>" for r in unnamed) + "</small>"
+    left, right = st.columns([3, 2])
+    left.markdown(f"<div class='lesson-takeaway'>{takeaway}</div>", unsafe_allow_html=True)
+    right.markdown(f"<div class='lesson-number'>{number}</div>", unsafe_allow_html=True)
+
+
+def player(runs_shown: list[str], titles: list[str], show_proxies: bool = True) -> None:
+    steps = sorted(set.intersection(*(set(data.snapshot_steps(store, r)) for r in runs_shown)))
+    panels = []
+    for run in runs_shown:
+        panel = {}
+        for step in steps:
+            snap = data.snapshot(store, run, step)
+            panel[step] = scenes.panel_step(snap.embeddings, snap.labels, snap.modes, snap.proxies, show_proxies)
+        panels.append(panel)
+    meta = meta_of(runs_shown[0])
+    names = data.class_names(meta)
+    num_classes = len(names) if names else int(max(p[steps[-1]].labels.max() for p in panels)) + 1
+    fig = lesson_figures.training_player_figure(panels, titles, class_names=names, num_classes=num_classes,
+                                                style=style)
+    st.plotly_chart(fig, key=f"lesson_{current.key}", config={"displaylogo": False})
+
+
+with widgets.run_errors():
+    if not (present and controls):  # presenting with controls: the scene picker already shows the title
+        st.subheader(current.title)
+    if current.key == "data":
+        (run,) = runs
+        snap = final_snapshot(run)
+        cosines = scenes.mode_centre_cosines(snap.embeddings, snap.labels, snap.modes)
+        claim(current.takeaway,
+              f"cosine between the two mode centres of a class: <b>{np.median(cosines):.2f}</b> (median over "
+              f"classes; −1 = opposite) in <code>{run}</code>, d = {snap.dim}, no projection.")
+        player([run], [f"{run}: samples by class (colour) and mode (shape)"], show_proxies=False)
+
+    elif current.key == "coverage":
+        single, multi = runs
+        nums = {r: scenes.coverage_numbers(scenes.assignments(
+            (s := final_snapshot(r)).embeddings, s.labels, s.modes, s.proxies)) for r in runs}
+        claim(current.takeaway,
+              f"modes covered: <b>{nums[single]['covered']:.0%}</b> with one proxy vs "
+              f"<b>{nums[multi]['covered']:.0%}</b> with four; best own-proxy cosine of a mode (median): "
+              f"<b>{nums[single]['median_cos']:.2f}</b> vs <b>{nums[multi]['median_cos']:.2f}</b> "
+              f"(<code>{single}</code> vs <code>{multi}</code>, final step).")
+        k = [int(meta_of(r)["config"]["proxies_per_class"]) for r in runs]
+        player(runs, [f"K = {k[0]} proxy per class", f"K = {k[1]} sub-proxies per class"])
+
+    elif current.key == "usage":
+        (run,) = runs
+        meta = meta_of(run)
+        k = int(meta["config"]["proxies_per_class"])
+        steps_u, usage = data.vectors(store, run, data.run_stamp(widgets.store(), run), "proxy_usage")
+        if usage.size:
+            matrix = np.nan_to_num(np.nanmean(usage[-20:], axis=0)).reshape(-1, k)
+            source = "soft-assignment usage logged over the last 20 steps"
+        else:
+            snap = final_snapshot(run)
+            matrix = analysis.sub_proxy_share(snap.embeddings, snap.labels, snap.proxies)
+            source = "nearest-sub-proxy shares at the final snapshot"
+        dead = analysis.dead_proxies(matrix, 0.05)
+        names = data.class_names(meta) or [f"class {i}" for i in range(matrix.shape[0])]
+        claim(current.takeaway, f"<b>{int(dead.sum())} of {dead.size}</b> sub-proxies are dead (under 5% of their "
+                                f"class) in <code>{run}</code> ({source}).")
+        fig = figures.usage_figure(matrix, names, dead)
+        fig.update_layout(font=dict(size=style.font), height=style.height)
+        st.plotly_chart(fig, key="lesson_usage")
+
+    elif current.key == "margin":
+        best, margins, medians = {}, {}, {}
+        for run in runs:
+            snap = final_snapshot(run)
+            cov = analysis.mode_coverage(snap.embeddings, snap.labels, snap.modes, snap.proxies)
+            best[run] = cov["best_cos_own"].to_numpy()
+            margins[run] = float((meta_of(run)["config"].get("loss_params") or {}).get("margin", 0.1))
+            medians[run] = float(np.median(best[run]))
+        small, large = runs
+        claim(current.takeaway,
+              f"median best own-proxy cosine of a mode: <b>{medians[small]:.2f}</b> at δ = {margins[small]:g} vs "
+              f"<b>{medians[large]:.2f}</b> at δ = {margins[large]:g} (same data, loss, K and steps).")
+        st.plotly_chart(lesson_figures.margin_figure(best, margins, style=style), key="lesson_margin")
+
+    elif current.key == "orthogonality":
+        off, on = runs
+        grams, mean_sq = {}, {}
+        for run in runs:
+            snap = final_snapshot(run)
+            weight = meta_of(run)["config"].get("so_weight") or 0
+            label = f"{run} (SO {'weight ' + format(weight, 'g') if weight else 'off'})"
+            grams[label] = analysis.proxy_gram(snap.proxies)
+            mean_sq[run] = analysis.mean_sq_off_diagonal_cos(snap.proxies)
+        c, k, d = final_snapshot(on).proxies.shape
+        floor = analysis.welch_floor(c * k, d)
+        claim(current.takeaway,
+              f"mean squared cosine between proxies: <b>{mean_sq[off]:.3f}</b> without SO → "
+              f"<b>{mean_sq[on]:.3f}</b> with SO; Welch floor for n = {c * k} proxies in d = {d}: "
+              f"<b>{floor:.3f}</b>.")
+        st.plotly_chart(lesson_figures.gram_pair_figure(grams, style=style), key="lesson_gram")
+        frames = {r: data.scalars(store, r, data.run_stamp(widgets.store(), r), ("proxy/mean_sq_cos",)) for r in runs}
+        long = data.long_scalars(frames, ["proxy/mean_sq_cos"])
+        fig = figures.welch_figure(long, floor, n=c * k, d=d)
+        fig.update_layout(font=dict(size=style.font))
+        st.plotly_chart(fig, key="lesson_welch")
+
+    elif current.key == "gradients":
+        keys = ["sample_grad/top10_share", "sample_grad/gini"]
+        frames = {r: data.scalars(store, r, data.run_stamp(widgets.store(), r), tuple(keys)) for r in runs}
+        share = {r: scenes.tail_mean(frames[r], keys[0], last=50) for r in runs}
+        cw, dw = runs
+        claim(current.takeaway,
+              f"share of the batch's gradient in its top 10% samples (last 50 steps): <b>{share[cw]:.2f}</b> "
+              f"class-wise (<code>{cw}</code>) vs <b>{share[dw]:.2f}</b> data-wise (<code>{dw}</code>); "
+              "the two runs differ only in the loss.")
+        fig = figures.concentration_figure(data.long_scalars(frames, keys))
+        fig.update_layout(font=dict(size=style.font), height=style.height * 0.8)
+        st.plotly_chart(fig, key="lesson_concentration")
+
+    elif current.key == "convergence":
+        evals = {r: data.evals(store, r, data.run_stamp(widgets.store(), r)) for r in runs}
+        proxy, triplet = runs
+        target = 0.9
+        hit = {r: scenes.first_step_reaching(evals[r], "R@1", target) for r in runs}
+        said = {r: (f"step <b>{hit[r]:.0f}</b>" if np.isfinite(hit[r]) else
+                    f"<b>not within {int(evals[r]['step'].max())} steps</b>") for r in runs}
+        claim(current.takeaway,
+              f"held-out R@1 ≥ {target}: {said[proxy]} for ProxyNCA (<code>{proxy}</code>), {said[triplet]} for "
+              f"batch-hard triplet (<code>{triplet}</code>); final R@1 {scenes.final_value(evals[proxy], 'R@1'):.2f} "
+              f"vs {scenes.final_value(evals[triplet], 'R@1'):.2f}. Over 5 seeds: the reproduce report.")
+        rows = [ev[(ev["split"] == "test") & (ev["metric"] == "R@1")].assign(run=r) for r, ev in evals.items()]
+        frame = pd.concat(rows, ignore_index=True)
+        fig = figures.lines_figure(frame, colour_by="run", title="Held-out Recall@1 during training", y_title="R@1")
+        fig.add_hline(y=target, line=dict(color="grey", dash="dot"))
+        fig.update_layout(font=dict(size=style.font), height=style.height * 0.8)
+        st.plotly_chart(fig, key="lesson_convergence")
+
+    if not present:
+        st.caption("Runs: " + ", ".join(f"`{r}`" for r in runs) + " (the demo's teaching runs, chosen by their "
+                   "tags in run.json). The MPA family and the exact soft-orthogonality form are proxylab's "
+                   "reconstructions; the same claims over several seeds are in the Reproduce page "
+                   f"(`{scenes.REPORT}`). Presenter mode: add `?present=1` to the URL (`&controls=0` hides the "
+                   "scene controls).")
