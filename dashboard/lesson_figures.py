@@ -140,7 +140,8 @@ def training_player_figure(panels: Sequence[dict[int, PanelStep]], titles: Seque
         data = [t for panel in panels for t in _panel_traces(panel[step], dims, class_names, style, num_classes)]
         frames.append(go.Frame(name=str(step), data=data, traces=dynamic))
     fig.frames = frames
-    play = dict(frame=dict(duration=450, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    # ▶ replays training from the first snapshot (the view opens on the last one)
+    play = dict(frame=dict(duration=450, redraw=True), transition=dict(duration=0), fromcurrent=False, mode="immediate")
     fig.update_layout(
         height=style.height, font=dict(size=style.font), margin=dict(l=0, r=0, t=60, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0.5, xanchor="center", itemsizing="constant"),

@@ -92,7 +92,7 @@ def teaching_default(table: pd.DataFrame, page: str) -> str | None:
         "orthogonality": [{"SO weight": lambda w: (w or 0) > 0}],
         "single": [dict(K=1, **wide)],
         "multi": multi_proxy,
-        "class-wise": [dict(loss="mpa", **wide), dict(loss="proxy_anchor")],
+        "class-wise": [dict(loss="proxy_anchor"), dict(loss="mpa", **wide)],
         "so-off": [{"SO weight": lambda w: not w, **multi}],
     }[page]
     return next((run for config in wanted if (run := find_run(table, **config))), None)

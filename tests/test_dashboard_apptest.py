@@ -75,7 +75,7 @@ def test_startup_does_not_import_torch_or_umap(dashboard_store):
 
 
 def test_runs_page_lists_runs_and_explains_the_corrupt_one(dashboard_store, monkeypatch):
-    at = open_app(dashboard_store, monkeypatch)
+    at = open_app(dashboard_store, monkeypatch, page="runs")
     table = at.dataframe[0].value
     assert set(table["name"]) == {"mpa-k4", "pa-k1", "mpa-dw", "mpa-k4-so", "sphere-d3"}
     row = table.set_index("name").loc["mpa-k4"]
@@ -106,7 +106,7 @@ def test_live_run_without_snapshots_says_so_and_runs_page_shows_progress(tmp_pat
         for step in range(1, 11):
             writer.log_scalars(step, {"loss": 1.0 / step})
         writer.flush()
-        at = open_app(store, monkeypatch)
+        at = open_app(store, monkeypatch, page="runs")
         row = at.dataframe[0].value.set_index("name").loc["live"]
         assert row["status"] == "running" and row["progress"] == pytest.approx(0.1)
         assert any(c["layout"]["title"]["text"] == "training loss" for c in charts(at))  # live loss curve
@@ -129,7 +129,7 @@ def test_snapshot_corrupted_after_listing_shows_a_warning(tmp_path, monkeypatch)
 def test_new_run_form_starts_the_cli_in_the_background(tmp_path, monkeypatch):
     store = tmp_path / "store"
     store.mkdir()
-    at = open_app(store, monkeypatch)
+    at = open_app(store, monkeypatch, page="runs")
     at.text_input[0].input("from-form")
     at.selectbox[0].select("proxy_anchor")
     at.number_input[0].set_value(1)

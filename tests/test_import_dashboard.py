@@ -78,6 +78,7 @@ def test_gradients_page_says_an_imported_run_has_no_training_history(import_stor
 def test_runs_page_lists_what_was_imported_from_where(import_store, monkeypatch):
     monkeypatch.setenv("PROXYLAB_STORE", str(import_store))
     at = AppTest.from_file(APP, default_timeout=90).run()
+    at.switch_page("views/runs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     frames = [d.value for d in at.dataframe if "sha256" in d.value.columns]
     assert frames, "no 'imported from' table on the Runs page"

@@ -67,7 +67,9 @@ def soft_orthogonality(proxies: Tensor, scope: str = "all") -> SOValue:
         raise ValueError(f"scope must be one of 'all', 'between_classes', got {scope!r}")
     c, k, d = proxies.shape
     n = c * k
-    p = F.normalize(proxies.reshape(n, d), dim=-1)  # (n, d)
+    # accumulated in float64: the n > d identity subtracts two large sums (float32 lost up to 2e-4 relative in
+    # the gradient); the products are (d, d) and (C, K, K), cheap next to the loss itself
+    p = F.normalize(proxies.reshape(n, d).double(), dim=-1)  # (n, d)
     total = _off_diagonal_square_sum(p)
     pairs = n * (n - 1)
     if scope == "between_classes" and k > 1:
@@ -75,6 +77,7 @@ def soft_orthogonality(proxies: Tensor, scope: str = "all") -> SOValue:
         same_class = blocks.masked_fill(torch.eye(k, dtype=torch.bool, device=p.device), 0.0).pow(2).sum()
         total = total - same_class
         pairs -= c * k * (k - 1)
+    total = total.to(proxies.dtype)
     return SOValue(total, total / max(pairs, 1))
 
 

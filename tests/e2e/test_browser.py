@@ -90,7 +90,7 @@ def _chart_title(page) -> str:
 
 
 def test_every_page_renders_without_errors(server, page):
-    _open(page, f"{server}/", wait="[data-testid='stDataFrame']")
+    _open(page, f"{server}/runs", wait="[data-testid='stDataFrame']")
     assert page.get_by_text("Start a new run").count() == 1
     _settle_and_shoot(page, "runs")
     for name, query in [("proxies", "run=mpa-k4&other=pa-k1"), ("orthogonality", "run=mpa-k4"),
