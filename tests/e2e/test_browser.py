@@ -25,23 +25,16 @@ BIG = "big-5k"
 def server(tmp_path_factory):
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import write_dashboard_store
+    from serving import serving
     from proxylab.projection import project_run
-    from proxylab.serve import start_dashboard
     from proxylab.store import open_run, write_fake_run
 
     store = write_dashboard_store(tmp_path_factory.mktemp("e2e_store"))
     write_fake_run(store, BIG, n=5000, steps=80, k=3, classes=8, modes_per_class=3, d=16, seed=5)
     run = open_run(store, BIG)
     project_run(run, run.snapshot_steps(), "pca", 2)  # "a cached run": its projection is on disk
-    log = open(tmp_path_factory.mktemp("e2e_log") / "streamlit.log", "wb")
-    try:
-        proc, url = start_dashboard(store, log, timeout_s=60)
-    except RuntimeError as e:
-        pytest.fail(str(e))
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with serving(store, tmp_path_factory.mktemp("e2e_log")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,10 @@ CHART = ".js-plotly-plot .main-svg"
 
 @pytest.fixture(scope="module")
 def server(demo_store, tmp_path_factory):
-    from proxylab.serve import start_dashboard
+    from serving import serving
 
-    log = open(tmp_path_factory.mktemp("lessons_log") / "streamlit.log", "wb")
-    try:
-        proc, url = start_dashboard(demo_store, log, timeout_s=60)
-    except RuntimeError as e:
-        pytest.fail(str(e))
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with serving(demo_store, tmp_path_factory.mktemp("lessons_log")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
