@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from dashboard import scenes
+from dashboard import data, scenes
 from test_dashboard_apptest import charts, open_app, values
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -33,7 +33,7 @@ def test_every_scene_shows_its_figure_its_claim_and_a_measured_number(demo_store
     assert numbers, text  # the number that proves the claim, measured on the scene's runs
     assert charts(at), f"scene {key} drew no figure"
     for role in scene.roles:  # on the tagged runs
-        assert scenes.runs_by_role(__import__("dashboard.data", fromlist=["x"]).runs_table(demo_store))[role] in text
+        assert scenes.runs_by_role(data.runs_table(demo_store))[role] in text
 
 
 def test_coverage_scene_numbers_are_the_runs_own(demo_store, monkeypatch):

@@ -262,3 +262,14 @@ def test_bad_configs_fail_before_anything_is_written(tmp_path, changes, message)
     with pytest.raises(ValueError, match=message):
         Trainer(TrainConfig.from_dict({**TINY, **changes}), tmp_path, "bad", progress=False)
     assert not (tmp_path / "bad").exists()
+
+
+def test_tags_go_to_run_json_and_a_bad_tag_is_refused_before_anything_is_written(tmp_path):
+    from proxylab.train import TrainConfig, Trainer
+
+    cfg = TrainConfig(steps=2, eval_every=2, snapshot_points=20, num_snapshots=2)
+    Trainer(cfg, tmp_path, "tagged", progress=False, tags=["coverage/multi", "usage"]).run()
+    assert open_run(tmp_path, "tagged").meta["tags"] == ["coverage/multi", "usage"]
+    with pytest.raises(ValueError, match="tags must be 1-100 characters .* got 'two words'"):
+        Trainer(cfg, tmp_path, "bad", progress=False, tags=["two words"])
+    assert not (tmp_path / "bad").exists()
