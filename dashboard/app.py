@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st  # noqa: E402
 
+from dashboard import presenter  # noqa: E402
 from dashboard.data import store_path  # noqa: E402
 
 # not "pages/": Streamlit still treats a pages/ folder as old-style pages on deep links like /embedding
@@ -20,7 +21,7 @@ VIEWS = Path(__file__).resolve().parent / "views"
 # a local file: nothing the page shows is fetched from off the machine
 FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
 
-presenting = st.query_params.get("present") == "1"
+presenting = presenter.requested()
 st.set_page_config(page_title="proxylab", page_icon=FAVICON, layout="wide",
                    initial_sidebar_state="collapsed" if presenting else "auto")
 page = st.navigation([

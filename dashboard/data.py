@@ -51,15 +51,16 @@ def runs_table(store: Path) -> pd.DataFrame:
             "name": summary.name, "status": summary.status or "corrupt",
             "loss": config.get("loss"), "K": config.get("proxies_per_class"), "SO weight": config.get("so_weight"),
             "d": config.get("embedding_dim"), "model": config.get("model"), "seed": config.get("seed"),
-            "data": config.get("data"), "tags": list(summary.meta.get("tags") or []), "step": progress.step if progress else None,
+            "data": config.get("data"), "tags": list(summary.meta.get("tags") or []),
+            "step": progress.step if progress else None,
             "total steps": progress.total_steps if progress else None,
             "progress": progress.fraction if progress and progress.fraction is not None else None,
             "snapshots": summary.snapshots, "updated": summary.updated,
             "error": summary.error or summary.run_error,
             "openable": summary.ok,
         })
-    columns = ["name", "status", "loss", "K", "SO weight", "d", "model", "seed", "data", "tags", "step", "total steps", "progress",
-               "snapshots", "updated", "error", "openable"]
+    columns = ["name", "status", "loss", "K", "SO weight", "d", "model", "seed", "data", "tags", "step", "total steps",
+               "progress", "snapshots", "updated", "error", "openable"]
     return pd.DataFrame(rows, columns=columns)
 
 

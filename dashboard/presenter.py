@@ -25,9 +25,14 @@ _BASE_CSS = """
 """
 
 
+def requested() -> bool:
+    """The URL asks for presenter mode (`present=1`)."""
+    return st.query_params.get("present") == "1"
+
+
 def active() -> bool:
-    """Presenter mode is on (URL `present=1`); injects its CSS once per run when on."""
-    on = st.query_params.get("present") == "1"
+    """Presenter mode is on; injects the page's CSS (presenter or normal) once per run."""
+    on = requested()
     st.markdown(_CSS if on else _BASE_CSS, unsafe_allow_html=True)
     return on
 

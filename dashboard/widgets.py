@@ -64,8 +64,7 @@ def pick_runs(table: pd.DataFrame, name: str, label: str, default: list[str], co
 
 #: the lesson role (a run tag the demo writes, see proxylab.demo) each page opens on
 PAGE_ROLES = {"embedding": "coverage/multi", "gradients": "gradients/data-wise", "orthogonality": "so/on",
-              "single": "coverage/single", "multi": "coverage/multi", "class-wise": "gradients/class-wise",
-              "so-off": "so/off"}
+              "single": "coverage/single", "multi": "coverage/multi", "class-wise": "gradients/class-wise"}
 
 
 def tagged_run(table: pd.DataFrame, role: str) -> str | None:
@@ -93,7 +92,6 @@ def teaching_default(table: pd.DataFrame, page: str) -> str | None:
         "single": [dict(K=1, **wide)],
         "multi": multi_proxy,
         "class-wise": [dict(loss="proxy_anchor"), dict(loss="mpa", **wide)],
-        "so-off": [{"SO weight": lambda w: not w, **multi}],
     }[page]
     return next((run for config in wanted if (run := find_run(table, **config))), None)
 

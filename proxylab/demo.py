@@ -7,7 +7,7 @@ The runs (presets in :mod:`proxylab.train.presets`), each tagged in ``run.json``
   (reconstruction) with K = 4, on 6 classes x 2 antipodal modes through a linear embedder, d = 8, δ = 0.7 —
   one proxy sits between its class's two modes, four sub-proxies land one per mode (two stay unused);
 - ``demo-small-margin``: the multi-proxy run with Proxy Anchor's default δ = 0.1 — the proxies float away;
-- ``demo-multi-proxy-so``: the multi-proxy run + soft orthogonality between classes (n = C·K = 24 > d = 8);
+- ``demo-multi-proxy-so``: the multi-proxy run + soft orthogonality over all proxy pairs (n = C·K = 24 > d = 8);
 - ``demo-data-wise``: the multi-proxy run with the data-wise loss ``mpa_dw`` (reconstruction) — only the loss
   differs, so their gradient concentration can be compared;
 - ``demo-sphere-single`` / ``demo-sphere-multi``: d = 3 for the native sphere view (no projection);

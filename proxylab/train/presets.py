@@ -7,8 +7,8 @@ from typing import Any
 # The teaching data: 6 classes x 2 modes in 16-d input space, seen through a LINEAR embedder WITHOUT bias. A
 # class's two modes are antipodal in input space (see proxylab.data.synthetic) and a linear map keeps them
 # antipodal (f(-x) = -f(x); a bias would let it merge them by collapsing every class onto the bias direction):
-# one proxy per class cannot sit on both, it ends up between them; K > 1 sub-proxies land one per mode. Every teaching run uses the margin δ = 0.7 (Proxy Anchor's default
-# is 0.1): Proxy Anchor and the MPA family only ask a sample's cosine to its proxy to exceed δ, so δ sets how
+# one proxy per class cannot sit on both, it ends up between them; K > 1 sub-proxies land one per mode.
+# Every teaching run uses the margin δ = 0.7 (Proxy Anchor's default is 0.1): Proxy Anchor and the MPA family only ask a sample's cosine to its proxy to exceed δ, so δ sets how
 # close proxies sit to their samples — at 0.1 they float far from all data (the "margin" lesson shows both).
 _TEACHING_DATA = {"num_classes": 6, "modes_per_class": 2, "dim": 16, "spread": 0.8}
 TEACHING_MARGIN = 0.7
