@@ -116,3 +116,26 @@ def mode_coverage(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
                      "nearest_proxy_class": nearest // k, "covered": nearest // k == cls})
     return pd.DataFrame(rows, columns=["mode", "class", "samples", "best_cos_own", "best_sub_proxy",
                                        "nearest_proxy_class", "covered"])
+
+
+def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
+    """The config keys (nested ones dotted, e.g. ``loss_params.margin``) whose values differ between runs:
+    one row per key, one column per run; a key a run does not set shows as "–"."""
+    flat = {run: _flatten(cfg or {}) for run, cfg in configs.items()}
+    keys = sorted(set().union(*flat.values())) if flat else []
+    rows = []
+    for key in keys:
+        shown = {run: str(values[key]) if key in values else "–" for run, values in flat.items()}
+        if len(set(shown.values())) > 1:
+            rows.append({"setting": key, **shown})
+    return pd.DataFrame(rows, columns=["setting", *configs])

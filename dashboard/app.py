@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import streamlit as st  # noqa: E402
 
 from dashboard import presenter  # noqa: E402
-from dashboard.data import store_path  # noqa: E402
+from dashboard.data import store_path, store_signature  # noqa: E402
 
 # not "pages/": Streamlit still treats a pages/ folder as old-style pages on deep links like /embedding
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -36,4 +36,18 @@ page = st.navigation([
     st.Page(VIEWS / "reproduce.py", title="Reproduce", icon=":material/science:"),
 ], position="hidden" if presenting else "sidebar")
 st.sidebar.caption(f"Run store: `{store_path()}`")
+
+
+@st.fragment(run_every=3.0)
+def refresh_on_store_change() -> None:
+    """Every page follows the store: a run started (from the form or a shell), a step committed or a snapshot
+    written reruns the page; an idle store never changes, so nothing reruns. Compared with what the last full
+    run saw, so a full run (a click) is never itself restarted and its action never lost."""
+    if store_signature(store_path()) != st.session_state.get("_store_signature"):
+        st.rerun()
+
+
+st.session_state["_store_signature"] = store_signature(store_path())  # the store as this full run sees it
+refresh_on_store_change()
+st.session_state["_page"] = page.url_path  # per-page memory (state.choose_step)
 page.run()

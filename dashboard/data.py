@@ -41,6 +41,19 @@ def run_stamp(store: Path, name: str) -> tuple:
     return tuple(stamp)
 
 
+def store_signature(store: Path) -> tuple:
+    """(name, run.json mtime, snapshots mtime) of every run folder: changes when a run starts, commits or
+    snapshots. A few stat calls, no file reads, so the page can poll it every few seconds."""
+    entries = []
+    try:
+        folders = sorted(e.name for e in os.scandir(store) if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return ()
+    for name in folders:
+        entries.append((name, *run_stamp(Path(store), name)[::3]))  # run.json and snapshots/
+    return tuple(entries)
+
+
 def runs_table(store: Path) -> pd.DataFrame:
     """One row per run folder (corrupt ones included, with their error). Not cached: a directory scan."""
     rows = []
@@ -57,10 +70,10 @@ def runs_table(store: Path) -> pd.DataFrame:
             "progress": progress.fraction if progress and progress.fraction is not None else None,
             "snapshots": summary.snapshots, "updated": summary.updated,
             "error": summary.error or summary.run_error,
-            "openable": summary.ok,
+            "openable": summary.ok, "source": summary.meta.get("source") or "proxylab",
         })
     columns = ["name", "status", "loss", "K", "SO weight", "d", "model", "seed", "data", "tags", "step", "total steps",
-               "progress", "snapshots", "updated", "error", "openable"]
+               "progress", "snapshots", "updated", "error", "openable", "source"]
     return pd.DataFrame(rows, columns=columns)
 
 

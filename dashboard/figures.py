@@ -222,8 +222,12 @@ def axis_range(points: Sequence[np.ndarray], margin: float = 0.05) -> dict[str, 
 
 def lines_figure(frame: pd.DataFrame, *, x: str = "step", y: str = "value", colour_by: str = "key",
                  dash_by: str | None = None, title: str = "", y_title: str = "", x_title: str | None = None,
-                 log_y: bool = False, markers: bool = False) -> go.Figure:
-    """One line per value of `colour_by` (and per `dash_by`, with its own dash style)."""
+                 log_y: bool = False, markers: bool = False, unit_range: bool = False) -> go.Figure:
+    """One line per value of `colour_by` (and per `dash_by`, with its own dash style).
+
+    unit_range: the values are scores in [0, 1] (retrieval metrics): the axis stays [0, 1] so that noise of a
+    few thousandths (0.975–1) is not blown up to fill the chart.
+    """
     if frame.empty:
         return _empty(title, "nothing logged yet")
     fig = go.Figure()
@@ -242,6 +246,8 @@ def lines_figure(frame: pd.DataFrame, *, x: str = "step", y: str = "value", colo
     fig.update_layout(title=title, xaxis_title=x_title or x, yaxis_title=y_title or y, hovermode="x unified")
     if log_y:
         fig.update_yaxes(type="log", dtick=1)  # ticks at powers of ten only: plotly's minor labels read as noise
+    elif unit_range:
+        fig.update_yaxes(range=[0, 1.02])
     return fig
 
 
@@ -266,7 +272,8 @@ def heatmap_over_steps(steps: Sequence[int], matrix: np.ndarray, row_labels: Seq
     matrix = np.asarray(matrix, dtype=float)
     if matrix.size == 0:
         return _empty(title, "nothing logged yet")
-    fig = go.Figure(go.Heatmap(z=matrix.T, x=list(steps), y=list(row_labels), colorscale="Magma",
+    # sequential, zero = white: a proxy that gets no gradient is blank, not the darkest cell
+    fig = go.Figure(go.Heatmap(z=matrix.T, x=list(steps), y=list(row_labels), colorscale="Blues", zmin=0,
                                colorbar=dict(title=colour_title),
                                hovertemplate="step %{x}<br>%{y}<br>%{z:.3g}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=row_title,

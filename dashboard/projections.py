@@ -5,6 +5,7 @@ inside these functions, so opening the dashboard never loads umap.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -12,7 +13,7 @@ import streamlit as st
 
 from proxylab.store import open_run
 
-METHODS = {"pca": "PCA (instant)", "umap": "UMAP (cached)", "native": "native circle / sphere"}
+METHODS = {"pca": "PCA", "umap": "UMAP", "native": "native circle / sphere"}
 Coords = dict[int, tuple[np.ndarray, np.ndarray | None]]  # step → (points (N, m), proxies (C, K, m) or None)
 
 
@@ -23,6 +24,26 @@ def is_cached(store: str, name: str, steps: tuple[int, ...], method: str, dims: 
     from proxylab.projection import cached_projection
 
     return cached_projection(open_run(store, name), list(steps), method, dims) is not None
+
+
+def background_job(store: str, name: str, dims: int) -> dict | None:
+    """The status of a background UMAP job for this run (``proxylab demo`` starts them), or None."""
+    from proxylab.projection_jobs import read_status
+
+    return read_status(Path(store), name, "umap", dims)
+
+
+def option_label(method: str, cached: bool, job: dict | None) -> str:
+    """What the projection picker says: "cached" only when it is, the progress of a background job if one runs."""
+    if method == "pca":
+        return "PCA (instant)"
+    if method == "native":
+        return METHODS["native"]
+    if cached:
+        return "UMAP (cached)"
+    if job and job.get("state") in ("queued", "running"):
+        return f"UMAP (computing in the background: {float(job.get('fraction') or 0):.0%})"
+    return "UMAP (about a minute the first time)"
 
 
 def compute(store: str, name: str, steps: tuple[int, ...], method: str, dims: int,

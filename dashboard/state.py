@@ -54,22 +54,27 @@ def choose_many(name: str, label: str, options: Sequence[str], default: Sequence
     return value
 
 
-def choose_step(name: str, label: str, steps: Sequence[int], *, container=st) -> int:
+def choose_step(name: str, label: str, steps: Sequence[int], *, container=st, final: bool = False) -> int:
     """A slider over the snapshot steps, kept in query parameter `name` (default: the latest step).
 
-    A step in the URL that has no snapshot snaps to the nearest one that has.
+    A step in the URL that has no snapshot snaps to the nearest one that has. The session remembers the step per
+    page (app.py records the page in `_page`): pages show different runs, so one page's step means nothing on
+    another. `final`: the run will get no more snapshots (finished or imported), so one snapshot is "the only
+    one", not "the only one so far".
     """
     steps = list(steps)
+    memory = f"step_{st.session_state.get('_page', '')}_{name}"
     raw = st.query_params.get(name)
     if raw is not None and raw.lstrip("-").isdigit():
         initial = min(steps, key=lambda s: (abs(s - int(raw)), s))
     else:
-        initial = st.session_state.get(f"shared_{name}", steps[-1])
+        initial = st.session_state.get(memory, steps[-1])
         initial = initial if initial in steps else steps[-1]
     if len(steps) == 1:
-        container.caption(f"{label}: {steps[0]} (the only snapshot so far)")
+        container.caption(f"{label}: {steps[0]} (the only snapshot{'' if final else ' so far'})")
         value = steps[0]
     else:
         value = container.select_slider(label, options=steps, value=initial, key=f"w_{name}_{len(steps)}")
-    _remember(name, value)
+    st.query_params[name] = str(value)
+    st.session_state[memory] = value
     return value

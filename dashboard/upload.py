@@ -10,7 +10,9 @@ import re
 import tempfile
 from pathlib import Path
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+from proxylab.serve import UPLOAD_LIMIT_MIB
+
+MAX_UPLOAD_BYTES = UPLOAD_LIMIT_MIB * 2**20
 EMBEDDING_TYPES = ["npz", "csv", "parquet", "tsv"]
 PROXY_TYPES = ["npy", "npz", "csv", "pt", "pth"]
 

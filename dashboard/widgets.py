@@ -38,7 +38,17 @@ def _label(table: pd.DataFrame, name: str) -> str:
     row = table.set_index("name").loc[name]
     k = "" if pd.isna(row["K"]) else f", K={int(row['K'])}"
     so = "" if pd.isna(row["SO weight"]) or not row["SO weight"] else f", SO={row['SO weight']:g}"
-    return f"{name} ({row['loss'] or '?'}{k}{so}, {row['status']})"
+    if row["source"] == "import":  # no loss or training status: say where it came from
+        return f"{name} (imported{k})"
+    loss = row["loss"] if isinstance(row["loss"], str) and row["loss"] else "?"
+    return f"{name} ({loss}{k}{so}, {row['status']})"
+
+
+def is_final(table: pd.DataFrame, *runs: str) -> bool:
+    """None of `runs` will get more steps or snapshots (finished, failed or imported; not running or
+    interrupted, which a resume continues)."""
+    status = table.set_index("name")["status"]
+    return all(status.get(r) in ("finished", "failed") for r in runs)
 
 
 def openable(table: pd.DataFrame) -> list[str]:

@@ -210,12 +210,13 @@ def launch_dashboard(store: Path, port: int, host: str = "127.0.0.1") -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import run_demo, start_umap_in_background
 
     store = store_dir(a.store)
     run_demo(store)
     if a.no_dashboard:
         return 0
+    start_umap_in_background(store)
     return launch_dashboard(store, a.port)
 
 

@@ -38,6 +38,7 @@ DEMO_RUNS = {
 
 
 def _clear_previous(store: Path) -> None:
+    from .projection_jobs import JOBS_DIR
     from .store import list_runs
 
     for summary in list_runs(store):
@@ -45,6 +46,8 @@ def _clear_previous(store: Path) -> None:
             if summary.status == "running":
                 raise ValueError(f"run {summary.name!r} is being trained right now; wait for it or stop it first")
             shutil.rmtree(store / summary.name)
+            for status in (store / JOBS_DIR).glob(f"{summary.name}.*.json"):  # its old projection job's word
+                status.unlink()
 
 
 def _train_one(store: str, name: str, preset_name: str, tags: tuple[str, ...]) -> str:
@@ -107,6 +110,21 @@ def summary_table(store: Path) -> str:
                      f"{metric('test', 'R@1'):6.3f} {metric('test', 'MAP@R'):6.3f} "
                      f"{metric('train', 'mode_coverage'):6.2f} {mean_sq:9.3f} {welch:6.3f} {top10:7.3f}")
     return "\n".join(lines)
+
+
+#: teaching runs whose Embedding view needs a projection (d > 3), the Embedding page's default first
+UMAP_RUNS = ("demo-multi-proxy", "demo-single-proxy", "demo-small-margin", "demo-multi-proxy-so", "demo-data-wise",
+             "demo-proxy-nca", "demo-triplet")
+
+
+def start_umap_in_background(store: Path) -> None:
+    """Compute the teaching runs' UMAP in a detached process while the dashboard starts (it opens on PCA and the
+    Embedding page switches to UMAP when its run is ready)."""
+    from .projection_jobs import start
+
+    start(Path(store), list(UMAP_RUNS), "umap", 2)
+    print(f"UMAP of {len(UMAP_RUNS)} teaching runs is being computed in the background (a few minutes on 2 cores); "
+          "the Embedding page shows PCA until a run's UMAP is ready, then switches to it.")
 
 
 def run_demo(store: Path) -> None:

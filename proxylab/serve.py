@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import IO
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+#: the dashboard's upload limit: Streamlit refuses bigger files before accepting them, the page states it, and
+#: .streamlit/config.toml repeats it for a plain `streamlit run`
+UPLOAD_LIMIT_MIB = 50
 
 
 def dashboard_command(store: Path, port: int, host: str = "127.0.0.1") -> list[str]:
@@ -19,7 +22,7 @@ def dashboard_command(store: Path, port: int, host: str = "127.0.0.1") -> list[s
         raise ValueError(f"the dashboard app is missing (expected {APP}); reinstall proxylab from its repository")
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-            "--", "--store", str(store)]
+            "--server.maxUploadSize", str(UPLOAD_LIMIT_MIB), "--", "--store", str(store)]
 
 
 def free_port() -> int:

@@ -305,12 +305,19 @@ def test_metrics_page_step_and_split_change_the_curves(dashboard_store, monkeypa
 
 def test_compare_page_puts_runs_on_the_same_axes(dashboard_store, monkeypatch):
     at = open_app(dashboard_store, monkeypatch, page="compare", query={"runs": "mpa-k4,pa-k1,mpa-dw"})
-    scalar = charts(at)[0]
+    by_title = lambda title: [c for c in charts(at) if c["layout"].get("title", {}).get("text") == title]
+    (scalar,) = by_title("loss")
     assert [t["name"] for t in scalar["data"]] == ["mpa-k4", "pa-k1", "mpa-dw"]
     at.selectbox(key="w_key").select("proxy/mean_sq_cos").run()
-    assert charts(at)[0]["layout"]["title"]["text"] == "proxy/mean_sq_cos"
-    final = at.dataframe[0].value
+    assert len(by_title("proxy/mean_sq_cos")) == 1
+    diff, final = at.dataframe[0].value, at.dataframe[1].value
     assert list(final["run"]) == sorted(["mpa-k4", "pa-k1", "mpa-dw"]) and "R@1" in final.columns
+    # the config diff lists what differs (loss, K, seed) and nothing the runs share
+    assert {"loss", "proxies_per_class", "seed"} <= set(diff["setting"]) and "embedding_dim" not in set(diff["setting"])
+    assert list(diff.columns) == ["setting", "mpa-k4", "pa-k1", "mpa-dw"]
+    # and each run's embedding at its last snapshot, side by side
+    embeddings = [c for c in charts(at) if "step" in c["layout"].get("title", {}).get("text", "")]
+    assert [c["layout"]["title"]["text"].split(",")[0] for c in embeddings] == ["mpa-k4", "pa-k1", "mpa-dw"]
 
 
 def test_run_form_offers_exactly_the_registered_losses_and_datasets():

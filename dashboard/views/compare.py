@@ -4,13 +4,43 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, state, widgets
+import numpy as np
+
+from dashboard import analysis, data, figures, projections, state, widgets
 
 st.title("Compare runs")
 st.markdown("Put two or more runs on the same axes: any logged scalar over training, any evaluation metric over "
             "training, and the final numbers side by side. Differences of a few points between single runs are "
             "within seed noise; train the same config with two seeds before reading much into them. "
             + widgets.RECONSTRUCTION)
+
+def embedding_panel(container, run: str) -> None:
+    """The run's last snapshot: native view for d ≤ 3, else the run's own PCA (axes differ between runs)."""
+    steps = data.snapshot_steps(store, run)
+    if not steps:
+        container.info(f"**{run}** has no snapshots yet.")
+        return
+    snap = data.snapshot(store, run, steps[-1])
+    method = "native" if snap.dim <= 3 else "pca"
+    dims = snap.dim if method == "native" else 2
+    proxy_shape = None if snap.proxies is None else tuple(snap.proxies.shape[:2])
+    points, proxy_points = projections.coordinates(store, run, tuple(steps), method, dims, proxy_shape)[steps[-1]]
+    samples = pd.DataFrame({"id": np.arange(snap.num_points), "label": snap.labels, "mode": snap.modes,
+                            "split": snap.split, "grad_norm": snap.grad_norm})
+    for i, axis in enumerate("xyz"[:points.shape[1]]):
+        samples[axis] = points[:, i]
+    proxies = None
+    if proxy_points is not None:
+        c, k = proxy_points.shape[:2]
+        proxies = pd.DataFrame({"class": np.repeat(np.arange(c), k), "k": np.tile(np.arange(k), c)})
+        for i, axis in enumerate("xyz"[:proxy_points.shape[-1]]):
+            proxies[axis] = proxy_points[..., i].ravel()
+    names = data.class_names(data.meta(store, run, data.run_stamp(widgets.store(), run))["meta"])
+    fig = figures.embedding_figure(samples, proxies, class_names=names, sphere=method == "native",
+                                   title=f"{run}, step {steps[-1]} ({'native' if method == 'native' else 'PCA'})")
+    fig.update_layout(height=420, showlegend=False)
+    container.plotly_chart(fig, key=f"compare_embedding_{run}")
+
 
 table = widgets.runs_or_stop()
 store = str(widgets.store())
@@ -23,6 +53,20 @@ with widgets.run_errors():
                 f"{len(names)} readable run{'s' if len(names) != 1 else ''}).")
         st.stop()
     stamps = {r: data.run_stamp(widgets.store(), r) for r in chosen}
+    st.subheader("How the runs differ")
+    diff = analysis.config_diff({r: data.meta(store, r, stamps[r])["meta"].get("config") for r in chosen})
+    if diff.empty:
+        st.caption("The runs have the same config (a seed-only difference would show here as `seed`).")
+    else:
+        st.dataframe(diff, hide_index=True, width="stretch")
+
+    st.subheader("Embeddings at the last snapshot")
+    shown = chosen[:3]
+    if len(chosen) > 3:
+        st.caption(f"The first 3 of the {len(chosen)} runs chosen.")
+    for column, run in zip(st.columns(len(shown)), shown):
+        embedding_panel(column, run)
+
     keys = sorted(set().union(*(data.scalar_keys(store, r, stamps[r]) for r in chosen)))
     if keys:
         key = state.choose("key", "Scalar", keys, "loss" if "loss" in keys else keys[0])
@@ -44,7 +88,7 @@ with widgets.run_errors():
     metric = state.choose("metric", "Evaluation metric (test split)", metrics,
                           "R@1" if "R@1" in metrics else metrics[0])
     st.plotly_chart(figures.lines_figure(evals[evals["metric"] == metric], colour_by="run", title=f"{metric} (test)",
-                                         y_title=metric, markers=True), key="compare_metric")
+                                         y_title=metric, markers=True, unit_range=True), key="compare_metric")
     last = evals.sort_values("step").groupby(["run", "metric"]).tail(1)
     final = last.pivot(index="run", columns="metric", values="value").reset_index()
     final.insert(1, "at step", last.groupby("run")["step"].max().reindex(final["run"]).to_numpy())

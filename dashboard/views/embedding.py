@@ -17,12 +17,12 @@ st.markdown("Each dot is a sample of the fixed evaluation subset, each big symbo
 
 @st.fragment
 def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, colour_by: str,
-              names: list[str] | None) -> None:
+              names: list[str] | None, final: bool) -> None:
     """Everything that depends on the step: a fragment, so moving the slider or selecting points reruns only
     this part of the page."""
     store = str(widgets.store())
     with widgets.run_errors():  # a fragment reruns alone: it needs its own guard
-        step = state.choose_step("step", "Training step", steps)
+        step = state.choose_step("step", "Training step", steps, final=final)
         snap = data.snapshot(store, run, step)
         points, proxy_points = coords[step]
         show_proxies = st.checkbox("show proxies", value=st.query_params.get("proxies", "1") == "1", key="show_proxies")
@@ -59,7 +59,7 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,
                                        class_names=names, sphere=method == "native",
                                        axis_range=figures.axis_range(everything),
-                                       title=f"{run} — step {step} ({projections.METHODS[method].split(' (')[0]})")
+                                       title=f"{run} — step {step} ({projections.METHODS[method]})")
         if dims == 3:
             st.plotly_chart(fig, key=f"{chart_key}_3d")
             st.caption("Lasso and box selection work in the 2-D views only.")
@@ -108,6 +108,19 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
             widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")
 
 
+@st.fragment(run_every=2.0)
+def umap_progress(run: str) -> None:
+    """While a background job computes this run's UMAP: its progress, then a switch to UMAP when it is done."""
+    job = projections.background_job(str(widgets.store()), run, 2)
+    if not job or job.get("state") not in ("queued", "running"):
+        if job and job.get("state") == "done":
+            st.session_state["_switch_to_umap"] = run
+        st.rerun()
+    st.progress(min(1.0, float(job.get("fraction") or 0)),
+                text=f"UMAP of this run is being computed in the background ({job.get('message', '')}). The view "
+                     "shows PCA meanwhile and switches to UMAP when it is ready.")
+
+
 table = widgets.runs_or_stop()
 store = str(widgets.store())
 with widgets.run_errors():
@@ -118,8 +131,15 @@ with widgets.run_errors():
     names = data.class_names(meta)
     first = data.snapshot(store, run, steps[-1])
     methods = ["pca", "umap"] + (["native"] if first.dim <= 3 else [])
-    method = state.choose("projection", "Projection", methods, "pca", format_func=projections.METHODS.get,
-                          container=top[1])
+    all_steps = tuple(steps)
+    umap_ready = projections.is_cached(store, run, all_steps, "umap", 2)
+    job = None if umap_ready else projections.background_job(store, run, 2)
+    job_active = bool(job and job.get("state") in ("queued", "running"))
+    if st.session_state.pop("_switch_to_umap", None) == run:  # its background UMAP just finished
+        st.session_state["w_projection"] = "umap"
+        st.query_params["projection"] = "umap"
+    method = state.choose("projection", "Projection", methods, "umap" if umap_ready else "pca",
+                          format_func=lambda m: projections.option_label(m, umap_ready, job), container=top[1])
     has_modes = bool((first.modes >= 0).any())
     has_grad = bool(np.isfinite(first.grad_norm).any())
     colours = ["label"] + (["mode"] if has_modes else []) + ["split"] + (["grad_norm"] if has_grad else [])
@@ -134,7 +154,10 @@ with widgets.run_errors():
         st.query_params["dims"] = str(dims)
 
     proxy_shape = None if first.proxies is None else tuple(first.proxies.shape[:2])
-    all_steps = tuple(steps)
+    if job_active:
+        umap_progress(run)
+        if method == "umap" and dims == 2:  # never compute twice: PCA until the background job is done
+            method = "pca"
     try:
         if not projections.is_cached(store, run, all_steps, method, dims):
             with st.status(f"Computing UMAP of {len(steps)} snapshots (first time only, about a minute on a small "
@@ -149,4 +172,4 @@ with widgets.run_errors():
                    "PCA always works.")
         st.stop()
 
-    step_view(run, steps, coords, method, dims, colour_by, names)
+    step_view(run, steps, coords, method, dims, colour_by, names, widgets.is_final(table, run))

@@ -62,7 +62,7 @@ with widgets.run_errors():
     if not steps:
         st.info("No snapshots yet; per-sample gradients are stored with each snapshot.")
     else:
-        step = state.choose_step("step", "Training step (snapshot)", steps)
+        step = state.choose_step("step", "Training step (snapshot)", steps, final=widgets.is_final(table, run))
         snap = data.snapshot(store, run, step)
         frame = pd.DataFrame({"sample": np.arange(snap.num_points), "label": snap.labels, "grad_norm": snap.grad_norm})
         st.plotly_chart(figures.grad_distribution_figure(frame, names, title=f"‖∂L/∂f(x)‖ by class at step {step} "

@@ -181,7 +181,8 @@ with widgets.run_errors():
               f"vs {scenes.final_value(evals[triplet], 'R@1'):.2f}. Over 5 seeds: the reproduce report.")
         rows = [ev[(ev["split"] == "test") & (ev["metric"] == "R@1")].assign(run=r) for r, ev in evals.items()]
         frame = pd.concat(rows, ignore_index=True)
-        fig = figures.lines_figure(frame, colour_by="run", title="Held-out Recall@1 during training", y_title="R@1")
+        fig = figures.lines_figure(frame, colour_by="run", title="Held-out Recall@1 during training", y_title="R@1",
+                                   unit_range=True)
         fig.add_hline(y=target, line=dict(color="grey", dash="dot"))
         fig.update_layout(font=dict(size=style.font), height=style.height * 0.8)
         st.plotly_chart(fig, key="lesson_convergence")

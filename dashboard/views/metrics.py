@@ -30,7 +30,7 @@ with widgets.run_errors():
         st.info(f"No evaluation on the {split} split yet; the trainer evaluates every `eval_every` steps.")
         st.stop()
     eval_steps = sorted(evals["step"].unique().tolist())
-    step = state.choose_step("step", "At step (evaluations)", eval_steps)
+    step = state.choose_step("step", "At step (evaluations)", eval_steps, final=widgets.is_final(table, *chosen))
     at_step = evals[evals["step"] == step]
     st.plotly_chart(figures.metrics_vs_k_figure(at_step, title=f"Retrieval quality against k at step {step}"),
                     key="vs_k")
@@ -39,6 +39,7 @@ with widgets.run_errors():
                                [m for m in ("R@1", "MAP@R", "nDCG@4") if m in names])
     over = evals[evals["metric"].isin(wanted)]
     st.plotly_chart(figures.lines_figure(over, colour_by="metric", dash_by="run" if len(chosen) > 1 else None,
-                                         title="Metrics over training", y_title="value", markers=True),
+                                         title="Metrics over training", y_title="value", markers=True,
+                                         unit_range=True),
                     key="vs_step")
     widgets.csv_download(evals, f"metrics_{split}.csv")

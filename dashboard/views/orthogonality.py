@@ -18,7 +18,7 @@ store = str(widgets.store())
 with widgets.run_errors():
     run = widgets.pick_run(table, default=widgets.teaching_default(table, "orthogonality"))
     steps = widgets.snapshot_steps_or_stop(run)
-    step = state.choose_step("step", "Training step (snapshot)", steps)
+    step = state.choose_step("step", "Training step (snapshot)", steps, final=widgets.is_final(table, run))
     snap = data.snapshot(store, run, step)
     if snap.proxies is None:
         st.info(f"Run **{run}** has no proxies (e.g. the triplet baseline): nothing to show here.")

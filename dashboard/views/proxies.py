@@ -23,7 +23,8 @@ def coverage_panel(container, run: str, step_name: str) -> None:
     if not steps:
         container.info(f"**{run}** has no snapshots yet.")
         return
-    step = state.choose_step(step_name, f"Step of {run}", steps, container=container)
+    step = state.choose_step(step_name, f"Step of {run}", steps, container=container,
+                             final=widgets.is_final(table, run))
     snap = data.snapshot(store, run, step)
     if snap.proxies is None:
         container.info(f"**{run}** has no proxies (e.g. the triplet baseline).")
@@ -44,9 +45,11 @@ def coverage_panel(container, run: str, step_name: str) -> None:
                                                     title=f"{run}: K={k}, step {step} ({method.upper()})"),
                            key=f"cov_embed_{step_name}")
     coverage = analysis.mode_coverage(snap.embeddings, snap.labels, snap.modes, snap.proxies)
+    if coverage.empty:  # no ground-truth modes (imported embeddings, plain labelled data): no empty chart
+        container.caption(f"**{run}** has no ground-truth modes, so mode coverage cannot be measured for it.")
+        return
     container.plotly_chart(figures.mode_coverage_figure(coverage, title=f"{run}"), key=f"cov_bar_{step_name}")
-    if len(coverage):
-        widgets.csv_download(coverage, f"{run}_mode_coverage_step{step}_{step_name}.csv", container=container)
+    widgets.csv_download(coverage, f"{run}_mode_coverage_step{step}_{step_name}.csv", container=container)
 
 
 with widgets.run_errors():
@@ -72,7 +75,7 @@ with widgets.run_errors():
                           help="A sub-proxy is dead when it gets less than this share of its class's soft "
                                "assignments (with K = 1 a proxy is never dead).")
     if usage.size:
-        at = state.choose_step("usage_step", "Usage at step", steps_u.tolist())
+        at = state.choose_step("usage_step", "Usage at step", steps_u.tolist(), final=widgets.is_final(table, run_a))
         matrix = usage[steps_u.tolist().index(at)].reshape(-1, k)
         source = f"logged soft-assignment usage (`proxy_usage`) at step {at}"
     else:

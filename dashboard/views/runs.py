@@ -59,8 +59,7 @@ def show_table() -> None:
                            f"`proxylab train --resume {row['name']}`.")
 
 
-live = (data.runs_table(store)["status"] == "running").any()
-st.fragment(run_every=2.0 if live else None)(show_table)()
+show_table()  # app.py reruns the page whenever the store changes (a run starts, commits, snapshots)
 
 st.header("Start a new run")
 with st.form("new_run"):
