@@ -68,3 +68,28 @@ def neighbour_table(ids: np.ndarray, embeddings: np.ndarray, labels: np.ndarray,
         table["label"] = names[table["label"].to_numpy()]
         table["neighbour_label"] = names[table["neighbour_label"].to_numpy()]
     return table[columns]
+
+
+def ids_to_text(ids: Iterable[int]) -> str:
+    """Sample ids as compact ranges for the URL: [1, 2, 3, 7, 9, 10] → "1-3,7,9-10"."""
+    ordered = sorted({int(i) for i in ids})
+    parts, start = [], None
+    for i, value in enumerate(ordered):
+        if start is None:
+            start = value
+        if i + 1 == len(ordered) or ordered[i + 1] != value + 1:
+            parts.append(str(start) if start == value else f"{start}-{value}")
+            start = None
+    return ",".join(parts)
+
+
+def ids_from_text(text: str | None, limit: int) -> list[int]:
+    """The inverse of :func:`ids_to_text`, keeping ids in [0, limit); anything malformed is skipped."""
+    out: set[int] = set()
+    for part in (text or "").split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            continue
+        a, b = int(lo), int(hi or lo)
+        out.update(range(max(a, 0), min(b, limit - 1) + 1))
+    return sorted(out)

@@ -348,3 +348,49 @@ def test_orthogonality_pairs_the_so_run_with_its_twin_without_so(dashboard_store
     # sphere-d3 (mpa, SO off) is newer than mpa-k4, but its d = 3 gives another Welch floor
     at = open_app(dashboard_store, monkeypatch, "orthogonality")
     assert at.multiselect[0].value == ["mpa-k4-so", "mpa-k4"]
+
+
+# ---------------------------------------------------------------- fixes a teacher hit (issue 14)
+
+def test_3d_view_coloured_by_mode_draws_instead_of_crashing(dashboard_store, monkeypatch):
+    from dashboard.figures import MODE_SYMBOLS_3D
+
+    at = open_app(dashboard_store, monkeypatch, page="embedding",
+                  query={"run": "mpa-k4", "projection": "pca", "dims": "3", "colour": "mode"})
+    fig = charts(at)[0]
+    symbols = {t["marker"]["symbol"] for t in fig["data"] if t["type"] == "scatter3d" and "mode" in t.get("name", "")}
+    assert symbols and symbols <= set(MODE_SYMBOLS_3D)
+
+
+def test_each_page_remembers_its_own_step(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    slider = at.select_slider[0]
+    first = slider.options[0]
+    slider.set_value(first).run()
+    at.query_params.pop("step", None)  # a browser starts the next page with a clean query string
+    at.switch_page("views/orthogonality.py").run()
+    other = at.select_slider[0]
+    assert int(other.value) == int(other.options[-1])  # its own default, not the other page's step
+    at.query_params.pop("step", None)
+    at.switch_page("views/embedding.py").run()
+    assert int(at.select_slider[0].value) == int(first)  # and the embedding page kept its own
+
+
+def test_a_selection_travels_in_the_url(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "sel": "3-5,9"})
+    assert at.query_params["sel"] in (["3-5,9"], "3-5,9")
+    assert any("**4** samples selected" in m.value for m in at.markdown)
+
+
+def test_upload_limit_is_one_number_for_streamlit_the_page_and_the_config():
+    import tomllib
+
+    from dashboard.upload import MAX_UPLOAD_BYTES
+    from proxylab.serve import UPLOAD_LIMIT_MIB, dashboard_command
+
+    command = dashboard_command(REPO / "checkpoints", 8501)
+    assert command[command.index("--server.maxUploadSize") + 1] == str(UPLOAD_LIMIT_MIB)
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == UPLOAD_LIMIT_MIB and config["server"]["address"] == "127.0.0.1"
+    assert config["client"]["toolbarMode"] == "viewer"
+    assert MAX_UPLOAD_BYTES == UPLOAD_LIMIT_MIB * 2**20

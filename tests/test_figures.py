@@ -294,3 +294,37 @@ def test_lines_figure_log_scale_and_dashes_per_run():
     assert [t.name for t in fig.data] == ["R@1 · a", "R@1 · b", "MAP@R · a", "MAP@R · b"]
     assert fig.data[0].line.dash != fig.data[1].line.dash and fig.data[0].line.color == fig.data[1].line.color
     assert fig.layout.yaxis.type == "log"
+
+
+def test_heatmap_over_steps_is_sequential_with_zero_lightest():
+    fig = figures.heatmap_over_steps([0, 1], np.array([[0.0, 2.0], [1.0, 3.0]]), ["a", "b"])
+    trace = fig.data[0]
+    assert trace.zmin == 0
+    scale = trace.colorscale
+    assert scale[0][1].lower() in ("rgb(247,251,255)", "#f7fbff")  # Blues starts at (near) white
+
+
+def test_unit_range_keeps_score_axes_at_zero_to_one():
+    frame = pd.DataFrame({"step": [0, 1, 2], "value": [0.975, 0.99, 0.98], "key": ["R@1"] * 3})
+    assert tuple(figures.lines_figure(frame, unit_range=True).layout.yaxis.range) == (0, 1.02)
+    assert figures.lines_figure(frame).layout.yaxis.range is None
+
+
+def test_config_diff_lists_only_what_differs_with_nested_keys_dotted():
+    from dashboard.analysis import config_diff
+
+    diff = config_diff({"a": {"loss": "mpa", "d": 8, "loss_params": {"margin": 0.1}},
+                        "b": {"loss": "mpa", "d": 8, "loss_params": {"margin": 0.7}, "seed": 1}})
+    assert diff.to_dict("records") == [{"setting": "loss_params.margin", "a": "0.1", "b": "0.7"},
+                                       {"setting": "seed", "a": "–", "b": "1"}]
+    assert config_diff({"a": {"x": 1}, "b": {"x": 1}}).empty
+
+
+def test_selection_ids_round_trip_through_the_url_text():
+    from dashboard.neighbours import ids_from_text, ids_to_text
+
+    ids = [0, 1, 2, 7, 9, 10, 11]
+    assert ids_to_text(ids) == "0-2,7,9-11"
+    assert ids_from_text(ids_to_text(ids), 100) == ids
+    assert ids_from_text("5-3,x,2-,4-99", 8) == [4, 5, 6, 7]  # malformed parts skipped, clamped to the run
+    assert ids_from_text(None, 10) == []

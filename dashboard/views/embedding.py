@@ -53,7 +53,13 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         previous = st.session_state.get(chart_key)
         if previous and previous.get("selection", {}).get("points"):
             st.session_state["selected_ids"] = neighbours.selected_ids(previous["selection"]["points"]).tolist()
-        selected = st.session_state.get("selected_ids", [])
+        if "selected_ids" not in st.session_state:  # a shared link carries its selection
+            st.session_state["selected_ids"] = neighbours.ids_from_text(st.query_params.get("sel"), snap.num_points)
+        selected = st.session_state["selected_ids"]
+        if selected:
+            st.query_params["sel"] = neighbours.ids_to_text(selected)
+        else:
+            st.query_params.pop("sel", None)
         everything = [pts for pts, _ in coords.values()] + [p.reshape(-1, p.shape[-1]) for _, p in coords.values()
                                                           if p is not None and show_proxies]
         fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,
