@@ -210,6 +210,21 @@ def _layout_embedding(fig: go.Figure, dims: int, title: str, axis_range, colour_
                           zaxis_range=list(axis_range["z"]), aspectmode="cube")
 
 
+def with_coordinates(frame: pd.DataFrame, coords: np.ndarray) -> pd.DataFrame:
+    """`frame` plus columns x, y[, z] from coords (rows, 2|3)."""
+    coords = np.asarray(coords)
+    return frame.assign(**{axis: coords[:, i] for i, axis in enumerate("xyz"[:coords.shape[1]])})
+
+
+def proxy_frame(proxy_points: np.ndarray | None) -> pd.DataFrame | None:
+    """Projected proxies (C, K, 2|3) → the `proxies` frame of :func:`embedding_figure` (class, k, x, y[, z])."""
+    if proxy_points is None:
+        return None
+    c, k, m = proxy_points.shape
+    base = pd.DataFrame({"class": np.repeat(np.arange(c), k), "k": np.tile(np.arange(k), c)})
+    return with_coordinates(base, proxy_points.reshape(c * k, m))
+
+
 def axis_range(points: Sequence[np.ndarray], margin: float = 0.05) -> dict[str, tuple[float, float]]:
     """Common axis ranges over several steps' coordinates (each (N, 2|3)), padded by `margin`."""
     stacked = np.concatenate([np.asarray(p) for p in points], axis=0)

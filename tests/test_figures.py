@@ -328,3 +328,11 @@ def test_selection_ids_round_trip_through_the_url_text():
     assert ids_from_text(ids_to_text(ids), 100) == ids
     assert ids_from_text("5-3,x,2-,4-99", 8) == [4, 5, 6, 7]  # malformed parts skipped, clamped to the run
     assert ids_from_text(None, 10) == []
+
+
+def test_proxy_frame_flattens_projected_proxies_class_major():
+    pts = np.arange(2 * 3 * 2, dtype=float).reshape(2, 3, 2)
+    frame = figures.proxy_frame(pts)
+    assert frame[["class", "k"]].values.tolist() == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]
+    np.testing.assert_array_equal(frame[["x", "y"]].to_numpy(), pts.reshape(6, 2))
+    assert figures.proxy_frame(None) is None

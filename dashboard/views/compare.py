@@ -25,16 +25,10 @@ def embedding_panel(container, run: str) -> None:
     dims = snap.dim if method == "native" else 2
     proxy_shape = None if snap.proxies is None else tuple(snap.proxies.shape[:2])
     points, proxy_points = projections.coordinates(store, run, tuple(steps), method, dims, proxy_shape)[steps[-1]]
-    samples = pd.DataFrame({"id": np.arange(snap.num_points), "label": snap.labels, "mode": snap.modes,
-                            "split": snap.split, "grad_norm": snap.grad_norm})
-    for i, axis in enumerate("xyz"[:points.shape[1]]):
-        samples[axis] = points[:, i]
-    proxies = None
-    if proxy_points is not None:
-        c, k = proxy_points.shape[:2]
-        proxies = pd.DataFrame({"class": np.repeat(np.arange(c), k), "k": np.tile(np.arange(k), c)})
-        for i, axis in enumerate("xyz"[:proxy_points.shape[-1]]):
-            proxies[axis] = proxy_points[..., i].ravel()
+    samples = figures.with_coordinates(pd.DataFrame({"id": np.arange(snap.num_points), "label": snap.labels,
+                                                     "mode": snap.modes, "split": snap.split,
+                                                     "grad_norm": snap.grad_norm}), points)
+    proxies = figures.proxy_frame(proxy_points)
     names = data.class_names(data.meta(store, run, data.run_stamp(widgets.store(), run))["meta"])
     fig = figures.embedding_figure(samples, proxies, class_names=names, sphere=method == "native",
                                    title=f"{run}, step {steps[-1]} ({'native' if method == 'native' else 'PCA'})")

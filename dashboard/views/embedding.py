@@ -40,14 +40,8 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         samples = pd.DataFrame({"id": np.arange(snap.num_points), "index": snap.index, "label": snap.labels,
                                 "mode": snap.modes, "split": np.where(snap.split == 1, "test", "train"),
                                 "grad_norm": snap.grad_norm, "nearest_proxy": nearest})
-        for i, axis in enumerate("xyz"[:points.shape[1]]):
-            samples[axis] = points[:, i]
-        proxies = None
-        if show_proxies and proxy_points is not None:
-            c, kk = proxy_points.shape[:2]
-            proxies = pd.DataFrame({"class": np.repeat(np.arange(c), kk), "k": np.tile(np.arange(kk), c)})
-            for i, axis in enumerate("xyz"[:proxy_points.shape[-1]]):
-                proxies[axis] = proxy_points[..., i].ravel()
+        samples = figures.with_coordinates(samples, points)
+        proxies = figures.proxy_frame(proxy_points) if show_proxies else None
 
         chart_key = f"embedding_{run}"
         previous = st.session_state.get(chart_key)

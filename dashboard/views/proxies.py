@@ -34,11 +34,11 @@ def coverage_panel(container, run: str, step_name: str) -> None:
     coords = projections.coordinates(store, run, tuple(steps), method, snap.dim if method == "native" else 2,
                                      tuple(snap.proxies.shape[:2]))
     points, proxy_points = coords[step]
-    samples = pd.DataFrame({"id": np.arange(snap.num_points), "label": snap.labels, "mode": snap.modes,
-                            "split": snap.split, "grad_norm": snap.grad_norm, "x": points[:, 0], "y": points[:, 1]})
-    c, k = snap.proxies.shape[:2]
-    proxies = pd.DataFrame({"class": np.repeat(np.arange(c), k), "k": np.tile(np.arange(k), c),
-                            "x": proxy_points[..., 0].ravel(), "y": proxy_points[..., 1].ravel()})
+    samples = figures.with_coordinates(pd.DataFrame({"id": np.arange(snap.num_points), "label": snap.labels,
+                                                     "mode": snap.modes, "split": snap.split,
+                                                     "grad_norm": snap.grad_norm}), points[:, :2])
+    k = snap.proxies.shape[1]
+    proxies = figures.proxy_frame(proxy_points[..., :2])
     colour_by = "mode" if (snap.modes >= 0).any() else "label"
     container.plotly_chart(figures.embedding_figure(samples, proxies, colour_by=colour_by, class_names=names,
                                                     sphere=method == "native",
