@@ -102,3 +102,18 @@ def test_proxy_nca_reaches_a_good_r_at_1_sooner_than_triplet(demo_store):
         return float(hit["step"].iloc[0]) if len(hit) else np.inf
 
     assert first_step("demo-proxy-nca") * 2 <= first_step("demo-triplet")
+
+
+def test_the_mode_coverage_gap_holds_over_seeds(tmp_path):
+    """The coverage gap, averaged over seeds 0-2 (stated before measuring, not picked after), is at least the 0.78
+    measured before the lessons. One seed can miss it: a single proxy sits at cosine ~0 to both of its modes, so
+    whether it is also the nearest proxy of some mode is decided by other classes' proxies at cosine ~0 too."""
+    from proxylab.train import TrainConfig, Trainer, preset
+
+    def coverage(name, seed):
+        config = TrainConfig.from_dict({**preset(name), "seed": seed})
+        Trainer(config, tmp_path, f"{name}-{seed}", progress=False).run()
+        return _final(tmp_path, f"{name}-{seed}", "mode_coverage", "train")
+
+    gaps = [coverage("multi-proxy", seed) - coverage("single-proxy", seed) for seed in (0, 1, 2)]
+    assert np.mean(gaps) >= 0.78, gaps
