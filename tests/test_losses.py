@@ -387,3 +387,17 @@ def test_softmax_aggregate_gradcheck():
 
     sims = (torch.rand(3, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) * 2 - 1)
     assert torch.autograd.gradcheck(lambda s: aggregate(s, "softmax", 0.2), (sims.requires_grad_(True),))
+
+
+def test_mpa_dw_positive_term_is_exact_where_softplus_turns_linear():
+    # -α(s - δ) = 32 (0.1 - s) ≈ 22 for every sample: F.softplus returns its input there and drops ~e^-20
+    loss = new_loss("mpa_dw", num_classes=2, dim=3, alpha=32.0, margin=0.1, proxies_per_class=1)
+    with torch.no_grad():
+        loss.proxies.copy_(torch.tensor([[[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]]], dtype=torch.float64))
+    x = torch.tensor([[-0.6, 0.8, 0.0], [-0.65, 0.0, 0.76], [0.8, -0.6, 0.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1])
+    own = (torch.nn.functional.normalize(x, dim=1) * loss.proxies[y, 0]).sum(1).detach()  # (B,) cos to own proxy
+    z = -32.0 * (own - 0.1)
+    assert ((z > 20) & (z < 30)).all()  # above 30, e^-z is below float64's resolution anyway
+    expected = (z + torch.log1p(torch.exp(-z))).mean()  # softplus(z), exactly
+    torch.testing.assert_close(run(loss, x, y)[0]["pos"], expected, rtol=1e-15, atol=0.0)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch.nn.functional as F
+import torch
 from torch import Tensor
 
 from ..params import Interval, Options
@@ -121,7 +121,9 @@ class DataWiseMultiProxyAnchorLoss(MultiProxyAnchorBase):
         class_sims = aggregate(sims, self.aggregator, self.gamma)  # (B, C)
         own = self.class_mask(labels)  # (B, C)
         own_sims = own_class(class_sims, labels)  # (B,)
-        pos = F.softplus(-self.alpha * (own_sims - self.margin)).mean()
+        pos_logits = (-self.alpha * (own_sims - self.margin)).unsqueeze(1)  # (B, 1)
+        # log1p_sum_exp, not F.softplus: softplus turns linear above 20 and drops e^-20-sized terms
+        pos = log1p_sum_exp(pos_logits, torch.ones_like(pos_logits, dtype=torch.bool), dim=1).mean()
         neg = log1p_sum_exp(self.alpha * (class_sims + self.margin), ~own, dim=1).mean()
         return {"pos": pos, "neg": neg}
 
