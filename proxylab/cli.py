@@ -102,7 +102,7 @@ def store_dir(arg: str | None) -> Path:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train import PRESETS, TrainConfig, Trainer, preset
+    from .train import PRESETS, TrainConfig, Trainer, TrainingStopped, preset
 
     if a.list_presets:
         for name, values in sorted(PRESETS.items()):
@@ -138,7 +138,14 @@ def cmd_train(a: argparse.Namespace) -> int:
         ranks = f" × {trainer.world_size} processes" if trainer.world_size > 1 else ""
         print(f"training run {trainer.name!r} ({trainer.cfg.loss}, K={trainer.cfg.proxies_per_class}, "
               f"{trainer.cfg.steps} steps on {trainer.device}{ranks}) → {trainer.writer.path}", file=sys.stderr)
-    path = trainer.run()
+    try:
+        path = trainer.run()
+    except TrainingStopped as stop:  # a clean stop between two steps: say how to go on, once
+        if trainer.rank == 0:
+            store_flag = f" --store {store}" if a.store else ""
+            print(f"proxylab: {stop}; resume with: proxylab train{store_flag} --resume {trainer.name}",
+                  file=sys.stderr)
+        return stop.exit_code
     if trainer.rank == 0:
         print(path)
     return 0
@@ -195,29 +202,25 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(a: argparse.Namespace) -> int:
-    return launch_dashboard(store_dir(a.store), a.port, a.host)
+    from .serve import serve_dashboard
 
-
-def launch_dashboard(store: Path, port: int, host: str = "127.0.0.1") -> int:
-    import subprocess
-
-    from .serve import dashboard_command
-
-    cmd = dashboard_command(store, port, host)
-    print(f"dashboard: http://{'localhost' if host == '127.0.0.1' else host}:{port}  (store: {store}; Ctrl-C stops)",
-          file=sys.stderr)
-    return subprocess.call(cmd, env={**os.environ, "PROXYLAB_STORE": str(store)})
+    serve_dashboard(store_dir(a.store), a.port, a.host)  # replaces this process; returns only by raising
+    return 0
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import run_demo, start_umap_in_background
+    from .serve import check_port, serve_dashboard
 
+    if not a.no_dashboard:
+        check_port(a.port)  # before a minute of training, not after
     store = store_dir(a.store)
     run_demo(store)
     if a.no_dashboard:
         return 0
     start_umap_in_background(store)
-    return launch_dashboard(store, a.port)
+    serve_dashboard(store, a.port)  # replaces this process; returns only by raising
+    return 0
 
 
 COMMANDS = {"train": cmd_train, "list": cmd_list, "eval": cmd_eval, "export": cmd_export,
@@ -231,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             return importlib.import_module(a.plugin).run(a)
         return COMMANDS[a.command](a)
     except KeyboardInterrupt:
-        print("proxylab: interrupted", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one process speaks
+            print("proxylab: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, TrainingError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

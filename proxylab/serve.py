@@ -2,6 +2,7 @@
 waits until the server answers (the browser tests and the benchmark). Standard library only."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -16,13 +17,39 @@ APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 UPLOAD_LIMIT_MIB = 50
 
 
+def check_port(port: object) -> int:
+    """``port`` if it is a TCP port number (1-65535); ValueError naming it otherwise."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port must be an integer in 1-65535, got {port!r}")
+    return port
+
+
 def dashboard_command(store: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     """``streamlit run dashboard/app.py`` headless on ``host:port`` over the run store ``store``."""
+    check_port(port)
     if not APP.is_file():
         raise ValueError(f"the dashboard app is missing (expected {APP}); reinstall proxylab from its repository")
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
             "--server.maxUploadSize", str(UPLOAD_LIMIT_MIB), "--", "--store", str(store)]
+
+
+def serve_dashboard(store: Path, port: int, host: str = "127.0.0.1") -> None:
+    """Become the dashboard server (``proxylab dashboard``): the process is replaced by Streamlit, so SIGTERM, SIGINT
+    and a closed terminal reach the server itself and nothing is left running behind a dead parent.
+
+    Raises ValueError, before anything starts, for a bad port or a store that is not a directory.
+    """
+    store = Path(store)
+    if not store.is_dir():
+        raise ValueError(f"store {str(store)!r} is not a directory; train a run first (proxylab demo, proxylab train) "
+                         "or pass --store with an existing run store")
+    command = dashboard_command(store, port, host)
+    print(f"dashboard: http://{'localhost' if host == '127.0.0.1' else host}:{port}  (store: {store}; Ctrl-C stops)",
+          file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, {**os.environ, "PROXYLAB_STORE": str(store)})
 
 
 def free_port() -> int:

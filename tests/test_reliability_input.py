@@ -314,8 +314,11 @@ def test_corrupt_run_in_a_real_process(store, what):
 
 
 def test_resume_with_missing_checkpoint_says_so(capsys, store):
+    meta_path = store / "good" / "run.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "status": "interrupted"}))  # a finished run is refused before this
     (store / "good" / "weights" / "last.pt").unlink()
     before = tree_hash(store)
     fails_cleanly(capsys, ["train", "--store", str(store), "--resume", "good", "--no-progress"], "no checkpoint")
     assert tree_hash(store) == before
-    assert open_run(store, "good").status == "finished"
+    assert open_run(store, "good").status == "interrupted"

@@ -157,6 +157,10 @@ class RunWriter:
             if meta.get("read_only"):  # imported runs are evidence of someone else's training: never appended to
                 raise RunError(f"run {name} is read-only (imported from {meta.get('source', 'elsewhere')}); "
                                "it cannot be resumed or written to — import or train a new run instead")
+            if meta.get("status") == "finished":
+                steps = (meta.get("progress") or {}).get("step", "all")
+                raise RunError(f"run {name} already finished ({steps} steps); nothing to resume — train a new run "
+                               "to go further")
             check_database(path / METRICS_DB)  # a database that is not this run's is refused, never "repaired"
             writer = cls(path, name, fd, meta, **options)  # opens the database: a corrupt one fails here
             writer._original_meta = original
@@ -165,6 +169,7 @@ class RunWriter:
             remove_stale_temp_files(path / PROJECTION_DIR)
             remove_stale_temp_files(path / WEIGHTS_DIR)  # a kill -9 during a checkpoint write leaves one here
             (path / SNAPSHOT_DIR).mkdir(exist_ok=True)
+            meta.pop("stop", None)  # how the previous session ended no longer describes the run
             meta.update(status="running", error=None, pid=os.getpid(), updated=utc_now())
             atomic_write_json(path / RUN_JSON, meta)
         except BaseException:

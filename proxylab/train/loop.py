@@ -9,7 +9,6 @@ import math
 import os
 import platform
 import re
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from .config import TrainConfig, snapshot_schedule
 from ..losses.orthogonality import pair_mask
 from .stats import dead_proxies
 from .step_stats import StepRecord, StepStats
+from .stopping import SIGNAL_NAMES, StopRequests, TrainingStopped, describe
 
 
 def pick_device(name: str) -> torch.device:
@@ -287,6 +287,8 @@ class Trainer:
         for p in self.model.backbone.parameters():
             p.requires_grad_(not frozen)
 
+        if self.world_size > 1:
+            self._broadcast_buffers()
         emb = self.model(x)  # (B, d)
         emb.retain_grad()
         out = loss_fn(emb, y)  # loss, named parts, similarities (B, C, K)
@@ -337,6 +339,13 @@ class Trainer:
             self.writer.log_vectors(step, vectors)
 
     def _all_reduce_grads(self) -> None:
+        """Average every gradient over the ranks, after backward and before the norms are logged.
+
+        Kept by hand instead of ``DistributedDataParallel``: the proxies live in the loss, not the model; the
+        warm-up freezes the backbone by switching ``requires_grad`` mid-run, which DDP's reducer does not allow
+        after construction; and the logged norms must be those of the averaged gradient at a known point, before
+        clipping. The result is the same as DDP's: every replica applies the mean gradient of all ranks.
+        """
         import torch.distributed as dist
 
         for params in self.groups.values():
@@ -345,8 +354,18 @@ class Trainer:
                     dist.all_reduce(p.grad)
                     p.grad /= self.world_size
 
+    def _broadcast_buffers(self) -> None:
+        """Rank 0's BatchNorm running statistics on every rank before each step, as DDP's ``broadcast_buffers``:
+        each rank normalises its own batch with that batch's statistics; the running averages (used in eval
+        mode, so by every snapshot and evaluation) are rank 0's."""
+        import torch.distributed as dist
+
+        for buffer in self.model.buffers():
+            dist.broadcast(buffer, src=0)
+
     def _replica_divergence(self) -> float:
-        """Largest difference between any parameter on this rank and on rank 0 (0 when replicas agree)."""
+        """Largest difference between any parameter on this rank and on rank 0 (0 when replicas agree; buffers are
+        rank 0's by construction, see :meth:`_broadcast_buffers`)."""
         import torch.distributed as dist
 
         worst = torch.zeros((), device=self.device)
@@ -440,6 +459,8 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------------
     def _checkpoint(self, step: int) -> None:
+        if self.rank != 0:  # replicas are equal (the test checks replica_param_max_diff): one writer, rank 0
+            return
         # Commit first: a checkpoint at step s on disk then implies every row up to s is on disk (a kill -9
         # between the two leaves the older checkpoint, and resume truncates after it).
         self.flush_step_stats()
@@ -477,62 +498,50 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> Path:
-        """Train from ``start_step`` to ``config.steps``; returns the run directory. Ctrl-C / SIGTERM stop
-        cleanly (checkpoint written, status ``interrupted``); errors mark the run ``failed``."""
+        """Train from ``start_step`` to ``config.steps``; returns the run directory.
+
+        Ctrl-C / SIGTERM stop at the next step boundary: the last completed step is checkpointed, the status
+        becomes ``interrupted`` (the text says which signal) and :class:`TrainingStopped` is raised. A second
+        signal stops at once, without a checkpoint. Errors mark the run ``failed``.
+        """
         cfg, writer = self.cfg, self.writer
         step = self.start_step
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
         bar = _progress_bar(cfg.steps, step, self.name, enabled=self.progress)
+        stops = StopRequests(announce=self.rank == 0)
         try:
-            self.model.train()
-            if step == 0:
-                self._checkpoint(0)  # a kill before the first periodic checkpoint can still be resumed
-            if step == 0 and 0 in self.snapshot_steps:
-                self.snapshot(0)
-            batches = iter(self.sampler)
-            for _ in range(step):  # batches are a function of (seed, step): skip those already trained on
-                next(batches)
-            last_meta = time.monotonic()
-            while step < cfg.steps:
-                indices = next(batches)
-                x, y = batch_of(self.data.train, indices)
-                t0 = time.perf_counter()
-                result = self.train_step(step + 1, x.to(self.device), y.to(self.device))
-                step += 1
-                if not result["finite"]:
-                    if result.get("parameters"):  # the update itself overflowed: skipping cannot undo it
-                        raise TrainingError(f"parameters became non-finite after the update at step {step} "
-                                            f"(loss={result['loss']}); the learning rate is probably too large")
-                    msg = f"non-finite loss or gradient at step {step} (loss={result['loss']})"
-                    if cfg.nan_policy == "stop":
-                        raise TrainingError(msg + "; the run stopped (set nan_policy='skip' to skip such steps)")
-                    self.optimizer.zero_grad(set_to_none=True)
-                    writer.log_scalars(step, {"skipped_nonfinite": 1.0})
-                    bar.update(1)
-                    continue
-                result["scalars"]["time/step"] = time.perf_counter() - t0
-                self.log_step(step, result)
-                if step % cfg.eval_every == 0 or step == cfg.steps:
-                    test = self.evaluate(step).get("test", {})
-                    bar.set_postfix({k: f"{test[k]:.3f}" for k in ("R@1", "MAP@R") if k in test})
-                if step in self.snapshot_steps:
-                    self.snapshot(step)
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            with stops:
+                self.model.train()
+                if step == 0:
+                    self._checkpoint(0)  # a kill before the first periodic checkpoint can still be resumed
+                if step == 0 and 0 in self.snapshot_steps:
+                    self.snapshot(0)
+                batches = iter(self.sampler)
+                for _ in range(step):  # batches are a function of (seed, step): skip those already trained on
+                    next(batches)
+                last_meta = time.monotonic()
+                while step < cfg.steps and not (signum := self._agreed_signal(stops)):
+                    self._train_one_step(step + 1, next(batches), bar)
+                    step += 1
+                    if time.monotonic() - last_meta > 1.0 or step == cfg.steps:
+                        writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
+                        last_meta = time.monotonic()
+                if step < cfg.steps:  # a signal: the loop stopped between two steps, so `step` is whole
                     self._checkpoint(step)
-                if time.monotonic() - last_meta > 1.0 or step == cfg.steps:
-                    writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
-                    last_meta = time.monotonic()
-                bar.update(1)
+                    writer.update_meta(progress={"step": step, "total_steps": cfg.steps},
+                                       stop={"signal": SIGNAL_NAMES.get(signum, str(signum)), "step": step})
+                    writer.set_status("interrupted", error=describe(signum) + f" at step {step}")
+                    raise TrainingStopped(signum, step)
             self.flush_step_stats()
             writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
             if self.world_size > 1:
                 writer.update_meta(distributed={"world_size": self.world_size,
                                                 "replica_param_max_diff": self._replica_divergence()})
             writer.set_status("finished")
-        except KeyboardInterrupt:
-            self._checkpoint(step)  # the last completed step: resume continues exactly from here
-            writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
-            writer.set_status("interrupted", error=f"stopped by the user at step {step}")
+        except TrainingStopped:
+            raise
+        except KeyboardInterrupt:  # a second signal, mid-step: the last periodic checkpoint is the resume point
+            writer.set_status("interrupted", error=f"stopped at once during step {step + 1}; resume continues "
+                                                   "from the last checkpoint")
             raise
         except BaseException as e:
             try:
@@ -544,13 +553,51 @@ class Trainer:
         finally:
             bar.close()
             writer.close()
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
             if self.world_size > 1:
                 import torch.distributed as dist
 
                 dist.destroy_process_group()
         return writer.path
+
+    def _train_one_step(self, step: int, indices, bar) -> None:
+        """Train, log, evaluate, snapshot and checkpoint step ``step`` (the loop's body)."""
+        cfg, writer = self.cfg, self.writer
+        x, y = batch_of(self.data.train, indices)
+        t0 = time.perf_counter()
+        result = self.train_step(step, x.to(self.device), y.to(self.device))
+        if not result["finite"]:
+            if result.get("parameters"):  # the update itself overflowed: skipping cannot undo it
+                raise TrainingError(f"parameters became non-finite after the update at step {step} "
+                                    f"(loss={result['loss']}); the learning rate is probably too large")
+            msg = f"non-finite loss or gradient at step {step} (loss={result['loss']})"
+            if cfg.nan_policy == "stop":
+                raise TrainingError(msg + "; the run stopped (set nan_policy='skip' to skip such steps)")
+            self.optimizer.zero_grad(set_to_none=True)
+            writer.log_scalars(step, {"skipped_nonfinite": 1.0})
+            bar.update(1)
+            return
+        result["scalars"]["time/step"] = time.perf_counter() - t0
+        self.log_step(step, result)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            test = self.evaluate(step).get("test", {})
+            bar.set_postfix({k: f"{test[k]:.3f}" for k in ("R@1", "MAP@R") if k in test})
+        if step in self.snapshot_steps:
+            self.snapshot(step)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            self._checkpoint(step)
+        bar.update(1)
+
+    def _agreed_signal(self, stops: StopRequests) -> int:
+        """The signal to stop on before the next step, 0 for none. Under several processes every rank must stop
+        at the same step (or the others wait forever in the next all-reduce): the ranks agree on the largest
+        signal number any of them received (SIGTERM over SIGINT)."""
+        if self.world_size <= 1:
+            return stops.signum or 0
+        import torch.distributed as dist
+
+        signum = torch.tensor([stops.signum or 0], device=self.device)
+        dist.all_reduce(signum, op=dist.ReduceOp.MAX)
+        return int(signum.item())
 
 
 def _steps_done(store: Path, name: str) -> int:
@@ -576,16 +623,6 @@ def _broadcast(value, world_size: int):
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def _progress_bar(total: int, initial: int, name: str, enabled: bool):

@@ -1,0 +1,69 @@
+"""`proxylab dashboard`: bad arguments fail in one line before anything starts; a SIGTERM leaves no server behind."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from proxylab.serve import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def proxylab(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "proxylab", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=60, **kwargs)
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_a_port_out_of_range_is_one_line(tmp_path, port):
+    out = proxylab("dashboard", "--store", tmp_path, "--port", port)
+    assert (out.returncode, out.stderr) == (2, f"proxylab: error: port must be an integer in 1-65535, got {port}\n")
+
+
+def test_the_demo_checks_its_port_before_training(tmp_path):
+    out = proxylab("demo", "--store", tmp_path / "store", "--port", "70000")
+    assert (out.returncode, out.stderr) == (2, "proxylab: error: port must be an integer in 1-65535, got 70000\n")
+    assert not (tmp_path / "store").exists()  # nothing was trained
+
+
+def test_a_missing_store_is_one_line(tmp_path):
+    out = proxylab("dashboard", "--store", tmp_path / "nope")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"proxylab: error: store '{tmp_path / 'nope'}' is not a directory")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_proxylab_dashboard_stops_the_server(tmp_path, signum):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "proxylab", "dashboard", "--store", str(tmp_path), "--port",
+                             str(port)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not _answers(url):
+            assert proc.poll() is None and time.monotonic() < deadline, "the dashboard did not start"
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _answers(url) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _answers(url), "the server outlived the proxylab process it was started by"
+    finally:
+        proc.kill()
+        proc.wait()
