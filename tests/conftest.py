@@ -74,3 +74,17 @@ def corrupt_only_store(tmp_path) -> Path:
     (store / "bad-run").mkdir(parents=True)
     (store / "bad-run" / "run.json").write_text(json.dumps({"schema_version": 99, "status": "finished"}))
     return store
+
+
+def non_finite_rows(run) -> dict[str, list]:
+    """Raw scalar and eval rows of ``run`` whose value is NULL (SQLite's NaN), +inf or -inf, read with SQL: the
+    store's DataFrames show NaN for both a NaN write and a value never written, so only the rows can tell."""
+    import sqlite3
+
+    con = sqlite3.connect(run.db_path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        bad = "value IS NULL OR value > 1e308 OR value < -1e308"
+        return {"scalars": con.execute(f"SELECT step, key FROM scalars WHERE {bad}").fetchall(),
+                "evals": con.execute(f"SELECT step, split, metric FROM evals WHERE {bad}").fetchall()}
+    finally:
+        con.close()

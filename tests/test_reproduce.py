@@ -102,3 +102,31 @@ def test_cli_module_imports_nothing_heavy():
             "heavy = [m for m in ('torch', 'matplotlib', 'sklearn', 'pandas') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_report_renders_again_from_its_json_alone(reproduced, tmp_path):
+    import shutil
+
+    from proxylab.reproduce import rerender
+
+    store, out, data = reproduced
+    copy = tmp_path / "reports"
+    shutil.copytree(out, copy)
+    assert rerender(copy).read_text() == (out / "reproduce.md").read_text()  # rerender takes no store
+    assert json.loads((copy / "reproduce.json").read_text())["numbers"] == data["numbers"]
+    missing = json.loads((copy / "reproduce.json").read_text())
+    del missing["leaves"][data["runs"][0]]
+    (copy / "reproduce.json").write_text(json.dumps(missing))
+    with pytest.raises(ValueError, match="lack .* of run repro-multicentre"):
+        rerender(copy)
+
+
+def test_e1_compares_the_registered_k_whatever_k_did_best(reproduced):
+    store, out, data = reproduced
+    e1 = next(s for s in data["sections"] if s["key"] == "multicentre")
+    k = SCALES["tiny"].registered_k
+    assert sum(f"K = {k} (pre-registered) vs K = 1" in v for v in e1["verdicts"]) == 2  # one per setting
+    import dataclasses
+
+    with pytest.raises(ValueError, match="contain registered_k = 3"):
+        build_plan(dataclasses.replace(SCALES["tiny"], registered_k=3))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import non_finite_rows
 from proxylab.errors import TrainingError
 from proxylab.store import open_run
 from proxylab.train import TrainConfig, Trainer
@@ -197,6 +198,7 @@ def test_nan_stops_the_run_with_a_clear_message(tmp_path):
     run = open_run(tmp_path, "nan")
     assert run.status == "failed" and "step 5" in run.meta["error"]
     assert list(run.scalars().index) == [1, 2, 3, 4]  # nothing non-finite was written
+    assert non_finite_rows(run) == {"scalars": [], "evals": []}  # nor a NaN, which would read back as missing
     for step in run.snapshot_steps():
         assert np.isfinite(run.snapshot(step).embeddings).all()
 
@@ -209,6 +211,7 @@ def test_nan_skip_policy_skips_the_step_and_goes_on(tmp_path):
     assert run.status == "finished"
     scalars = run.scalars()
     assert scalars.loc[5, "skipped_nonfinite"] == 1.0
+    assert non_finite_rows(run) == {"scalars": [], "evals": []} and len(scalars) == 24
     assert np.isfinite(scalars.drop(index=5)["loss"]).all()
     assert np.isfinite(final_proxies(run)).all()
 

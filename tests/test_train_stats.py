@@ -140,3 +140,79 @@ def test_proxy_geometries_in_chunks_of_steps_equal_one_pass(monkeypatch):
     chunked = stats.proxy_geometries(proxies)
     for key in whole:
         assert torch.equal(whole[key], chunked[key]), key
+
+
+def _records(batch_sizes, c=4, k=3, d=5, seed=3):
+    """StepRecords as the trainer makes them: a tiny linear embedder and an MPA loss, a few SGD steps."""
+    from proxylab.train.step_stats import StepRecord
+
+    torch.manual_seed(seed)
+    model, loss = torch.nn.Linear(6, d).double(), make_loss("mpa", c, d, proxies_per_class=k).double()
+    opt = torch.optim.SGD([*model.parameters(), loss.proxies], lr=0.1)
+    records = []
+    for b in batch_sizes:
+        x, y = torch.randn(b, 6, dtype=torch.float64), torch.randint(0, c - 1, (b,))  # class c-1 absent
+        emb = model(x)
+        emb.retain_grad()
+        out = loss(emb, y)
+        out.sims.retain_grad()
+        opt.zero_grad()
+        out.loss.backward()
+        records.append(StepRecord(y, emb.detach(), emb.grad.clone(), out.sims.detach(), out.sims.grad.clone(),
+                                  loss.proxies.detach().clone(), loss.proxies.grad.norm(dim=-1)))
+        opt.step()
+    return records
+
+
+def _step_by_step(r, c):
+    """One step's statistics from a plain numpy loop over samples and proxies."""
+    y, x, gx = r.labels.numpy(), r.embeddings.numpy(), r.embedding_grad.numpy()
+    s, gs, p = r.sims.numpy(), r.sims_grad.numpy(), r.proxies.numpy()
+    norms = np.array([np.linalg.norm(g) for g in gx])
+    top = max(1, round(0.1 * len(norms)))
+    scalars = {"sample_grad/mean": norms.mean(), "sample_grad/max": norms.max(),
+               "sample_grad/top10_share": np.sort(norms)[-top:].sum() / norms.sum(),
+               "sample_grad/gini": gini_brute(norms)}
+    _, k, d = p.shape
+    pull, push, usage = np.zeros((c, k, d)), np.zeros((c, k, d)), np.full((c, k), np.nan)
+    for i in range(len(y)):
+        x_hat = x[i] / np.linalg.norm(x[i])
+        for cc, kk in itertools.product(range(c), range(k)):
+            (pull if y[i] == cc else push)[cc, kk] += gs[i, cc, kk] * x_hat
+    for cc, kk in itertools.product(range(c), range(k)):
+        p_hat, n = p[cc, kk] / np.linalg.norm(p[cc, kk]), np.linalg.norm(p[cc, kk])
+        for g in (pull, push):
+            g[cc, kk] = (g[cc, kk] - p_hat * (p_hat @ g[cc, kk])) / n
+    for cc in set(y.tolist()):
+        own = s[y == cc, cc] / 0.1
+        q = np.exp(own - own.max(axis=1, keepdims=True))
+        usage[cc] = (q / q.sum(axis=1, keepdims=True)).mean(axis=0)
+    rows = p.reshape(c * k, d) / np.linalg.norm(p.reshape(c * k, d), axis=1, keepdims=True)
+    cos = np.array([rows[i] @ rows[j] for i, j in itertools.permutations(range(c * k), 2)])
+    scalars |= {"proxy/mean_cos": cos.mean(), "proxy/max_cos": cos.max(), "proxy/mean_sq_cos": np.mean(cos ** 2),
+                "proxy/r_so": np.sum(cos ** 2), "proxy/welch_floor": max(0.0, (c * k / d - 1) / (c * k - 1))}
+    vectors = {"class_grad": np.array([norms[y == cc].sum() for cc in range(c)]),
+               "proxy_grad": r.proxy_grad_norm.numpy().ravel(),
+               "proxy_grad_pull": np.linalg.norm(pull, axis=-1).ravel(),
+               "proxy_grad_push": np.linalg.norm(push, axis=-1).ravel(), "proxy_usage": usage.ravel()}
+    return scalars, vectors
+
+
+def test_batched_step_stats_equal_a_per_step_per_sample_loop():
+    from proxylab.train.step_stats import StepStats
+
+    sizes = [10, 10, 7, 10, 10, 10]  # runs of equal batch size are stacked: three stacks here
+    records = _records(sizes)
+    stats = StepStats(4)
+    for step, r in enumerate(records, start=1):
+        stats.add(step, r)
+    drained = list(stats.drain())
+    assert [s for s, _, _ in drained] == [1, 2, 3, 4, 5, 6] and len(stats) == 0
+    for (step, scalars, vectors), r in zip(drained, records):
+        want_s, want_v = _step_by_step(r, 4)
+        assert set(scalars) == set(want_s) and set(vectors) == set(want_v)
+        for key, value in want_s.items():
+            assert scalars[key] == pytest.approx(value, rel=1e-9, abs=1e-12), (step, key)
+        for key, value in want_v.items():
+            np.testing.assert_allclose(vectors[key], value, rtol=1e-5, atol=1e-7, err_msg=f"step {step} {key}")
+        assert np.isnan(vectors["proxy_usage"][-3:]).all()  # the absent class

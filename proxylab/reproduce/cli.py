@@ -19,6 +19,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="restrict to an experiment (multicentre, gradients, so, convergence, zeroshot); repeatable")
     p.add_argument("--retrain", action="store_true", help="retrain runs even when a matching finished run exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite the report from <out>/reproduce.json's stored measurements with the current analysis "
+                        "(no store, no training; figures kept)")
     return p
 
 
@@ -26,8 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..cli import store_dir
-    from . import EXPERIMENTS, reproduce
+    from . import EXPERIMENTS, rerender, reproduce
 
+    if args.render_only:
+        print(rerender(Path(args.out)))
+        return 0
     scale = "tiny" if args.tiny else "quick" if args.quick else "full"
     if args.seeds is not None and args.seeds < 2:
         raise ValueError(f"--seeds must be >= 2 (seed spread is part of every result), got {args.seeds}")

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .bootstrap import mean_interval, rank_corr, tau_gain_interval
 
 # -- leaves ---------------------------------------------------------------------------------------------------
 def measure(run, spec: str) -> float:
@@ -195,16 +196,6 @@ def _nanstd(xs):
     return float(np.std(xs, ddof=1)) if len(xs) > 1 else float("nan")
 
 
-def _rank_corr(kind: str, a: list[float], b: list[float]) -> float:
-    from scipy import stats
-
-    a, b = np.asarray(a), np.asarray(b)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    fn = stats.kendalltau if kind == "kendall" else stats.spearmanr
-    return float(fn(a, b)[0])
-
-
 OPS: dict[str, Callable[..., float]] = {
     "mean": lambda *xs: _nanmean(xs),
     "std": lambda *xs: _nanstd(xs),
@@ -219,6 +210,28 @@ OPS: dict[str, Callable[..., float]] = {
 }
 
 
+def _interval_bound(interval: Callable[..., tuple[float, float]]) -> Callable[..., float]:
+    """An interval function as an op: its first argument picks the bound, ``"lo"`` or ``"hi"``."""
+    return lambda bound, *args: interval(*args)[("lo", "hi").index(bound)]
+
+
+# ops whose arguments are nested lists of numbers or plain parameters (strings), not just numbers
+STRUCTURED: dict[str, Callable[..., float]] = {
+    "kendall": lambda a, b: rank_corr("kendall", a, b),
+    "spearman": lambda a, b: rank_corr("spearman", a, b),
+    "boot_mean": _interval_bound(mean_interval),  # bound, [per-seed values], level, seed, resamples
+    "boot_tau_gain": _interval_bound(tau_gain_interval),  # bound, [better groups], [worse groups], level, seed, …
+}
+
+
+def _map_tree(fn: Callable, tree):
+    """``fn`` applied to every item of a nested list that is not a list (or, in an expression tree, to every
+    sub-expression: a list that starts with an op name); strings given as plain parameters are kept."""
+    if isinstance(tree, list) and not (tree and isinstance(tree[0], str)):
+        return [_map_tree(fn, x) for x in tree]
+    return tree if isinstance(tree, str) else fn(tree)
+
+
 def evaluate_expr(expr: list, leaf: Callable[[str, str], float]) -> float:
     """Recompute an expression; ``leaf(run, spec)`` supplies the leaves."""
     op = expr[0]
@@ -226,24 +239,32 @@ def evaluate_expr(expr: list, leaf: Callable[[str, str], float]) -> float:
         return leaf(expr[1], expr[2])
     if op == "const":
         return float(expr[1])
-    if op in ("kendall", "spearman"):
-        return _rank_corr(op, [evaluate_expr(e, leaf) for e in expr[1]], [evaluate_expr(e, leaf) for e in expr[2]])
+    if op in STRUCTURED:
+        return STRUCTURED[op](*[_map_tree(lambda e: evaluate_expr(e, leaf), a) for a in expr[1:]])
     return OPS[op](*[evaluate_expr(e, leaf) for e in expr[1:]])
 
 
 class Ledger:
     """Reads leaves from the store (cached) and records every number written into the report."""
 
-    def __init__(self, store):
+    def __init__(self, store, leaves: dict[str, dict[str, float]] | None = None):
         from ..store import open_run
 
         self.store = store
         self._open = open_run
         self._runs: dict[str, Any] = {}
-        self.leaves: dict[str, dict[str, float]] = {}
+        self.leaves: dict[str, dict[str, float]] = {run: dict(specs) for run, specs in (leaves or {}).items()}
         self.numbers: list[dict[str, Any]] = []
 
+    @classmethod
+    def from_leaves(cls, leaves: dict[str, dict[str, float]]) -> "Ledger":
+        """A ledger that reads nothing from a store: only the given measurements (a ``reproduce.json``'s
+        ``leaves``); asking for another one raises ValueError."""
+        return cls(None, leaves)
+
     def run(self, name: str):
+        if self.store is None:
+            raise ValueError(f"run {name} is not readable: this report is rendered from stored measurements only")
         if name not in self._runs:
             self._runs[name] = self._open(self.store, name)
         return self._runs[name]
@@ -251,6 +272,9 @@ class Ledger:
     def leaf(self, run: str, spec: str) -> Q:
         cache = self.leaves.setdefault(run, {})
         if spec not in cache:
+            if self.store is None:
+                raise ValueError(f"the stored measurements lack {spec!r} of run {run}; rendering this report needs "
+                                 "the run store")
             cache[spec] = measure(self.run(run), spec)
         return Q(cache[spec], ["leaf", run, spec])
 
@@ -263,9 +287,10 @@ class Ledger:
     def std(self, qs: list[Q]) -> Q:
         return self.op("std", *qs)
 
-    def rank_corr(self, kind: str, a: list[Q], b: list[Q]) -> Q:
-        return Q(_rank_corr(kind, [q.value for q in a], [q.value for q in b]),
-                 [kind, [q.expr for q in a], [q.expr for q in b]])
+    def structured(self, op: str, *args) -> Q:
+        """A :data:`STRUCTURED` op over nested lists of quantities (plain strings pass through as parameters)."""
+        return Q(STRUCTURED[op](*[_map_tree(lambda q: q.value, a) for a in args]),
+                 [op, *[_map_tree(lambda q: q.expr, a) for a in args]])
 
     def const(self, value: float, why: str) -> Q:
         """A protocol parameter (a threshold the analysis uses), not a result; listed in the report's appendix."""
