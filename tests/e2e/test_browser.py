@@ -95,6 +95,38 @@ def test_every_page_renders_without_errors(server, page):
     assert not page.errors, page.errors
 
 
+# What every chart on the page draws: trace coordinates and colours, the axes' types and ranges (a JS expression).
+_FINGERPRINT_JS = """JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => [
+    (g._fullData || []).map(t => [t.x, t.y, t.z, t.marker && t.marker.color].map(
+        v => v && v.length !== undefined ? Array.from(v).slice(0, 200) : v)),
+    ['xaxis', 'yaxis'].map(a => g._fullLayout && g._fullLayout[a] && [g._fullLayout[a].type, g._fullLayout[a].range])]))"""
+
+
+def _press_first_slider(page, key="Home"):
+    page.get_by_role("slider").first.press(key)
+
+
+def _click_checkbox(label):
+    return lambda page: page.get_by_text(label, exact=True).first.click()
+
+
+@pytest.mark.parametrize("name, query, change", [
+    ("proxies", "run=mpa-k4&other=pa-k1", _press_first_slider),
+    ("orthogonality", "run=mpa-k4", _press_first_slider),
+    ("gradients", "run=mpa-k4", _click_checkbox("log scale")),
+    ("metrics", "runs=mpa-k4,pa-k1", _press_first_slider),
+    ("compare", "runs=mpa-k4,pa-k1,mpa-dw", _click_checkbox("log scale")),
+])
+def test_each_page_redraws_its_chart_when_its_control_changes(server, page, name, query, change):
+    _open(page, f"{server}/{name}?{query}")
+    page.wait_for_timeout(1500)  # let every chart of the page arrive
+    before = page.evaluate("() => " + _FINGERPRINT_JS)
+    change(page)
+    page.wait_for_function("before => " + _FINGERPRINT_JS + " !== before", arg=before, timeout=60_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert not page.errors, page.errors
+
+
 def test_embedding_slider_projection_and_selection(server, page, record_property):
     first_chart = _open(page, f"{server}/embedding?run={BIG}")
     page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length > 0")
