@@ -36,6 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..tabular import non_numeric
 from .common import ImportFileError, as_float_matrix, check_file, file_record, load_numpy, one_line
 from .tables import (CLASS_COLS, GRAD_COLS, IMAGE_COLS, INDEX_COLS, KIND_COLS, LABEL_COLS, MODE_COLS, SPLIT_COLS,
                      STEP_COLS, SUBPROXY_COLS, embedding_columns, pick, proxies_from_rows)
@@ -253,10 +254,9 @@ def _read_tsv_pair(tensors: Path, metadata: Path | None = None) -> _Raw:
         raise ImportFileError(f"{tensors}: the file is empty") from None
     except Exception as exc:
         raise ImportFileError(f"{tensors}: not a readable TSV of numbers ({type(exc).__name__}: {one_line(exc)})") from None
-    bad = [c for c in vec.columns if vec[c].dtype.kind not in "iuf"]
-    if bad:
-        raise ImportFileError(f"{tensors}: projector tensors must be tab-separated numbers without a header, got "
-                              f"non-numeric column {int(bad[0])} such as {vec[bad[0]].iloc[0]!r}")
+    problem = non_numeric(vec, list(vec.columns))
+    if problem:
+        raise ImportFileError(f"{tensors}: {problem} (projector tensors are tab-separated numbers without a header)")
     vectors = vec.to_numpy(dtype=np.float64)
     metadata = metadata or tensors.with_name("metadata.tsv")
     if not metadata.exists():

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..tabular import non_numeric
 from .common import ImportFileError
 
 LABEL_COLS = ("label", "labels", "y", "target", "class_id")
@@ -93,9 +94,8 @@ def embedding_columns(frame, path: Path, notes: list[str]) -> tuple[np.ndarray, 
 
 
 def numeric_matrix(frame, path: Path) -> np.ndarray:
-    for col in frame.columns:
-        if frame[col].dtype.kind not in "iuf":
-            example = next((v for v in frame[col] if not isinstance(v, (int, float))), frame[col].iloc[0])
-            raise ImportFileError(f"{path}: embedding column {col!r} must be numeric, got {frame[col].dtype} "
-                                  f"such as {example!r}")
+    """The (N, d) float64 matrix of ``frame``'s columns; a cell that is no number is named by row and column."""
+    problem = non_numeric(frame, list(frame.columns))
+    if problem:
+        raise ImportFileError(f"{path}: {problem} (embedding columns must be numeric)")
     return frame.to_numpy(dtype=np.float64)
