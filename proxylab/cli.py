@@ -10,20 +10,109 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
 from .errors import TrainingError
 
-# flag name → (config key, type); each flag overrides the preset/config file.
+# flag → (type, what it sets); the config key is the flag with "_" for "-". build_parser adds the choices or the
+# range (from TrainConfig.constraints and the registries) and the default (TrainConfig's) to each help text.
 TRAIN_FLAGS = {
-    "data": str, "data-root": str, "split": str, "model": str, "embedding-dim": int, "loss": str,
-    "proxies-per-class": int, "so-weight": float, "so-scope": str, "optimizer": str, "lr": float,
-    "weight-decay": float, "proxy-lr-multiplier": float, "lr-schedule": str, "warmup-epochs": float,
-    "grad-clip": float, "steps": int, "classes-per-batch": int, "samples-per-class": int, "imbalance": float,
-    "eval-every": int, "snapshot-points": int, "num-snapshots": int, "checkpoint-every": int, "seed": int,
-    "device": str, "nan-policy": str,
+    "data": (str, "dataset"),
+    "data-root": (str, "local folder or file of the dataset (for --data features: the .npz, .csv or .parquet file)"),
+    "split": (str, "train/test split: disjoint classes (zero-shot) or the same classes on both sides (per-sample); "
+                   "default: the dataset's own"),
+    "test-fraction": (float, "share of every class held out for test by a per-sample split"),
+    "model": (str, "embedder"),
+    "embedding-dim": (int, "embedding dimension d"),
+    "loss": (str, "loss"),
+    "proxies-per-class": (int, "K, proxies per class (losses with proxies)"),
+    "so-weight": (float, "weight of the soft-orthogonality regulariser on the proxies (0: off)"),
+    "so-scope": (str, "proxy pairs the regulariser pushes apart"),
+    "optimizer": (str, "optimizer"),
+    "lr": (float, "learning rate (the proxies get lr x --proxy-lr-multiplier)"),
+    "weight-decay": (float, "weight decay of the model (the proxies get none)"),
+    "proxy-lr-multiplier": (float, "the proxies' learning rate over lr; default: the loss's own (x100 for Proxy "
+                                   "Anchor and the MPA family)"),
+    "lr-schedule": (str, "learning-rate schedule (step: x0.5 at 50%% and 75%% of the steps)"),
+    "warmup-epochs": (float, "epochs at the start with the backbone frozen (head and proxies train)"),
+    "grad-clip": (float, "gradient-norm clipping threshold (--set grad_clip=null: off)"),
+    "steps": (int, "optimisation steps"),
+    "classes-per-batch": (int, "P, classes per batch (more than the train classes is reduced to them, with a note)"),
+    "samples-per-class": (int, "M, samples of each class per batch (drawn with replacement from smaller classes)"),
+    "imbalance": (float, "ratio of the most to the least drawn class within a batch (1: balanced)"),
+    "eval-every": (int, "evaluate every N steps (and after the last)"),
+    "snapshot-points": (int, "points whose embeddings are snapshotted (half train, half test)"),
+    "num-snapshots": (int, "snapshots, spaced dense early and sparse late"),
+    "checkpoint-every": (int, "write a checkpoint every N steps (and after the last)"),
+    "seed": (int, "seed of the data, the split, the initialisation and the batches"),
+    "device": (str, "where to train (auto: CUDA when present)"),
+    "nan-policy": (str, "on a NaN/inf loss or gradient: stop the run (failed), or skip the step"),
 }
+# Config keys whose choices are a registry's names: (module, attribute), imported when the choices are first used.
+REGISTRY_CHOICES = {"data": ("proxylab.data", "DATASETS"), "model": ("proxylab.models", "MODELS"),
+                    "loss": ("proxylab.losses", "LOSSES"), "split": ("proxylab.data", "SPLITS")}
+TRAIN_EXAMPLES = """examples:
+  proxylab train --preset multi-proxy --name my-run
+  proxylab train --data features --data-root feats.npz --model mlp --embedding-dim 64 --loss mpa \\
+      --proxies-per-class 4 --test-fraction 0.2 --steps 2000
+  proxylab train --config my.toml --so-weight 0.05
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, ``proxylab: error: …`` with exit code 2, like every other."""
+
+    def error(self, message: str):
+        self.exit(2, f"proxylab: error: {message} (see {self.prog} --help)\n")
+
+
+class LazyChoices(Sequence):
+    """The names of a registry, read on first use: the registries import torch, and the parser (built on every
+    call, ``proxylab list`` included) must not. argparse only iterates them for help, usage errors and checks."""
+
+    def __init__(self, module: str, attribute: str):
+        self.module, self.attribute, self._names = module, attribute, None
+
+    def names(self) -> list[str]:
+        if self._names is None:
+            found = getattr(importlib.import_module(self.module), self.attribute)
+            self._names = list(found.names() if hasattr(found, "names") else found)
+        return self._names
+
+    def __getitem__(self, i):
+        return self.names()[i]
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+
+def _add_train_flags(t: argparse.ArgumentParser) -> None:
+    """One option per TRAIN_FLAGS entry, its help saying what it sets, its choices or range, and its default."""
+    import dataclasses
+
+    from .params import Options, describe
+    from .train import TrainConfig
+    from .train.config import STR
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for flag, (typ, text) in TRAIN_FLAGS.items():
+        key = flag.replace("-", "_")
+        constraints = [c for c in TrainConfig.constraints[key] if c is not None]
+        options = [c for c in constraints if isinstance(c, Options)]
+        if key in REGISTRY_CHOICES:
+            choices = LazyChoices(*REGISTRY_CHOICES[key])
+        else:
+            choices = list(options[0].values) if options else None
+        if choices is not None:
+            allowed = ["one of %(choices)s"]
+        else:
+            allowed = [] if constraints == [STR] else [describe(constraints)]  # any text: nothing to add
+        if defaults[key] is not None:
+            allowed.append(f"default {defaults[key]}")
+        t.add_argument(f"--{flag}", type=typ, default=None, choices=choices, metavar=key.upper(),
+                       help=text + (f" ({'; '.join(allowed)})" if allowed else ""))
 
 
 def _store_arg(p: argparse.ArgumentParser) -> None:
@@ -39,22 +128,27 @@ PLUGIN_COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="proxylab", description=__doc__.splitlines()[0])
+    ap = Parser(prog="proxylab", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"proxylab {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train one run (preset, config file and/or flags)")
+    t = sub.add_parser("train", help="train one run (preset, config file and/or flags)",
+                       description="Train one run. Values come from --preset, then --config, then --set, then the "
+                                   "flags (each overrides the one before).",
+                       epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _store_arg(t)
     t.add_argument("--name", help="run name (letters, digits, '.', '_', '-'); default: derived from the config")
-    t.add_argument("--preset", help="start from a named preset (see --list-presets)")
+    from .train import PRESETS
+
+    t.add_argument("--preset", choices=sorted(PRESETS), metavar="PRESET",
+                   help="start from a named preset: %(choices)s (see --list-presets)")
     t.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    t.add_argument("--config", help="a .json or .toml file of TrainConfig keys")
+    t.add_argument("--config", help="a .json or .toml file of TrainConfig keys (YAML is not supported)")
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     t.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                    help="any config key, value as JSON (e.g. --set 'data_params={\"classes\": 8}')")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for flag, typ in TRAIN_FLAGS.items():
-        t.add_argument(f"--{flag}", type=typ, default=None)
+    _add_train_flags(t)
     t.add_argument("--light-logging", action="store_true", help="log only loss and eval metrics (no per-step stats)")
 
     d = sub.add_parser("demo", help="train the teaching runs, precompute projections, open the dashboard")
@@ -133,8 +227,16 @@ def cmd_train(a: argparse.Namespace) -> int:
             from .store import validate_run_name
 
             validate_run_name(a.name)
-        trainer = Trainer(TrainConfig.from_dict(values), store, a.name, progress=not a.no_progress)
+        from .store import RunExistsError
+
+        try:
+            trainer = Trainer(TrainConfig.from_dict(values), store, a.name, progress=not a.no_progress)
+        except RunExistsError as e:  # the Python API's advice (exist_ok=True) has no flag here
+            raise ValueError(f"run {e.name!r} already exists in {e.store}; choose another --name, or continue it "
+                             f"with --resume {e.name} (train has no option to replace a run)") from None
     if trainer.rank == 0:  # under torchrun only rank 0 speaks (and writes)
+        for note in trainer.adjustments:
+            print(f"proxylab: note: {note}", file=sys.stderr)
         ranks = f" × {trainer.world_size} processes" if trainer.world_size > 1 else ""
         print(f"training run {trainer.name!r} ({trainer.cfg.loss}, K={trainer.cfg.proxies_per_class}, "
               f"{trainer.cfg.steps} steps on {trainer.device}{ranks}) → {trainer.writer.path}", file=sys.stderr)
@@ -147,6 +249,13 @@ def cmd_train(a: argparse.Namespace) -> int:
                   file=sys.stderr)
         return stop.exit_code
     if trainer.rank == 0:
+        from .store import open_run
+        from .summary import final_metrics, metrics_table
+
+        step, metrics = final_metrics(open_run(store, trainer.name))
+        lines = metrics_table(metrics)
+        if lines:
+            print(f"final metrics (step {step}):", *lines, sep="\n", file=sys.stderr)
         print(path)
     return 0
 
@@ -172,15 +281,11 @@ def cmd_list(a: argparse.Namespace) -> int:
 def cmd_eval(a: argparse.Namespace) -> int:
     from .store import open_run
 
+    from .summary import final_metrics
+
     run = open_run(store_dir(a.store), a.run)
-    evals = run.evals()
-    result = {"run": run.name, "status": run.status, "step": None, "metrics": {}}
-    if len(evals):
-        last = int(evals["step"].max())
-        rows = evals[evals["step"] == last]
-        result["step"] = last
-        for split, group in rows.groupby("split"):
-            result["metrics"][split] = {m: float(v) for m, v in zip(group["metric"], group["value"])}
+    step, metrics = final_metrics(run)
+    result = {"run": run.name, "status": run.status, "step": step, "metrics": metrics}
     if a.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -228,11 +333,20 @@ COMMANDS = {"train": cmd_train, "list": cmd_list, "eval": cmd_eval, "export": cm
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
     try:
+        a = build_parser().parse_args(argv)  # --help writes to stdout too
         if getattr(a, "plugin", None):
-            return importlib.import_module(a.plugin).run(a)
-        return COMMANDS[a.command](a)
+            code = importlib.import_module(a.plugin).run(a)
+        else:
+            code = COMMANDS[a.command](a)
+        sys.stdout.flush()  # a closed pipe shows up here, not in the interpreter's flush at exit
+        return code
+    except BrokenPipeError:
+        # The reader of stdout went away (`proxylab list | head`): stop quietly like any Unix filter. stdout is
+        # pointed at /dev/null so that Python's own flush at exit does not report the pipe again (Python docs,
+        # "Note on SIGPIPE"); 141 = 128 + SIGPIPE, what a shell shows for a process the signal ended.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one process speaks
             print("proxylab: interrupted", file=sys.stderr)

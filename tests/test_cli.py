@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -31,7 +32,24 @@ def trained(tmp_path_factory):
     out = cli("train", "--store", store, "--name", "cli-run", "--loss", "mpa", "--proxies-per-class", "2", *TINY)
     assert out.stdout.strip() == str(store / "cli-run")
     assert "training run 'cli-run' (mpa, K=2, 20 steps on cpu)" in out.stderr
+    (store.parent / "train.stderr").write_text(out.stderr)
     return store
+
+
+def test_train_ends_with_a_table_of_the_final_metrics(trained):
+    lines = (trained.parent / "train.stderr").read_text().splitlines()
+    start = lines.index("final metrics (step 20):")
+    header, *rows = lines[start + 1:start + 4]
+    columns = header.split()
+    assert columns[:3] == ["split", "R@1", "MAP@R"] and "NMI" in columns and "mode_coverage" in columns
+    evals = open_run(trained, "cli-run").evals()
+    last = evals[evals["step"] == 20]
+    for row, split in zip(rows, ["test", "train"]):  # test first, every value as stored (4 decimals)
+        cells = dict(zip(columns, row.split()))
+        assert cells["split"] == split
+        stored = last[last["split"] == split].set_index("metric")["value"]
+        for metric in columns[1:]:
+            assert float(cells[metric]) == pytest.approx(stored[metric], abs=5e-5), (split, metric)
 
 
 def test_list_shows_the_run(trained):
@@ -73,7 +91,11 @@ def test_export_csv_and_tensorboard_projector(trained, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--loss", "nope"], "unknown loss 'nope'; valid: "),
+    (["train", "--loss", "nope"], "argument --loss: invalid choice: 'nope' (choose from 'mpa', "),
+    (["train", "--steps", "many"], "argument --steps: invalid int value: 'many'"),
+    (["train", "--split", "random"], "argument --split: invalid choice: 'random'"),
+    (["train", "--test-fraction", "1.5"], "test_fraction must be a float > 0 and < 1, got 1.5"),
+    (["bogus"], "invalid choice: 'bogus'"),
     (["train", "--name", "../escape"], "run name"),
     (["train", "--proxies-per-class", "0"], "proxies_per_class must be an int >= 1"),
     (["train", "--set", "lrr=1"], "unknown config key 'lrr'"),
@@ -88,6 +110,62 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, args, message):
     assert out.returncode == 2
     assert out.stderr.startswith("proxylab: error: ") and message in out.stderr
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def _help_blocks(text: str) -> dict[str, str]:
+    """``{"--flag": its help text}`` from argparse's help output (an option's text may wrap onto more lines)."""
+    blocks: dict[str, str] = {}
+    flag = None
+    for line in text.splitlines():
+        head = re.match(r"^  (-{1,2}[\w-]+)(?:, --[\w-]+)?(?: [A-Z_]+(?: \.\.\.)?)?(?:\s{2,}(.*))?$", line)
+        if head:
+            flag = head.group(1)
+            blocks[flag] = (head.group(2) or "").strip()
+        elif flag and line.startswith("    "):
+            blocks[flag] += " " + line.strip()
+        else:
+            flag = None
+    return blocks
+
+
+def test_train_help_describes_every_flag_and_lists_the_registries():
+    from proxylab.cli import TRAIN_FLAGS
+    from proxylab.data import DATASETS, SPLITS
+    from proxylab.losses import LOSSES
+    from proxylab.models import MODELS
+
+    out = cli("train", "--help")
+    text = re.sub(r"-\n\s+", "-", out.stdout)  # argparse wraps at hyphens: mpa_dw, zero-\nshot
+    blocks = _help_blocks(text)
+    for flag in TRAIN_FLAGS:
+        assert len(blocks.get(f"--{flag}", "")) > 10, (flag, blocks.get(f"--{flag}"))
+    listed = {"--loss": LOSSES.names(), "--model": MODELS.names(), "--data": DATASETS.names(), "--split": SPLITS,
+              "--optimizer": ["adamw", "adam", "sgd"], "--device": ["auto", "cpu", "cuda"]}
+    for flag, names in listed.items():
+        assert all(name in blocks[flag] for name in names), (flag, blocks[flag])
+    assert "a float > 0 and < 1; default 0.3" in " ".join(blocks["--test-fraction"].split())
+    assert "--data features --data-root" in out.stdout  # the bring-your-own example
+
+
+def test_the_parser_imports_nothing_heavy():
+    code = ("import sys, proxylab.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("args", [["list"], ["train", "--list-presets"]])
+def test_a_closed_pipe_ends_quietly(tmp_path, args):
+    """`proxylab … | head`: the reader is gone before anything is written; no BrokenPipeError report."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        out = subprocess.run([sys.executable, "-m", "proxylab", *args, "--store", str(tmp_path)], stdout=write_end,
+                             stderr=subprocess.PIPE, text=True, env=ENV, timeout=120)
+    finally:
+        os.close(write_end)
+    assert out.returncode == 141, out.stderr  # 128 + SIGPIPE, as a shell reports a filter the pipe ended
+    assert out.stderr == "", out.stderr
 
 
 def test_run_names_never_escape_the_store(tmp_path):

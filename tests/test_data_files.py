@@ -71,7 +71,7 @@ GOOD_X, GOOD_Y = np.zeros((6, 3), np.float32), np.array([0, 0, 1, 1, 2, 2])
         (dict(X=np.zeros((0, 3)), y=np.zeros(0, int)), "no samples"),
         (dict(X=np.where(np.eye(6, 3) > 0, np.nan, 0.0), y=GOOD_Y), "NaN or inf in 3 rows, first row 0"),
         (dict(X=np.full((6, 3), np.inf), y=GOOD_Y), "NaN or inf in 6 rows"),
-        (dict(X=GOOD_X, y=np.zeros(6, int)), r"need at least 2 classes, got 1 \('0'\)"),
+        (dict(X=GOOD_X, y=np.zeros(6, int)), r"labels must hold at least 2 classes, got 1 \('0'\)"),
         (dict(X=GOOD_X, y=GOOD_Y.astype(float)), "labels must be integers or strings, got floats"),
         (dict(X=GOOD_X, y=GOOD_Y.astype(bool)), "labels must be integers or strings"),
         (dict(X=GOOD_X.astype(str), y=GOOD_Y), "features must be real numbers, got dtype <U"),
@@ -92,7 +92,7 @@ def test_malformed_npz(tmp_path, arrays, match):
         ("", "the file is empty"),
         ("a,b,label\n", "no rows"),
         ("a,b\n1,2\n3,4\n", r"expected a 'label' column \(and optional 'mode'\), found columns \['a', 'b'\]"),
-        ("a,label\nabc,0\n1,0\n2,1\n3,1\n", r"column 'a' must be numeric, got \w+ such as 'abc'"),
+        ("a,label\nabc,0\n1,0\n2,1\n3,1\n", r"row 0, column 'a': could not parse 'abc' as a number"),
         ("a,label\n1,0\n,0\n2,1\n3,1\n", "NaN or inf in 1 rows, first row 1"),
         ("a,label\n1,0.5\n2,0.5\n2,1\n3,1\n", "labels must be integers or strings, got floats"),
         ("a,label\n1,0\n2,\n2,1\n3,1\n", "labels must be integers or strings, got floats"),  # a missing label

@@ -1,8 +1,10 @@
 """Property-based fuzzing (hypothesis) of config files and feature files.
 
 Property: for any generated input, loading either succeeds with a valid object or raises ``ValueError`` (DataError is
-one) with a one-line message naming the file or parameter; no other exception type ever escapes, and nothing is
-unpickled. Case counts: 250 (config dicts) + 150 (config file bytes) + 150 (feature files) = 550 per run.
+one) with a one-line message naming the offending field: a config key that is unknown or fails on its own, or the
+array of a feature file that the generator made bad (an oracle that knows what it generated); no other exception
+type ever escapes, nothing is unpickled, and nothing bad is accepted. Case counts: 250 (config dicts) + 150 (config
+file bytes) + 150 (feature files) = 550 per run.
 """
 from __future__ import annotations
 
@@ -35,6 +37,24 @@ def _one_line_naming(text: str, *names: str) -> None:
     assert any(n and n in text for n in names), (text, names)
 
 
+def _fails_alone(key: str, value) -> bool:
+    try:
+        TrainConfig.from_dict({key: value})
+    except ValueError:
+        return True
+    return False
+
+
+def _names_an_offending_key(text: str, values: dict) -> None:
+    """``text`` is one line that names a key of ``values`` that is unknown or invalid on its own, the way the
+    config's messages do: ``"unknown config key 'k'; …"`` or ``"k must be …"``."""
+    offending = [k for k in values if _fails_alone(k, values[k])]
+    assert offending, f"no key fails on its own, yet: {text}"
+    assert text and "\n" not in text, repr(text)
+    named = [k for k in offending if text.startswith(f"{k} must be") or text.startswith(f"unknown config key {k!r}")]
+    assert named, (text, offending)
+
+
 @settings(max_examples=250, **SETTINGS)
 @given(st.dictionaries(keys, json_values, max_size=6))
 def test_config_dicts(values):
@@ -42,8 +62,9 @@ def test_config_dicts(values):
     try:
         cfg = TrainConfig.from_dict(values)
     except ValueError as exc:
-        _one_line_naming(str(exc), *[str(k) for k in values], *FIELDS, "config")
+        _names_an_offending_key(str(exc), values)
         return
+    assert not any(_fails_alone(k, v) for k, v in values.items())  # nothing invalid was let through
     # accepted: every numeric field is finite and within its declared bounds
     for name in ("lr", "so_weight", "weight_decay", "steps", "embedding_dim", "proxies_per_class"):
         v = getattr(cfg, name)
@@ -71,6 +92,24 @@ def test_config_files(content, suffix):
             TrainConfig.from_file(path)
         except ValueError as exc:
             _one_line_naming(str(exc), path.name)
+            values = _parsed(content, suffix)
+            if isinstance(values, dict) and values:  # it parsed: the problem is a key, which the message names
+                prefix = f"config file {path}: "
+                assert str(exc).startswith(prefix), str(exc)
+                _names_an_offending_key(str(exc)[len(prefix):], values)
+
+
+def _parsed(content: bytes, suffix: str):
+    """What a config file holds (TOML for .toml, JSON otherwise), or None when it is not UTF-8 / not parseable."""
+    try:
+        text = content.decode("utf-8")
+        if suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 dtypes = st.sampled_from(["f4", "f8", "f2", "i4", "i8", "u1", "?", "c8", "U3", "S2", "O", "M8[s]"])
@@ -104,6 +143,34 @@ def feature_arrays(draw):
     return arrays
 
 
+#: how a message names each part of a feature file (or the split the data cannot make)
+ALIASES = {"X": ("'X'", "features"), "y": ("'y'", "labels"), "modes": ("modes",), "split": ("split",)}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def bad_parts(arrays: dict) -> set[str]:
+    """The oracle: which of ``X``, ``y``, ``modes`` the generated arrays get wrong (as features.py documents
+    them), or ``split`` when they are fine but hold fewer than 4 classes, too few for a zero-shot split."""
+    missing = {k for k in ("X", "y") if k not in arrays}
+    if missing:
+        return missing
+    x, y, bad = arrays["X"], arrays["y"], set()
+    n = len(x) if x.ndim else 0
+    if x.dtype.kind not in "iuf" or x.ndim < 2 or n == 0 or x[0].size == 0:
+        bad.add("X")
+    elif not np.isfinite(x).all() or (x.dtype.kind == "f" and float(np.abs(x).max()) > FLOAT32_MAX):
+        bad.add("X")
+    if (y.dtype.kind not in "iuU" or y.shape != (n,) or (y.dtype.kind in "iu" and y.size and y.min() < 0)
+            or len(np.unique(y)) < 2):
+        bad.add("y")
+    modes = arrays.get("modes")
+    if modes is not None and (modes.dtype.kind not in "iuU" or modes.shape != (n,)):
+        bad.add("modes")
+    if not bad and len(np.unique(y)) < 4:
+        bad.add("split")
+    return bad
+
+
 @settings(max_examples=150, **SETTINGS)
 @given(arrays=feature_arrays(), mangle=st.sampled_from(["none", "none", "none", "truncate", "flip"]))
 def test_feature_files(arrays, mangle):
@@ -118,12 +185,20 @@ def test_feature_files(arrays, mangle):
             path.write_bytes(raw[:40] + bytes(b ^ 0xFF for b in raw[40:80]) + raw[80:])
         try:
             splits = make_dataset("features", root=path, split="zero-shot")
-        except DataError as exc:
-            _one_line_naming(str(exc), path.name, str(path))
+        except ValueError as exc:  # DataError is one
+            text = str(exc)
+            assert text and "\n" not in text, repr(text)
+            if mangle != "none":  # a damaged archive: the file is the offending part
+                assert path.name in text, text
+                return
+            bad = bad_parts(arrays)
+            assert bad, f"valid arrays refused: {text}"
+            assert any(alias in text for part in bad for alias in ALIASES[part]), (text, bad)
+            if bad != {"split"}:  # a file's content is wrong: the message names the file too
+                assert path.name in text, text
             return
-        except ValueError as exc:  # parameter-level problems (e.g. too few classes for the split)
-            _one_line_naming(str(exc), "split", "class", "sample")
-            return
+        if mangle == "none":
+            assert not bad_parts(arrays), bad_parts(arrays)  # nothing bad accepted
         # accepted: what the trainer gets is clean
         for part in (splits.train, splits.test):
             feats = part.features if hasattr(part, "features") else None

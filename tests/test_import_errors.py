@@ -98,6 +98,22 @@ def test_table_problems(tmp_path, capsys):
     assert "must be numeric" in cli(capsys, tmp_path / "t.csv", *store(tmp_path))
 
 
+def test_a_bad_cell_is_quoted_with_its_row_and_column(tmp_path, capsys, good):
+    frame = pd.DataFrame({"label": [0, 1, 0, 1], "e0": ["1.0", "2.5", "0.5", "1e-3"], "e1": [1.0, 2.0, 3.0, 4.0]})
+    frame.loc[2, "e0"] = "abc"
+    frame.to_csv(tmp_path / "emb.csv", index=False)
+    assert "emb.csv: row 2, column 'e0': could not parse 'abc' as a number" in cli(capsys, tmp_path / "emb.csv",
+                                                                                 *store(tmp_path))
+    (tmp_path / "tensors.tsv").write_text("1\t2\n3\t4\n5\tx7\n")
+    (tmp_path / "metadata.tsv").write_text("0\n1\n0\n")
+    assert "tensors.tsv: row 2, column 1: could not parse 'x7' as a number" in cli(capsys, tmp_path / "tensors.tsv",
+                                                                                  *store(tmp_path))
+    pd.DataFrame({"label": [0, 1, 2, 3], "sub_proxy": [0] * 4, "e0": ["1", "2", "3", "four"], "e1": [0.0] * 4,
+                  "e2": [0.0] * 4, "e3": [0.0] * 4}).to_csv(tmp_path / "p.csv", index=False)
+    assert "p.csv: row 3, column 'e0': could not parse 'four' as a number" in cli(capsys, good, "--proxies",
+                                                                                 tmp_path / "p.csv", *store(tmp_path))
+
+
 def test_files_that_disagree(tmp_path, capsys, good):
     np.savez(tmp_path / "d5.npz", embeddings=np.ones((4, 5), np.float32), labels=np.arange(4))
     line = cli(capsys, good, tmp_path / "d5.npz", *store(tmp_path))

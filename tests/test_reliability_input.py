@@ -115,6 +115,9 @@ BAD_SETTINGS = [
     ('data_params={"num_classes":-3}', "num_classes must be"), ('model_params={"zz":1}', "unknown parameter 'zz'"),
     ('loss_params={"alpha":NaN}', "alpha must be"), ('loss="nope"', "unknown loss 'nope'"),
     ('data="nope"', "nope"), ("momentum=1", "momentum must be"), ("grad_clip=0", "grad_clip must be"),
+    ("test_fraction=0", "test_fraction must be a float > 0 and < 1"), ("test_fraction=1", "test_fraction must be"),
+    ('data_params={"seed": 1}', "data_params must not set 'seed'"),
+    ('data_params={"test_fraction": 0.5}', "data_params must not set 'test_fraction'"),
 ]
 
 
@@ -139,6 +142,8 @@ BAD_CONFIG_FILES = [
     ("garbage.toml", b"= = =\n", "not valid toml"), ("k0.toml", b"proxies_per_class = 0\n", "proxies_per_class"),
     ("huge.json", b'{"seed": 1' + b" " * (2 << 20) + b"}", "at most"),
     ("pickle.json", b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94.", "not UTF-8"),
+    ("cfg.yaml", b"lr: 0.1\n", "YAML is not supported; use JSON (.json) or TOML (.toml)"),
+    ("cfg.YML", b"lr: 0.1\n", "YAML is not supported; use JSON (.json) or TOML (.toml)"),
 ]
 
 
@@ -157,6 +162,26 @@ def test_config_path_that_is_missing_or_a_folder(capsys, store, tmp_path):
     fails_cleanly(capsys, ["train", "--store", str(store), "--config", str(tmp_path / "nope.json"), *QUICK],
                   "nope.json")
     fails_cleanly(capsys, ["train", "--store", str(store), "--config", str(tmp_path), *QUICK], str(tmp_path))
+
+
+def test_a_taken_run_name_names_the_cli_options(capsys, store):
+    line = fails_cleanly(capsys, ["train", "--store", str(store), "--name", "good", *QUICK], "already exists",
+                         "--name", "--resume good")
+    assert "exist_ok" not in line  # the Python keyword means nothing on the command line
+
+
+def test_classes_per_batch_beyond_the_classes_is_recorded_as_used_and_said_once(capsys, tmp_path):
+    rc = main(["train", "--store", str(tmp_path), "--name", "capped", *QUICK, "--set",
+               'data_params={"num_classes": 4, "modes_per_class": 2, "samples_per_mode": 10}', "--split", "per-sample",
+               "--classes-per-batch", "9"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    notes = [line for line in err.splitlines() if "classes_per_batch=" in line]
+    assert notes == ["proxylab: note: classes_per_batch=9 is more than the 4 train classes; using 4"], err
+    meta = open_run(tmp_path, "capped").meta
+    assert meta["config"]["classes_per_batch"] == 4 and meta["config_requested"] == {"classes_per_batch": 9}
+    rc = main(["train", "--store", str(tmp_path), "--resume", "capped", "--no-progress"])
+    assert rc == 0 and "classes_per_batch=" not in capsys.readouterr().err  # said once: the run now holds 4
 
 
 # ------------------------------------------------------------------------------------------ data files
@@ -226,6 +251,41 @@ def test_bad_feature_files_via_api(tmp_path):
         assert "\n" not in text and path.name in text and message.lower() in text.lower(), (path.name, text)
         assert "allow_pickle" not in text  # never advise loading pickles
     assert len(cases) == 32
+
+
+def _features_csv(path: Path, classes: int = 3, per_class: int = 12) -> Path:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([f"class-{c}" for c in range(classes)], per_class)
+    frame = {"label": labels, **{f"f{j}": rng.normal(size=len(labels)) for j in range(5)}}
+    import pandas as pd
+
+    pd.DataFrame(frame).to_csv(path, index=False)
+    return path
+
+
+def test_own_features_train_with_a_per_sample_split_by_default_and_a_test_fraction(capsys, tmp_path):
+    """3 classes: zero-shot (the old default) would refuse them; per-sample keeps every class on both sides."""
+    path = _features_csv(tmp_path / "feats.csv")
+    rc = main(["train", "--store", str(tmp_path / "s"), "--name", "own", *QUICK, "--data", "features",
+               "--data-root", str(path), "--test-fraction", "0.25"])
+    assert rc == 0, capsys.readouterr().err
+    meta = open_run(tmp_path / "s", "own").meta
+    assert meta["config"]["test_fraction"] == 0.25
+    info = meta["dataset"]
+    assert info["split"] == "per-sample" and info["test_fraction"] == 0.25
+    assert info["num_samples"] == {"train": 27, "test": 9}  # round(12 * 0.25) = 3 of each of the 3 classes
+    assert info["class_names"]["train"] == info["class_names"]["test"] == ["class-0", "class-1", "class-2"]
+
+
+def test_a_bad_csv_cell_is_quoted_with_its_row_and_column(capsys, store, tmp_path):
+    path = _features_csv(tmp_path / "cell.csv")
+    lines = path.read_text().splitlines()
+    cells = lines[4].split(",")  # data row 3 (0-based, the header is line 0)
+    cells[lines[0].split(",").index("f2")] = "abc"
+    lines[4] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    fails_cleanly(capsys, ["train", "--store", str(store), "--name", "new", *QUICK, "--data", "features",
+                           "--data-root", str(path)], "cell.csv: row 3, column 'f2': could not parse 'abc' as a number")
 
 
 def test_bad_feature_files_via_cli(capsys, store, tmp_path):

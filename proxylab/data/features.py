@@ -8,7 +8,9 @@
 
 String labels become the class names; integer labels are named by their value. Classes are
 ordered by label (numerically or alphabetically), which fixes the zero-shot split (first half
-train). Every problem raises :class:`DataError` naming the file.
+train). The default split is per-sample: every class on both sides, ``test_fraction`` of each
+held out — what a labelled feature file usually is for (and it works from 2 classes, where
+zero-shot needs 4). Every problem raises :class:`DataError` naming the file.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tabular import non_numeric
 from .dataset import LabeledDataset
 from .errors import DataError
 from .registry import DatasetLoader, register_dataset
@@ -116,10 +119,9 @@ def _read_table(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         raise DataError(f"{path}: no feature columns besides 'label'/'mode'")
     if len(frame) == 0:
         raise DataError(f"{path}: no rows")
-    for col in feature_cols:
-        if frame[col].dtype.kind not in "iuf":
-            example = next((v for v in frame[col] if not isinstance(v, (int, float))), frame[col].iloc[0])
-            raise DataError(f"{path}: column {col!r} must be numeric, got {frame[col].dtype} such as {example!r}")
+    problem = non_numeric(frame, feature_cols)
+    if problem:
+        raise DataError(f"{path}: {problem} (every column but 'label' and 'mode' is a numeric feature)")
     modes = frame["mode"].to_numpy() if "mode" in frame.columns else None
     return frame[feature_cols].to_numpy(), frame["label"].to_numpy(), modes
 
@@ -129,6 +131,7 @@ class FeaturesLoader(DatasetLoader):
     """Features (or small images, via an N-D ``X`` in .npz) from one local file; ``root`` is the file."""
 
     root_help = "the path of a .npz (X, y, optional modes), .csv or .parquet file (label, optional mode, numeric columns)"
+    default_split = "per-sample"
 
     @classmethod
     def load(cls, root: Path | None, seed: int) -> Source:
@@ -145,7 +148,7 @@ class FeaturesLoader(DatasetLoader):
             raise DataError(f"{path}: labels must have shape ({len(x)},) to match the features, got {np.asarray(y).shape}")
         labels, class_names = _encode(np.asarray(y), "labels", path, allow_missing=False)
         if len(class_names) < 2:
-            raise DataError(f"{path}: need at least 2 classes, got 1 ({class_names[0]!r})")
+            raise DataError(f"{path}: labels must hold at least 2 classes, got 1 ({class_names[0]!r})")
         mode_ids, mode_names = None, []
         if modes is not None:
             if np.asarray(modes).shape != (len(x),):

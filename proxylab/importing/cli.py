@@ -154,16 +154,12 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of ``proxylab import``; errors propagate as ValueError (one line, exit 2 in cli.main)."""
     from ..store import default_store
     from ..store.reader import open_run
+    from ..summary import final_metrics, metrics_table
 
     store = Path(args.store) if args.store else Path(default_store())
     path = run_import(args, store, log=lambda msg: print(msg, file=sys.stderr))
-    run_ = open_run(store, path.name)
-    evals = run_.evals()
-    if len(evals):
-        last = evals[evals["step"] == evals["step"].max()]
-        for split, group in last.groupby("split"):
-            m = dict(zip(group["metric"], group["value"]))
-            shown = [k for k in ("R@1", "MAP@R", "nDCG@8", "NMI", "mode_coverage") if k in m]
-            print(f"  {split}: " + ", ".join(f"{k}={m[k]:.4f}" for k in shown), file=sys.stderr)
+    _, metrics = final_metrics(open_run(store, path.name))
+    for line in metrics_table(metrics):
+        print(f"  {line}", file=sys.stderr)
     print(path)
     return 0

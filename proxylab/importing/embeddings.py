@@ -36,25 +36,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..tabular import non_numeric
 from .common import ImportFileError, as_float_matrix, check_file, file_record, load_numpy, one_line
+from .tables import (CLASS_COLS, GRAD_COLS, IMAGE_COLS, INDEX_COLS, KIND_COLS, LABEL_COLS, MODE_COLS, SPLIT_COLS,
+                     STEP_COLS, SUBPROXY_COLS, embedding_columns, pick, proxies_from_rows)
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 FORMATS = ".npz, .parquet, .csv, a TensorBoard projector tensors.tsv (+ metadata.tsv), or a folder of those"
 
-LABEL_COLS = ("label", "labels", "y", "target", "class_id")
-CLASS_COLS = ("class", "class_name", "classname")
-MODE_COLS = ("mode", "modes", "mode_id")
-SPLIT_COLS = ("split", "subset")
-STEP_COLS = ("step", "global_step")
-INDEX_COLS = ("index", "idx")
-IMAGE_COLS = ("image_path", "image", "path", "filepath", "file", "filename")
-GRAD_COLS = ("grad_norm",)
-KIND_COLS = ("kind",)
-SUBPROXY_COLS = ("sub_proxy",)
-LIST_COLS = ("embedding", "embeddings", "vector", "features")
-META_COLS = set(LABEL_COLS + CLASS_COLS + MODE_COLS + SPLIT_COLS + STEP_COLS + INDEX_COLS + IMAGE_COLS + GRAD_COLS
-                + KIND_COLS + SUBPROXY_COLS + ("mode_name", "id", "unnamed: 0"))
-_EMB_COL = re.compile(r"^(e|emb_?|embedding_?|dim_?|x|f|feat_?|v)(\d+)$", re.IGNORECASE)
 _FILE_STEP = re.compile(r"^(?:snapshot|step|proxies)_(\d+)$")
 SPLIT_NAMES = {"train": 0, "training": 0, "test": 1, "testing": 1}
 
@@ -148,91 +137,19 @@ def _file_step(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _pick(columns: Sequence[str], names: Sequence[str]) -> str | None:
-    lower = {str(c).lower(): c for c in columns}
-    for n in names:
-        if n in lower:
-            return lower[n]
-    return None
-
-
-def _proxies_from_rows(labels: np.ndarray, sub: np.ndarray | None, vectors: np.ndarray, path: Path) -> np.ndarray:
-    """(C, K, d) from proxy rows labelled (class, sub-proxy), as ``proxylab export`` writes them."""
-    try:
-        labels = np.asarray(labels).astype(np.int64)
-        sub = np.zeros(len(labels), np.int64) if sub is None else np.asarray(sub).astype(np.int64)
-    except (TypeError, ValueError):
-        raise ImportFileError(f"{path}: proxy rows need integer 'label' and 'sub_proxy' columns") from None
-    if labels.min() < 0 or sub.min() < 0:
-        raise ImportFileError(f"{path}: proxy rows need label >= 0 and sub_proxy >= 0, got negative values")
-    c, k = int(labels.max()) + 1, int(sub.max()) + 1
-    if c * k != len(labels) or len(set(zip(labels.tolist(), sub.tolist()))) != len(labels):
-        raise ImportFileError(f"{path}: proxy rows must hold every (label, sub_proxy) pair once for C={c} classes "
-                              f"x K={k} proxies = {c * k} rows (K·C not matching), got {len(labels)} rows")
-    out = np.zeros((c, k, vectors.shape[1]), np.float32)
-    out[labels, sub] = vectors
-    return out
-
-
-def _embedding_columns(frame, path: Path, notes: list[str]) -> tuple[np.ndarray, list[str]]:
-    """The (N, d) embedding matrix of a table and the columns it came from."""
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for col in frame.columns:
-        m = _EMB_COL.match(str(col))
-        if m and str(col).lower() not in META_COLS:
-            groups.setdefault(m.group(1).lower(), []).append((int(m.group(2)), col))
-    if groups:
-        prefix, cols = max(groups.items(), key=lambda kv: len(kv[1]))
-        cols = [c for _, c in sorted(cols)]
-        notes.append(f"{path.name}: embedding = {len(cols)} columns {cols[0]}..{cols[-1]}")
-        return _numeric(frame[cols], path), cols
-    list_col = _pick(frame.columns, LIST_COLS)
-    if list_col is not None and frame[list_col].dtype == object:
-        values = frame[list_col].to_numpy()
-        try:
-            lengths = {len(v) for v in values}
-        except TypeError:
-            raise ImportFileError(f"{path}: column {list_col!r} must hold one list of numbers per row") from None
-        if len(lengths) != 1:
-            raise ImportFileError(f"{path}: column {list_col!r} must hold lists of one length d, got lengths "
-                                  f"{sorted(lengths)[:5]}")
-        try:
-            matrix = np.stack([np.asarray(v, dtype=np.float64) for v in values])
-        except (TypeError, ValueError):
-            raise ImportFileError(f"{path}: column {list_col!r} must hold lists of numbers") from None
-        notes.append(f"{path.name}: embedding = list column {list_col!r}")
-        return matrix, [list_col]
-    cols = [c for c in frame.columns if str(c).lower() not in META_COLS and frame[c].dtype.kind in "iuf"]
-    if not cols:
-        raise ImportFileError(f"{path}: found no embedding columns (expected e0..e{{d-1}}, a list column "
-                              f"'embedding', or numeric columns), got columns {list(frame.columns)[:10]}")
-    ignored = [c for c in frame.columns if str(c).lower() not in META_COLS and c not in cols]
-    notes.append(f"{path.name}: embedding = the {len(cols)} numeric columns {cols[0]}..{cols[-1]}"
-                 + (f"; ignored non-numeric columns {ignored[:5]}" if ignored else ""))
-    return _numeric(frame[cols], path), cols
-
-
-def _numeric(frame, path: Path) -> np.ndarray:
-    for col in frame.columns:
-        if frame[col].dtype.kind not in "iuf":
-            example = next((v for v in frame[col] if not isinstance(v, (int, float))), frame[col].iloc[0])
-            raise ImportFileError(f"{path}: embedding column {col!r} must be numeric, got {frame[col].dtype} "
-                                  f"such as {example!r}")
-    return frame.to_numpy(dtype=np.float64)
-
 
 def _raw_from_frame(frame, path: Path, fmt: str, vectors: np.ndarray | None = None) -> _Raw:
     """A table (rows = samples, maybe proxies) → _Raw. ``vectors``: the embeddings when they come separately."""
     notes: list[str] = []
     if len(frame) == 0:
         raise ImportFileError(f"{path}: no rows")
-    kind_col = _pick(frame.columns, KIND_COLS)
+    kind_col = pick(frame.columns, KIND_COLS)
     if vectors is None:
-        vectors, _ = _embedding_columns(frame, path, notes)
+        vectors, _ = embedding_columns(frame, path, notes)
     proxies: dict[int | None, np.ndarray] = {}
-    label_col = _pick(frame.columns, LABEL_COLS)
-    class_col = _pick(frame.columns, CLASS_COLS)
-    step_col = _pick(frame.columns, STEP_COLS)
+    label_col = pick(frame.columns, LABEL_COLS)
+    class_col = pick(frame.columns, CLASS_COLS)
+    step_col = pick(frame.columns, STEP_COLS)
     if kind_col is not None:
         kinds = frame[kind_col].astype(str).str.lower().to_numpy()
         is_proxy = kinds == "proxy"
@@ -241,15 +158,15 @@ def _raw_from_frame(frame, path: Path, fmt: str, vectors: np.ndarray | None = No
                 raise ImportFileError(f"{path}: proxy rows (kind=proxy) need an integer 'label' column")
             pframe = frame[is_proxy]
             pvec = as_float_matrix(vectors[is_proxy], path, "proxies")
-            sub_col = _pick(frame.columns, SUBPROXY_COLS)
+            sub_col = pick(frame.columns, SUBPROXY_COLS)
             if step_col is not None:
                 for step in np.unique(pframe[step_col].to_numpy()):
                     sel = (pframe[step_col] == step).to_numpy()
-                    proxies[int(step)] = _proxies_from_rows(
+                    proxies[int(step)] = proxies_from_rows(
                         pframe[label_col].to_numpy()[sel], None if sub_col is None else pframe[sub_col].to_numpy()[sel],
                         pvec[sel], path)
             else:
-                proxies[None] = _proxies_from_rows(pframe[label_col].to_numpy(),
+                proxies[None] = proxies_from_rows(pframe[label_col].to_numpy(),
                                                    None if sub_col is None else pframe[sub_col].to_numpy(), pvec, path)
             notes.append(f"{path.name}: {int(is_proxy.sum())} proxy rows (kind=proxy)")
             frame, vectors = frame[~is_proxy].reset_index(drop=True), vectors[~is_proxy]
@@ -259,7 +176,7 @@ def _raw_from_frame(frame, path: Path, fmt: str, vectors: np.ndarray | None = No
         raise ImportFileError(f"{path}: expected a label column ({', '.join(LABEL_COLS)} or class), found "
                               f"columns {list(frame.columns)[:10]}")
     labels = frame[label_col if label_col is not None else class_col].to_numpy()
-    col = lambda names: None if _pick(frame.columns, names) is None else frame[_pick(frame.columns, names)].to_numpy()  # noqa: E731
+    col = lambda names: None if pick(frame.columns, names) is None else frame[pick(frame.columns, names)].to_numpy()  # noqa: E731
     raw = _Raw(path=path, fmt=fmt, embeddings=vectors, labels=labels,
                class_col=frame[class_col].to_numpy() if (label_col is not None and class_col is not None) else None,
                modes=col(MODE_COLS), split=col(SPLIT_COLS), step=col(STEP_COLS), index=col(INDEX_COLS),
@@ -337,10 +254,9 @@ def _read_tsv_pair(tensors: Path, metadata: Path | None = None) -> _Raw:
         raise ImportFileError(f"{tensors}: the file is empty") from None
     except Exception as exc:
         raise ImportFileError(f"{tensors}: not a readable TSV of numbers ({type(exc).__name__}: {one_line(exc)})") from None
-    bad = [c for c in vec.columns if vec[c].dtype.kind not in "iuf"]
-    if bad:
-        raise ImportFileError(f"{tensors}: projector tensors must be tab-separated numbers without a header, got "
-                              f"non-numeric column {int(bad[0])} such as {vec[bad[0]].iloc[0]!r}")
+    problem = non_numeric(vec, list(vec.columns))
+    if problem:
+        raise ImportFileError(f"{tensors}: {problem} (projector tensors are tab-separated numbers without a header)")
     vectors = vec.to_numpy(dtype=np.float64)
     metadata = metadata or tensors.with_name("metadata.tsv")
     if not metadata.exists():

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .common import TORCH_SUFFIXES, ImportFileError, as_float_matrix, check_file, load_numpy, load_torch
+from .tables import embedding_columns, pick, proxies_from_rows
 
 PROXY_KEYS = ("proxies", "fc")
 FORMATS = ".npy, .npz, .csv (proxylab export), or a PyTorch state dict (.pt/.pth/.bin/.ckpt)"
@@ -184,20 +185,18 @@ def read_proxies(path: str | os.PathLike, *, key: str | None = None, num_classes
 def _read_csv(p: Path) -> ImportedProxies:
     import pandas as pd
 
-    from .embeddings import _embedding_columns, _proxies_from_rows, _pick
-
     try:
         frame = pd.read_csv(p)
     except Exception as exc:
         raise ImportFileError(f"{p}: not a readable CSV ({type(exc).__name__})") from None
-    label = _pick(frame.columns, ("label",))
+    label = pick(frame.columns, ("label",))
     if label is None or len(frame) == 0:
         raise ImportFileError(f"{p}: expected proxy rows with 'label', 'sub_proxy' and e0..e{{d-1}} columns "
                               f"(proxylab export), got columns {list(frame.columns)[:8]}")
-    vectors, _ = _embedding_columns(frame, p, [])
+    vectors, _ = embedding_columns(frame, p, [])
     vectors = as_float_matrix(vectors, p, "proxies")
-    sub = _pick(frame.columns, ("sub_proxy",))
-    proxies = _proxies_from_rows(frame[label].to_numpy(), None if sub is None else frame[sub].to_numpy(), vectors, p)
+    sub = pick(frame.columns, ("sub_proxy",))
+    proxies = proxies_from_rows(frame[label].to_numpy(), None if sub is None else frame[sub].to_numpy(), vectors, p)
     return ImportedProxies(proxies, "csv", None, f"rows (label, sub_proxy) -> {proxies.shape}")
 
 

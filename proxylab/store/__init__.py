@@ -19,14 +19,14 @@ Reading::
 from .atomic import atomic_write_bytes, atomic_write_json
 from .images import read_eval_images, to_thumbnails, write_eval_images
 from .layout import (
-    SCHEMA_VERSION, STATUSES, RunError, default_store, run_dir, validate_run_name,
+    SCHEMA_VERSION, STATUSES, RunError, RunExistsError, default_store, run_dir, validate_run_name,
 )
 from .reader import Progress, Run, RunSummary, list_runs, open_run
 from .snapshot import SNAPSHOT_ARRAYS, Snapshot
 from .writer import RunWriter
 
 __all__ = [
-    "RunError", "validate_run_name", "default_store", "run_dir", "SCHEMA_VERSION", "STATUSES",
+    "RunError", "RunExistsError", "validate_run_name", "default_store", "run_dir", "SCHEMA_VERSION", "STATUSES",
     "RunWriter", "atomic_write_bytes", "atomic_write_json", "read_eval_images", "write_eval_images", "to_thumbnails",
     "Run", "RunSummary", "Progress", "Snapshot", "SNAPSHOT_ARRAYS", "list_runs", "open_run",
     "write_fake_run",

@@ -31,6 +31,16 @@ class RunError(ValueError):
     """A run is missing, corrupt, locked by another writer, or was given bad input (one-line message)."""
 
 
+class RunExistsError(RunError):
+    """A new run was asked for under a name that is taken. The message advises the Python API (``exist_ok=True``);
+    ``name`` and ``store`` let a caller with options of its own (the CLI) advise those instead."""
+
+    def __init__(self, name: str, store: str):
+        super().__init__(f"run {name} already exists in {store}; pick another name or pass exist_ok=True")
+        self.name = name
+        self.store = store
+
+
 def validate_run_name(name: object) -> str:
     """Return ``name`` if it is a safe run-folder name, else raise :class:`RunError`.
 

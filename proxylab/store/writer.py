@@ -22,7 +22,7 @@ from .atomic import atomic_write_bytes, atomic_write_json, remove_stale_temp_fil
 from .db import check_database, connect_writer
 from .layout import (
     METRICS_DB, PROJECTION_DIR, RUN_JSON, SCHEMA_VERSION, SNAPSHOT_DIR, STATUSES, WEIGHTS_DIR, RunError,
-    check_step, run_dir, snapshot_path, snapshot_steps_in,
+    RunExistsError, check_step, run_dir, snapshot_path, snapshot_steps_in,
 )
 from .lock import acquire_lock, release_lock
 from .snapshot import normalize_snapshot_arrays, write_snapshot_file
@@ -108,12 +108,12 @@ class RunWriter:
         except (TypeError, ValueError) as exc:
             raise RunError(f"meta for run {name} must be JSON-serialisable, got {exc}") from None
         if path.exists() and not exist_ok and (path / RUN_JSON).exists():
-            raise RunError(f"run {name} already exists in {store}; pick another name or pass exist_ok=True")
+            raise RunExistsError(name, str(store))
         path.mkdir(parents=True, exist_ok=True)
         fd = acquire_lock(path, name)
         try:
             if (path / RUN_JSON).exists() and not exist_ok:
-                raise RunError(f"run {name} already exists in {store}; pick another name or pass exist_ok=True")
+                raise RunExistsError(name, str(store))
             for sub in (SNAPSHOT_DIR, PROJECTION_DIR, WEIGHTS_DIR):
                 shutil.rmtree(path / sub, ignore_errors=True)
             for fname in (METRICS_DB, METRICS_DB + "-wal", METRICS_DB + "-shm"):

@@ -14,6 +14,7 @@ DICT = InstanceOf(dict, label="dict")
 #: config files larger than this are refused before parsing (a real config is a few hundred bytes).
 MAX_CONFIG_BYTES = 1 << 20
 STR = InstanceOf(str, label="str")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass
@@ -22,9 +23,10 @@ class TrainConfig:
 
     Parameters
     ----------
-    data, data_params, data_root, split
+    data, data_params, data_root, split, test_fraction
         Dataset name for :func:`proxylab.data.make_dataset`, its parameters, a local root for datasets read from
-        disk, and the split (None = the dataset's default).
+        disk, the split (None = the dataset's default) and the share of every class held out for test by a
+        per-sample split (ignored by zero-shot and by datasets with their own test set).
     model, model_params, embedding_dim, normalize
         Embedder name for :func:`proxylab.models.make_model`, its parameters, d, and L2 normalisation of the output.
     loss, loss_params, proxies_per_class, so_weight, so_scope
@@ -52,6 +54,7 @@ class TrainConfig:
     data_params: dict = field(default_factory=dict)
     data_root: str | None = None
     split: str | None = None
+    test_fraction: float = 0.3
     model: str = "linear"
     model_params: dict = field(default_factory=dict)
     embedding_dim: int = 16
@@ -89,6 +92,7 @@ class TrainConfig:
         "data_params": [DICT],
         "data_root": [STR, None],
         "split": [STR, None],
+        "test_fraction": [Interval(float, 0, 1, closed="neither")],
         "model": [STR],
         "model_params": [DICT],
         "embedding_dim": [Interval(int, 1, 4096)],
@@ -146,7 +150,7 @@ class TrainConfig:
             raise ValueError(f"unknown config key {unknown[0]!r}; valid keys: {', '.join(sorted(valid))}")
         values = dict(values)
         for key in ("lr", "weight_decay", "momentum", "so_weight", "warmup_epochs", "imbalance", "grad_clip",
-                    "proxy_lr_multiplier"):
+                    "proxy_lr_multiplier", "test_fraction"):
             v = values.get(key)
             if isinstance(v, int) and not isinstance(v, bool):  # JSON/TOML write 1e2 as 100
                 values[key] = float(v)
@@ -154,8 +158,10 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        """Read a ``.json`` or ``.toml`` config file."""
+        """Read a ``.json`` or ``.toml`` config file (YAML is refused with a message saying so)."""
         path = Path(path)
+        if path.suffix.lower() in YAML_SUFFIXES:  # json.loads would only say "Expecting value"
+            raise ValueError(f"config file {path}: YAML is not supported; use JSON (.json) or TOML (.toml)")
         kind = path.suffix.lstrip(".") or "JSON"  # the name the user gave the format (json, toml)
         try:
             size = path.stat().st_size

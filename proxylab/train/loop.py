@@ -35,6 +35,10 @@ from .step_stats import StepRecord, StepStats
 from .stopping import SIGNAL_NAMES, StopRequests, TrainingStopped, describe
 
 
+#: make_dataset's own keywords, set by these config keys (so data_params must not hold them)
+DATASET_KEYS = {"root": "data_root", "split": "split", "seed": "seed", "test_fraction": "test_fraction"}
+
+
 def pick_device(name: str) -> torch.device:
     """``auto`` → CUDA when present (the local rank's GPU under torchrun), else CPU."""
     if name == "cuda" and not torch.cuda.is_available():
@@ -184,9 +188,16 @@ class Trainer:
     # -- construction ----------------------------------------------------------------------------
     def _build(self) -> None:
         cfg = self.cfg
-        self.data = make_dataset(cfg.data, root=cfg.data_root, split=cfg.split, seed=cfg.seed, **cfg.data_params)
+        own = sorted(set(cfg.data_params) & set(DATASET_KEYS))
+        if own:  # make_dataset takes these as keywords of their own: a second value would be a TypeError
+            raise ValueError(f"data_params must not set {own[0]!r}, which is a config key of its own "
+                             f"({DATASET_KEYS[own[0]]}), got data_params={cfg.data_params!r}")
+        self.data = make_dataset(cfg.data, root=cfg.data_root, split=cfg.split, seed=cfg.seed,
+                                 test_fraction=cfg.test_fraction, **cfg.data_params)
         train = self.data.train
         self.num_classes = len(train.class_names)
+        self.adjustments = self._fit_config_to_data()
+        cfg = self.cfg
         self.model = make_model(cfg.model, train.input_shape, cfg.embedding_dim, normalize=cfg.normalize,
                                 **cfg.model_params).to(self.device)
         self.loss_fn = make_loss(cfg.loss, self.num_classes, cfg.embedding_dim, **self._loss_params()).to(self.device)
@@ -214,13 +225,25 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         steps_per_epoch = max(1, math.ceil(len(train.labels) / (cfg.classes_per_batch * cfg.samples_per_class)))
         self.warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
-        self.sampler = ClassBalancedSampler(train.labels, min(cfg.classes_per_batch, self.num_classes),
+        self.sampler = ClassBalancedSampler(train.labels, cfg.classes_per_batch,
                                             cfg.samples_per_class, num_batches=cfg.steps,
                                             seed=cfg.seed + 7919 * self.rank,  # each rank its own batches
                                             imbalance=cfg.imbalance)
         self.snapshot_steps = set(snapshot_schedule(cfg.steps, cfg.num_snapshots))
         self.same_classes = list(self.data.test.class_names) == list(train.class_names)
         self.eval_sets = self._eval_sets()
+
+    def _fit_config_to_data(self) -> list[str]:
+        """Reduce values the data cannot honour to what it can, in ``self.cfg`` (so run.json records the value
+        used, and a resume uses it again); returns one line per change, for the caller to show."""
+        cfg, notes, used = self.cfg, [], {}
+        if cfg.classes_per_batch > self.num_classes:
+            used["classes_per_batch"] = self.num_classes
+            notes.append(f"classes_per_batch={cfg.classes_per_batch} is more than the {self.num_classes} train "
+                         f"classes; using {self.num_classes}")
+        self.requested = {key: getattr(cfg, key) for key in used}
+        self.cfg = cfg.replace(**used)
+        return notes
 
     def _loss_params(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -261,6 +284,7 @@ class Trainer:
         info["num_train_classes"] = len(train_names)
         return {
             "config": self.cfg.to_dict(),
+            "config_requested": self.requested,  # values the data could not honour, as given (config: as used)
             "seed": self.cfg.seed,
             "dataset": info,
             "model": {"name": self.cfg.model, "embedding_dim": self.cfg.embedding_dim,
