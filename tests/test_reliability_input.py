@@ -180,6 +180,8 @@ def test_classes_per_batch_beyond_the_classes_is_recorded_as_used_and_said_once(
     assert notes == ["proxylab: note: classes_per_batch=9 is more than the 4 train classes; using 4"], err
     meta = open_run(tmp_path, "capped").meta
     assert meta["config"]["classes_per_batch"] == 4 and meta["config_requested"] == {"classes_per_batch": 9}
+    meta_path = tmp_path / "capped" / "run.json"  # as if stopped (a finished run is not resumed)
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "status": "interrupted"}))
     rc = main(["train", "--store", str(tmp_path), "--resume", "capped", "--no-progress"])
     assert rc == 0 and "classes_per_batch=" not in capsys.readouterr().err  # said once: the run now holds 4
 
