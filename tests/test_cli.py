@@ -174,23 +174,6 @@ def test_run_names_never_escape_the_store(tmp_path):
     assert out.returncode == 2 and not (tmp_path / "abs").exists()
 
 
-def test_torchrun_trains_data_parallel_and_only_rank_0_writes(tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    out = subprocess.run([*torchrun, "-m", "proxylab", "train", "--store", tmp_path, "--name", "ddp", *TINY,
-                          "--loss", "proxy_anchor"], capture_output=True, text=True, env=ENV, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines() == [str(tmp_path / "ddp")]  # printed once, by rank 0
-    run = open_run(tmp_path, "ddp")
-    assert run.status == "finished"
-    assert run.meta["distributed"] == {"world_size": 2, "replica_param_max_diff": 0.0}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]
-    cli("train", "--store", tmp_path, "--name", "single", *TINY, "--loss", "proxy_anchor")
-    single = open_run(tmp_path, "single")
-    # rank 1 trained on its own batches, so the averaged updates differ from one process's
-    assert not np.allclose(run.snapshot(20).proxies, single.snapshot(20).proxies)
-    assert np.allclose(run.snapshot(0).proxies, single.snapshot(0).proxies)  # same seed, same start
-
-
 def test_demo_trains_the_teaching_runs_and_shows_the_effects(demo_store):
     from proxylab.demo import DEMO_RUNS
 

@@ -88,9 +88,16 @@ def test_a_two_process_run_has_exactly_one_writer_and_equal_replicas(tmp_path):
     run = open_run(store, "ddp")
     assert run.status == "finished"
     assert run.meta["distributed"] == {"world_size": 2, "replica_param_max_diff": 0.0}
-    assert sorted(p.name for p in store.iterdir()) == ["ddp"]
+    assert sorted(p.name for p in store.iterdir()) == ["ddp"]  # nothing beside the run (rank 1 wrote none)
     state = load_checkpoint(run.path)["model"]
     assert any(k.endswith("running_mean") for k in state)  # BatchNorm buffers are in rank 0's checkpoint
+    single = subprocess.run([sys.executable, "-m", "proxylab", "train", "--store", str(store), "--name", "single",
+                             *TINY, "--steps", "20"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    one = open_run(store, "single")
+    assert np.allclose(run.snapshot(0).proxies, one.snapshot(0).proxies)  # same seed, same start
+    # rank 1 trained on its own batches, so the averaged updates differ from one process's
+    assert not np.allclose(run.snapshot(20).proxies, one.snapshot(20).proxies)
 
 
 @pytest.mark.slow  # three two-process runs (~1 min)
