@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 
-from proxylab.metrics import evaluate, knn, mode_coverage, nmi, retrieval_metrics
+from proxylab.metrics import evaluate, feasible_ks, knn, missing_ks_note, mode_coverage, nmi, retrieval_metrics
 
 KS = (1, 2, 4, 8)
 DYADIC_UNIT_VECTORS = np.array(
@@ -210,6 +210,18 @@ def test_bitwise_duplicates_tie_exactly_at_every_chunk_size(dtype, near, min_gap
         assert_same_metrics(result, expected, tol=1e-12)
     neighbours = [knn(x, None, 30, chunk_size=c)[0] for c in (1, 7, None)]
     assert all(np.array_equal(n, neighbours[0]) for n in neighbours)
+
+
+def test_feasible_ks_splits_off_the_cut_offs_a_small_set_cannot_score():
+    assert feasible_ks((8, 1, 4, 2, 4), 5) == ((1, 2, 4), (8,))
+    assert feasible_ks(3, 2) == ((), (3,))
+    assert feasible_ks((1, 2), 1) == ((), (1, 2))
+    x, y = random_data(0, n=5)
+    with pytest.raises(ValueError, match=r"ks must be <= 4 \(candidates per query\), got 8"):
+        evaluate(x, y)  # an explicit infeasible k stays an error in the public API
+    with pytest.raises(ValueError, match="ks must be an int >= 1"):
+        feasible_ks((0, 1), 5)
+    assert "R@8" in missing_ks_note("test", 5, (8,)) and "\n" not in missing_ks_note("test", 5, (8,))
 
 
 def test_tie_order_decides_the_metrics():

@@ -52,7 +52,9 @@ def retrieval_metrics(
     labels : array or Tensor of int, shape (N_q,)
         Query labels.
     ks : int or sequence of int, default=(1, 2, 4, 8)
-        Cut-offs for R@k, P@k and nDCG@k; each must be <= the number of candidates per query.
+        Cut-offs for R@k, P@k and nDCG@k; each must be <= the number of candidates per query, else
+        a ValueError (an explicit k that cannot be scored is an error here; evaluation code splits
+        such k off with :func:`proxylab.metrics.feasible_ks` and reports them as missing).
     gallery : array or Tensor, shape (N_g, d), optional
         Separate gallery; None uses the queries themselves, each query excluding itself.
     gallery_labels : array or Tensor of int, shape (N_g,), optional
