@@ -90,6 +90,13 @@ def normalize_rows(x: Tensor) -> Tensor:
     return F.normalize(x, dim=1)
 
 
+def normalize_query_and_gallery(query: Tensor, gallery: Tensor) -> tuple[Tensor, Tensor]:
+    """Unit-norm query (N_q, d) and gallery (N_g, d) rows; a self-search normalises once and shares the
+    result (one (N, d) copy, not two: 230 MB at N = 450,000, d = 128, float32)."""
+    query_hat = normalize_rows(query)
+    return query_hat, query_hat if gallery is query else normalize_rows(gallery)
+
+
 def topk_stable(sims: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Top-k of every row of ``sims`` (b, n), ordered by (value desc, column asc).
 
@@ -284,7 +291,7 @@ def knn(
     if n_candidates < 1:
         raise ValueError("gallery must hold at least one candidate besides the query itself, got 0")
     k = check_int(k, "k", 1, n_candidates)
-    query_hat, gallery_hat = normalize_rows(query), normalize_rows(gallery)
+    query_hat, gallery_hat = normalize_query_and_gallery(query, gallery)
     n_query = query.shape[0]
     indices = torch.empty((n_query, k), dtype=torch.int64)
     similarities = torch.empty((n_query, k), dtype=gallery.dtype)
