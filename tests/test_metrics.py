@@ -222,6 +222,7 @@ def test_feasible_ks_splits_off_the_cut_offs_a_small_set_cannot_score():
     with pytest.raises(ValueError, match="ks must be an int >= 1"):
         feasible_ks((0, 1), 5)
     assert "R@8" in missing_ks_note("test", 5, (8,)) and "\n" not in missing_ks_note("test", 5, (8,))
+    assert "not evaluated" in missing_ks_note("train", 1, (1, 2))
 
 
 def test_tie_order_decides_the_metrics():

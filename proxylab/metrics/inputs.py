@@ -78,8 +78,10 @@ def feasible_ks(ks: Any, n_points: int) -> tuple[tuple[int, ...], tuple[int, ...
 
 def missing_ks_note(split: str, n_points: int, missing: tuple[int, ...]) -> str:
     """One-line note that ``split`` (``n_points`` points) cannot score the cut-offs ``missing``."""
+    if n_points < 2:
+        return f"{split} split: {n_points} point(s), too few for retrieval metrics; the split is not evaluated"
     listed = ", ".join(f"R@{k}" for k in missing)
-    return (f"{split} split: {n_points} point(s), so at most {max(n_points - 1, 0)} candidates per query; "
+    return (f"{split} split: {n_points} point(s), so at most {n_points - 1} candidates per query; "
             f"{listed} (and P@k, nDCG@k) not reported")
 
 

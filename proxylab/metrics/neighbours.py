@@ -24,7 +24,9 @@ identical gallery rows can get cosines one rounding apart, and which of them ran
 depend on ``chunk_size``. :func:`iter_chunk_topk` therefore computes each chunk against the
 *distinct* unit-norm gallery rows only and copies that column to every duplicate: duplicates share
 one computed float, so they tie exactly whatever the chunking, the device or the BLAS. Rows are
-compared after normalisation, so x and 2x (exact in floating point) count as duplicates too.
+compared after normalisation, so x and 2x (exact in floating point) count as duplicates too. Two
+*different* rows whose exact cosines to a query are equal tie only where the arithmetic is exact
+(e.g. dyadic coordinates); otherwise their computed values, one rounding apart, decide.
 """
 from __future__ import annotations
 
