@@ -11,6 +11,12 @@ chunk proxylab uses (same memory budget). The JSON records which k-NN each PML c
 
 Peak memory = the highest RSS sampled every 2 ms during the call minus the RSS just before it (after
 ``malloc_trim``), so it is what the metric call itself adds, not the data or the imports.
+
+*Large* (full run only): proxylab alone at N = 450,000 x d = 128 with SOP-like labels (classes of 2-12
+items plus four big classes of 500-4,000, so MAP@R looks up to 3,999 deep for some queries) and the
+default ks (1, 2, 4, 8); it records the wall time and the child's whole peak RSS (``ru_maxrss``: data,
+imports and all). SOP's own ks (1, 10, 100, 1000) make every query keep its top 1,000, several times
+slower on CPU. Alone: ``python -m bench.metrics --worker '{"N": 450000, "impl": "large", "reps": 1}'``.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ FULL = {"N": (2500, 5000, 10000, 20000, 100000), "rounds": 2, "rounds_by_N": {10
         "default_reps": 3}
 QUICK = {"N": (10000,), "rounds": 1, "rounds_by_N": {}, "reps": {}, "default_reps": 2}
 PML_FULL_MATRIX_MAX_N = 20000  # an unbatched PML N×N float32 matrix: 1.6 GB at 20k, 40 GB at 100k
+LARGE_N = 450_000
+BIG_CLASS_SIZES = (500, 1000, 2000, 4000)
 
 
 def _data(n: int, seed: int = 0):
@@ -41,6 +49,61 @@ def _data(n: int, seed: int = 0):
     centres = rng.standard_normal((classes, D), dtype=np.float32)
     x = centres[y] + 2.0 * rng.standard_normal((n, D), dtype=np.float32)
     return x, y.astype(np.int64)
+
+
+def sop_like_labels(n: int, seed: int = 0):
+    """Labels (n,) int64 in random order: the classes of :data:`BIG_CLASS_SIZES`, then classes of 2-12 items
+    (uniform sizes, like Stanford Online Products) until n items; the last class takes the remainder (>= 2)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sizes = list(BIG_CLASS_SIZES)
+    while sum(sizes) < n:
+        sizes.append(int(rng.integers(2, 13)))
+    sizes[-1] -= sum(sizes) - n
+    if sizes[-1] < 2:  # fold a too-small remainder into the class before it
+        sizes[-2] += sizes.pop()
+    return rng.permutation(np.repeat(np.arange(len(sizes)), sizes)).astype(np.int64)
+
+
+def large_data(n: int = LARGE_N, d: int = D, noise: float = 2.0, seed: int = 0):
+    """SOP-like labels and float32 embeddings (n, d) = unit class centre + ``noise`` x N(0, I/d) per item;
+    noise 2.0 gives partial retrieval, noise 0.1 separates every class (all cosines to classmates ~0.99,
+    to other classes' items < 0.7)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = sop_like_labels(n, seed)
+    centres = rng.standard_normal((int(y.max()) + 1, d), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    x = centres[y]
+    x += (noise / np.sqrt(d)) * rng.standard_normal((n, d), dtype=np.float32)
+    return x, y
+
+
+def large_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """proxylab at N = spec["N"] (default 450,000) on :func:`large_data`: time and the process's peak RSS."""
+    import resource
+
+    import numpy as np
+    import torch
+
+    from proxylab.metrics import retrieval_metrics
+
+    n = spec.get("N", LARGE_N)
+    x, y = large_data(n)
+    counts = np.bincount(y)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    _trim()
+    with _PeakSampler() as peak:
+        t0 = time.perf_counter()
+        values = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y))
+        seconds = time.perf_counter() - t0
+    return {"N": n, "d": D, "impl": "large", "classes": len(counts), "max_R": int(counts.max()) - 1,
+            "median_class_size": float(np.median(counts)), "ks": [1, 2, 4, 8], "threads": torch.get_num_threads(),
+            "seconds": seconds, "values": values, "peak_delta_bytes": peak.delta,
+            "maxrss_before_bytes": before,
+            "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 class _PeakSampler:
@@ -90,6 +153,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     from proxylab.metrics import retrieval_metrics
     from proxylab.metrics.neighbours import chunk_rows
 
+    if spec["impl"] == "large":
+        return large_worker(spec)
     n, impl, reps = spec["N"], spec["impl"], spec["reps"]
     x_np, y_np = _data(n)
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
@@ -191,9 +256,13 @@ def run(quick: bool) -> dict[str, Any]:
     ns = [r["N"] for r in rows]
     exps = {impl: fit_exponent(ns, [r["cases"].get(impl, {}).get("median_s") for r in rows])
             for impl in ("ours", "pml", "matmul", "pml_full")}
-    return {"config": {"N": list(cfg["N"]), "d": D, "per_class": PER_CLASS, "rounds": cfg["rounds"],
-                       "rounds_by_N": {str(k): v for k, v in cfg["rounds_by_N"].items()}},
-            "rows": rows, "time_exponent_in_N": exps}
+    out = {"config": {"N": list(cfg["N"]), "d": D, "per_class": PER_CLASS, "rounds": cfg["rounds"],
+                      "rounds_by_N": {str(k): v for k, v in cfg["rounds_by_N"].items()}},
+           "rows": rows, "time_exponent_in_N": exps}
+    if not quick:
+        log(f"metrics large N={LARGE_N}")
+        out["large"] = run_worker("bench.metrics", {"N": LARGE_N, "impl": "large", "reps": 1}, timeout=4 * 3600)
+    return out
 
 
 if __name__ == "__main__":

@@ -161,6 +161,18 @@ def _metrics(doc: dict, summary: list) -> str:
         f"Fitted time exponent in N (t ∝ N^a): proxylab {_f(ex.get('ours'))}, PML {_f(ex.get('pml'))}, "
         f"matmul {_f(ex.get('matmul'))}.",
     ]
+    large = doc.get("large")
+    if large and "error" not in large:
+        v = large["values"]
+        text += ["", f"*Large*: proxylab alone at N = {large['N']:,} × d = {large['d']} ({large['classes']:,} "
+                 f"SOP-like classes, deepest R = {large['max_R']:,}, ks {large['ks']}): {_f(large['seconds'], 0)} s on "
+                 f"{large['threads']} thread(s), peak RSS of the whole process {_mb(large['maxrss_bytes'])} MB "
+                 f"(target < 4,096 MB; the call itself added {_mb(large['peak_delta_bytes'])} MB); "
+                 f"R@1 {_f(v['R@1'], 3)}, MAP@R {_f(v['MAP@R'], 3)}."]
+        summary.append(["Metrics: N = 450,000 × 128 peak RSS", "< 4,096 MB", f"{_mb(large['maxrss_bytes'])} MB",
+                        _ok(large["maxrss_bytes"] < 4 * 2**30)])
+    elif large:
+        text += ["", f"*Large*: not measured: {large['error']}"]
     return "\n".join(text)
 
 

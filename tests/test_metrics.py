@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 
-from proxylab.metrics import evaluate, mode_coverage, nmi, retrieval_metrics
+from proxylab.metrics import evaluate, feasible_ks, knn, missing_ks_note, mode_coverage, nmi, retrieval_metrics
 
 KS = (1, 2, 4, 8)
 DYADIC_UNIT_VECTORS = np.array(
@@ -38,6 +38,13 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
+def tie_duplicates(sims: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """Give every gallery column the similarities of the first gallery row with the same unit row, so
+    duplicates tie exactly (the float64 product alone may round them apart)."""
+    _, first, group = np.unique(unit_rows(gallery), axis=0, return_index=True, return_inverse=True)
+    return sims[:, first[group.ravel()]]
+
+
 def reference_retrieval(x, y, ks=KS, gallery=None, gallery_labels=None, query_indices=None) -> dict:
     """Loop-per-query metrics; ``query_indices`` (with a gallery) marks each query's own row."""
     x = np.asarray(x, dtype=np.float64)
@@ -46,7 +53,7 @@ def reference_retrieval(x, y, ks=KS, gallery=None, gallery_labels=None, query_in
     else:
         gallery = np.asarray(gallery, dtype=np.float64)
         own_row = np.full(len(x), -1) if query_indices is None else np.asarray(query_indices)
-    sims = unit_rows(x) @ unit_rows(gallery).T  # (N_q, N_g), the full matrix on purpose
+    sims = tie_duplicates(unit_rows(x) @ unit_rows(gallery).T, gallery)  # (N_q, N_g), the full matrix on purpose
     per_query: dict[str, list[float]] = {}
     excluded = 0
     for q in range(len(x)):
@@ -165,6 +172,57 @@ def test_tie_heavy_data_is_tie_heavy_and_exact():
     row = sims[0, 1:]
     assert len(np.unique(row)) <= 9 < len(row) // 10  # few distinct similarities per row
     assert_same_metrics(retrieval_metrics(x.astype(np.float32), y, KS), reference_retrieval(x, y, KS))
+
+
+def duplicate_heavy_data(seed, dtype, n=150, d=64, n_bases=30, near=1e-2):
+    """Few distinct directions repeated bitwise, some times an exact power of two, plus near-duplicates
+    (a base + ``near`` x noise, far above the rounding of ``dtype``) and two zero rows; 6 labels, so
+    duplicates carry different labels and only the tie rule decides which one ranks first."""
+    rng = np.random.default_rng(seed)
+    bases = rng.normal(size=(n_bases, d)).astype(dtype)
+    x = bases[rng.integers(0, n_bases, n)] * (2.0 ** rng.integers(-2, 3, (n, 1))).astype(dtype)
+    is_near = rng.random(n) < 0.2
+    x[is_near] += (near * rng.normal(size=(int(is_near.sum()), d))).astype(dtype)
+    x[:2] = 0.0
+    return x, rng.integers(0, 6, n)
+
+
+def smallest_gap_between_distinct_similarities(x) -> float:
+    """Over all queries, the closest two *different* reference similarities of their candidates."""
+    x64 = np.asarray(x, dtype=np.float64)
+    sims = tie_duplicates(unit_rows(x64) @ unit_rows(x64).T, x64)
+    return min(np.diff(np.unique(np.delete(sims[q], q))).min(initial=np.inf) for q in range(len(x)))
+
+
+@pytest.mark.parametrize(("dtype", "near", "min_gap"), [(np.float32, 1e-2, 4e-7), (np.float64, 1e-3, 1e-12)])
+def test_bitwise_duplicates_tie_exactly_at_every_chunk_size(dtype, near, min_gap):
+    """One-row chunks take BLAS's matrix-vector path, which rounded duplicate columns apart (float32 here:
+    R@1, MAP@R off by up to 0.02 at chunk_size=1 before the fix)."""
+    x, y = duplicate_heavy_data(2, dtype, near=near)
+    assert len(np.unique(unit_rows(x), axis=0)) < len(x) // 2  # duplicate-heavy directions
+    # every non-duplicate pair is decided far above the rounding of dtype, so only duplicates can tie
+    assert smallest_gap_between_distinct_similarities(x) > min_gap
+    ks = (1, 2, 4, 8, 20)
+    expected = reference_retrieval(x, y, ks)
+    by_chunk = {c: retrieval_metrics(x, y, ks, chunk_size=c) for c in (1, 7, len(x), None)}
+    for chunk_size, result in by_chunk.items():
+        assert result == by_chunk[None], chunk_size  # bit-identical, not merely close
+        assert_same_metrics(result, expected, tol=1e-12)
+    neighbours = [knn(x, None, 30, chunk_size=c)[0] for c in (1, 7, None)]
+    assert all(np.array_equal(n, neighbours[0]) for n in neighbours)
+
+
+def test_feasible_ks_splits_off_the_cut_offs_a_small_set_cannot_score():
+    assert feasible_ks((8, 1, 4, 2, 4), 5) == ((1, 2, 4), (8,))
+    assert feasible_ks(3, 2) == ((), (3,))
+    assert feasible_ks((1, 2), 1) == ((), (1, 2))
+    x, y = random_data(0, n=5)
+    with pytest.raises(ValueError, match=r"ks must be <= 4 \(candidates per query\), got 8"):
+        evaluate(x, y)  # an explicit infeasible k stays an error in the public API
+    with pytest.raises(ValueError, match="ks must be an int >= 1"):
+        feasible_ks((0, 1), 5)
+    assert "R@8" in missing_ks_note("test", 5, (8,)) and "\n" not in missing_ks_note("test", 5, (8,))
+    assert "not evaluated" in missing_ks_note("train", 1, (1, 2))
 
 
 def test_tie_order_decides_the_metrics():

@@ -67,6 +67,22 @@ def test_a_run_logs_every_documented_key(tmp_path):
     assert (snap.modes >= 0).all()
 
 
+def test_a_tiny_eval_split_reports_the_infeasible_k_as_missing_with_one_note(tmp_path):
+    """eval_max_points=5: 4 candidates per query, so the default k = 8 cannot be scored; the run goes on."""
+    with pytest.warns(RuntimeWarning, match="R@8") as caught:
+        run = train(tmp_path, "r", eval_max_points=5)
+    assert run.status == "finished"
+    evals = run.evals()
+    assert sorted(set(evals["step"])) == [8, 16, 24]
+    for split in ("test", "train"):
+        logged = set(evals[evals["split"] == split]["metric"])
+        assert {"R@1", "R@2", "R@4", "P@4", "nDCG@4", "RP", "MAP@R"} <= logged, split
+        assert not {"R@8", "P@8", "nDCG@8"} & logged, split
+    notes = run.meta["eval_notes"]  # one per split, though each split was evaluated three times
+    assert len(notes) == 2 and all("5 point(s)" in n and "R@8" in n for n in notes)
+    assert len([w for w in caught if "R@8" in str(w.message)]) == 2
+
+
 def test_logged_group_norms_are_before_clipping(tmp_path):
     run = train(tmp_path, "r", grad_clip=1e-6, steps=4, eval_every=4, checkpoint_every=4)
     assert (run.scalars()["grad_norm/total"] > 1e-3).all()

@@ -66,9 +66,9 @@ def snapshot_metrics(snap, has_split: bool, ks: Sequence[int] = DEFAULT_KS, note
     Splits are ``train`` and ``test`` when the input had a split column, else ``test`` (every row).
     Metrics come from :func:`proxylab.metrics.evaluate` (R@k, P@k, nDCG@k, RP, MAP@R, NMI and, when
     the snapshot has proxies whose classes the labels index and modes are known, mode coverage). Cut-offs
-    k larger than the candidates per query are dropped; a split with fewer than 2 points is skipped.
+    k larger than the candidates per query are dropped with a note; a split with fewer than 2 points is skipped.
     """
-    from ..metrics import evaluate
+    from ..metrics import evaluate, feasible_ks, missing_ks_note
 
     notes = notes if notes is not None else []
     groups = [("train", snap.split == 0), ("test", snap.split == 1)] if has_split else [
@@ -76,11 +76,13 @@ def snapshot_metrics(snap, has_split: bool, ks: Sequence[int] = DEFAULT_KS, note
     out: dict[str, dict[str, float]] = {}
     for split, sel in groups:
         n = int(sel.sum())
-        usable = tuple(k for k in ks if k <= n - 1)
+        usable, missing = feasible_ks(ks, n)
         if n < 2 or not usable:
             if n:
                 notes.append(f"step {snap.step} {split}: {n} point(s), too few for retrieval metrics")
             continue
+        if missing:
+            notes.append(f"step {snap.step} {missing_ks_note(split, n, missing)}")
         labels, modes = snap.labels[sel], snap.modes[sel]
         prox = snap.proxies
         use_prox = prox is not None and bool((modes >= 0).any()) and int(labels.max()) < prox.shape[0]

@@ -8,6 +8,8 @@ Public API
 - :func:`nmi` — NMI of k-means (k = number of classes, fixed seed) against the labels.
 - :func:`mode_coverage` — how well the proxies cover ground-truth modes.
 - :func:`evaluate` — all of the above as one flat dict (what the trainer logs each eval).
+- :func:`feasible_ks` — the cut-offs a set of N points can score (k <= N - 1) and the missing ones;
+  ``retrieval_metrics``/``evaluate`` raise on a larger k, evaluation code drops it with a note.
 
 Inputs may be numpy arrays or torch tensors; torch tensors on CUDA are processed there.
 """
@@ -17,11 +19,11 @@ from typing import Any
 
 from .clustering import kmeans_labels, nmi
 from .coverage import mode_coverage
-from .inputs import as_labels, as_tensor
+from .inputs import as_labels, as_tensor, feasible_ks, missing_ks_note
 from .neighbours import knn
 from .retrieval import retrieval_metrics
 
-__all__ = ["evaluate", "kmeans_labels", "knn", "mode_coverage", "nmi", "retrieval_metrics"]
+__all__ = ["evaluate", "feasible_ks", "kmeans_labels", "knn", "missing_ks_note", "mode_coverage", "nmi", "retrieval_metrics"]
 
 
 def evaluate(
@@ -46,6 +48,7 @@ def evaluate(
         The loss's proxies. Pass them only when ``labels`` index the proxies' classes (e.g. the
         training split, or a per-sample split); on a zero-shot test split the classes differ.
     ks : int or sequence of int, default=(1, 2, 4, 8)
+        Each must be <= N - 1 (a ValueError otherwise); :func:`feasible_ks` splits off the others.
     seed : int, default=0
         k-means seed for NMI.
     chunk_size : int, optional

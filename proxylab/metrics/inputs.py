@@ -52,6 +52,39 @@ def as_ks(ks: Any) -> tuple[int, ...]:
     return tuple(sorted({int(k) for k in values}))
 
 
+def feasible_ks(ks: Any, n_points: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Split the cut-offs ``ks`` into those a self-search over ``n_points`` can score and the rest.
+
+    A query has ``n_points - 1`` candidates (itself excluded), so k <= n_points - 1 is feasible.
+    :func:`proxylab.metrics.retrieval_metrics` raises on a larger k (an explicit request it cannot
+    honour); monitoring code (the trainer's evaluation, imports, baselines) instead reports the
+    feasible ones and names the others as missing, so one small split does not stop a run.
+
+    Parameters
+    ----------
+    ks : int or sequence of int
+        Cut-offs, validated as by :func:`as_ks`.
+    n_points : int
+        Size of the evaluation set.
+
+    Returns
+    -------
+    feasible, missing : tuple of int
+        Sorted distinct cut-offs with k <= n_points - 1, and those above it.
+    """
+    values = as_ks(ks)
+    return (tuple(k for k in values if k <= n_points - 1), tuple(k for k in values if k > n_points - 1))
+
+
+def missing_ks_note(split: str, n_points: int, missing: tuple[int, ...]) -> str:
+    """One-line note that ``split`` (``n_points`` points) cannot score the cut-offs ``missing``."""
+    if n_points < 2:
+        return f"{split} split: {n_points} point(s), too few for retrieval metrics; the split is not evaluated"
+    listed = ", ".join(f"R@{k}" for k in missing)
+    return (f"{split} split: {n_points} point(s), so at most {n_points - 1} candidates per query; "
+            f"{listed} (and P@k, nDCG@k) not reported")
+
+
 def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
     """Return ``value`` as an int in [low, high] (high=None: unbounded)."""
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)

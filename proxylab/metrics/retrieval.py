@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from .inputs import as_embeddings, as_ks, as_labels, check_int
-from .neighbours import iter_chunk_topk, normalize_rows, resolve_gallery
+from .neighbours import iter_chunk_topk, normalize_query_and_gallery, resolve_gallery
 
 
 def retrieval_metrics(
@@ -52,7 +52,9 @@ def retrieval_metrics(
     labels : array or Tensor of int, shape (N_q,)
         Query labels.
     ks : int or sequence of int, default=(1, 2, 4, 8)
-        Cut-offs for R@k, P@k and nDCG@k; each must be <= the number of candidates per query.
+        Cut-offs for R@k, P@k and nDCG@k; each must be <= the number of candidates per query, else
+        a ValueError (an explicit k that cannot be scored is an error here; evaluation code splits
+        such k off with :func:`proxylab.metrics.feasible_ks` and reports them as missing).
     gallery : array or Tensor, shape (N_g, d), optional
         Separate gallery; None uses the queries themselves, each query excluding itself.
     gallery_labels : array or Tensor of int, shape (N_g,), optional
@@ -98,7 +100,7 @@ def retrieval_metrics(
     k_per_row = num_relevant.clamp(min=ks[-1])  # (N_q,) neighbours each query needs
 
     per_query = _PerQueryMetrics(ks, query.shape[0], query.device)
-    query_hat, gallery_hat = normalize_rows(query), normalize_rows(gallery)
+    query_hat, gallery_hat = normalize_query_and_gallery(query, gallery)
     for rows, _, neighbours in iter_chunk_topk(query_hat, gallery_hat, order, self_columns, k_per_row, chunk_size):
         relevant = gallery_labels[neighbours] == query_labels[rows].unsqueeze(1)  # (b, K)
         per_query.add(rows, relevant, num_relevant[rows])

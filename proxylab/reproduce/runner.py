@@ -46,7 +46,7 @@ def write_baseline(store: Path, spec: RunSpec) -> None:
     from sklearn.decomposition import PCA
 
     from ..data import make_dataset
-    from ..metrics import evaluate
+    from ..metrics import evaluate, feasible_ks, missing_ks_note
     from ..store import RunWriter
 
     cfg = spec.config
@@ -65,10 +65,17 @@ def write_baseline(store: Path, spec: RunSpec) -> None:
               "embedding_dim": int(test_e.shape[1]), "steps": 0}
     meta = {"config": config, "seed": cfg["seed"], "dataset": info, "reproduce": _spec_meta(spec),
             "progress": {"step": 0, "total_steps": 0}}
+    notes = []
     with RunWriter.create(store, spec.name, meta) as w:
         for split, emb, ds in (("test", test_e, data.test), ("train", train_e, data.train)):
-            metrics = evaluate(emb.astype(np.float32), np.asarray(ds.labels), ks=tuple(cfg["eval_ks"]))
-            w.log_eval(0, split, {k: float(v) for k, v in metrics.items()})
+            ks, missing = feasible_ks(cfg["eval_ks"], len(emb))
+            if missing:
+                notes.append(missing_ks_note(split, len(emb), missing))
+            if ks:
+                metrics = evaluate(emb.astype(np.float32), np.asarray(ds.labels), ks=ks)
+                w.log_eval(0, split, {k: float(v) for k, v in metrics.items()})
+        if notes:
+            w.update_meta(eval_notes=notes)
         w.write_snapshot(0, embeddings=np.concatenate([train_e, test_e]).astype(np.float32),
                          labels=np.concatenate([data.train.labels, np.asarray(data.test.labels)
                                                 + len(data.train.class_names)]).astype(np.int64),

@@ -11,6 +11,7 @@ import platform
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from .. import __version__
 from ..errors import TrainingError
 from ..data import ClassBalancedSampler, make_dataset
 from ..losses import make_loss
-from ..metrics import evaluate
+from ..metrics import evaluate, feasible_ks, missing_ks_note
 from ..models import make_model
 from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write_eval_images
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
@@ -134,6 +135,7 @@ class Trainer:
     def __init__(self, config: TrainConfig | None, store, name: str | None = None, *, resume: bool = False,
                  progress: bool = True, tags: Sequence[str] = ()):
         self.store = Path(store)
+        self._eval_notes: set[str] = set()  # notes already given (each is given once)
         self.rank, self.world_size = init_distributed()
         self.progress = progress and self.rank == 0
         if resume:
@@ -418,17 +420,27 @@ class Trainer:
         return torch.cat(chunks)
 
     def evaluate(self, step: int) -> dict[str, dict[str, float]]:
-        """Retrieval metrics on the test split (and the train split), logged as evals; returns them."""
+        """Retrieval metrics on the test split (and the train split), logged as evals; returns them.
+
+        A cut-off k in ``eval_ks`` that a split is too small for (k > N - 1) is left out of that split's
+        metrics, with a one-time note (a warning and run.json ``eval_notes``); a split with fewer than 2
+        points logs no metrics.
+        """
         results = {}
         proxies = self.loss_fn.proxies.detach() if self.loss_fn.proxies is not None else None
         for split, ds, salt in (("test", self.data.test, 3), ("train", self.data.train, 4)):
             idx = seeded_subset(len(ds.labels), self.cfg.eval_max_points, self.cfg.seed * 104729 + salt)
+            ks, missing = feasible_ks(self.cfg.eval_ks, len(idx))
+            if missing:
+                self._note_once(missing_ks_note(split, len(idx), missing))
+            if not ks:
+                continue
             emb = self.embed(ds, idx)
             labels = torch.as_tensor(np.asarray(ds.labels)[idx], dtype=torch.long, device=emb.device)
             modes = None if ds.modes is None else torch.as_tensor(ds.modes[idx], device=emb.device)
             has_proxies = proxies is not None and (split == "train" or self.same_classes)
             metrics = evaluate(emb, labels, modes=modes if has_proxies else None,
-                               proxies=proxies if has_proxies else None, ks=self.cfg.eval_ks)
+                               proxies=proxies if has_proxies else None, ks=ks)
             if has_proxies:
                 sims = self.loss_fn.similarities(emb)  # (N, C, K)
                 metrics["dead_proxies"] = float(dead_proxies(sims, labels).sum())
@@ -436,6 +448,17 @@ class Trainer:
             self.writer.log_eval(step, split, metrics)
             results[split] = metrics
         return results
+
+    def _note_once(self, note: str) -> None:
+        """Warn with ``note`` and add it to run.json ``eval_notes``, the first time only."""
+        if note in self._eval_notes:
+            return
+        self._eval_notes.add(note)
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+        if self.rank == 0:
+            notes = self.writer.meta.get("eval_notes") or []  # a resumed run keeps its earlier notes
+            if note not in notes:
+                self.writer.update_meta(eval_notes=[*notes, note])
 
     def snapshot(self, step: int) -> None:
         """Embeddings, labels, modes, split, proxies and per-sample gradient norms of the fixed subset."""
