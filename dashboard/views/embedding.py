@@ -8,8 +8,8 @@ import streamlit as st
 from dashboard import analysis, data, figures, neighbours, player, projections, sampling, state, thumbnails, widgets
 
 st.title("Embedding space")
-st.markdown("Each dot is a sample of the fixed evaluation subset, each big symbol a proxy (colour = its class, "
-            "symbol = which sub-proxy). Move the **step** slider to watch training pull classes together; colour by "
+st.markdown("Each dot is a sample of the fixed evaluation subset, each large ringed dot a proxy (colour = its "
+            "class; in the Plotly chart, symbol = which sub-proxy). Move the **step** slider to watch training pull classes together; colour by "
             "**mode** to see whether a class's separate centres each get a proxy of their own. Draw a lasso or box "
             "to list the selected samples and their nearest neighbours. PCA and UMAP distort distances; use the "
             "native view (d ≤ 3) or the metrics pages for numbers.")

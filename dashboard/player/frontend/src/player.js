@@ -112,16 +112,21 @@ class Player {
     this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
     this.mouse.addEventListener('change', () => this.scatter.set({ mouseMode: this.mouse.value }));
     this.reset.addEventListener('click', () => this.scatter.reset());
+    this.scatter.subscribe('lassoEnd', () => { this.lassoEndAt = performance.now(); });
     this.scatter.subscribe('select', ({ points }) => this.selected(points));
     this.scatter.subscribe('deselect', () => this.selected([]));
     this.scatter.subscribe('pointOver', (i) => this.hover(i));
     this.scatter.subscribe('pointOut', () => { this.tip.style.display = 'none'; });
+    // timings for the browser test: request → first frame at the new step, → end of the transition
     this.scatter.subscribe('draw', () => {
       this.drawCount += 1;
-      if (this.requestedAt !== null && this.drawn === this.target) {
-        this.api.redrawMs = performance.now() - this.requestedAt;
-        this.requestedAt = null;
+      if (this.frameFrom != null) {
+        this.api.redrawMs = performance.now() - this.frameFrom;
+        this.frameFrom = null;
       }
+    });
+    this.scatter.subscribe('transitionEnd', () => {
+      if (this.settleFrom != null) this.api.transitionEndMs = performance.now() - this.settleFrom;
     });
   }
 
@@ -255,6 +260,7 @@ class Player {
     this.fill(step);
     this.scatter.set({ pointColor: this.palette() });
     this.drawing = true;
+    this.frameFrom = this.settleFrom = this.requestedAt;
     this.scatter.draw({ x: this.x, y: this.y, valueA: this.valueA, valueB: this.valueB }, {
       transition, transitionDuration: this.transitionMs, zDataType: 'categorical', wDataType: 'categorical',
       preventFilterReset: true, select: this.selection,
@@ -300,6 +306,11 @@ class Player {
   }
 
   selected(points) {
+    if (points.length === 1 && this.selection.length > 1 && performance.now() - (this.lassoEndAt ?? -Infinity) < 300) {
+      // a lasso closed where it began also reads as a click on the nearest point: keep the lasso's selection
+      this.scatter.select(this.selection, { preventEvent: true });
+      return;
+    }
     const ids = points.filter((i) => i < this.n).sort((a, b) => a - b);
     if (JSON.stringify(ids) === JSON.stringify(this.selection)) return;
     this.selection = ids;
@@ -374,6 +385,7 @@ class Player {
       screenPositions: (count) => Array.from({ length: Math.min(count ?? self.n, self.n) },
         (_, i) => self.scatter.getScreenPosition(i)),
       redrawMs: null,
+      transitionEndMs: null,
     };
   }
 
