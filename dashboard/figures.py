@@ -102,7 +102,7 @@ def embedding_figure(samples: pd.DataFrame, proxies: pd.DataFrame | None = None,
     if sphere:
         _add_unit_sphere(fig, dims)
     if colour_by in CATEGORICAL:
-        mode_rank = _mode_ranks(samples) if colour_by == "mode" else {}
+        mode_rank = mode_ranks(samples) if colour_by == "mode" else {}
         for i, value in enumerate(np.unique(samples[colour_by])):
             member = (samples[colour_by] == value).to_numpy()
             part = samples[member]
@@ -138,7 +138,7 @@ def embedding_figure(samples: pd.DataFrame, proxies: pd.DataFrame | None = None,
     return fig
 
 
-def _mode_ranks(samples: pd.DataFrame) -> dict[int, tuple[int, int]]:
+def mode_ranks(samples: pd.DataFrame) -> dict[int, tuple[int, int]]:
     """mode id → (its class, its rank among that class's modes), the class being the majority label."""
     known = samples[samples["mode"] >= 0]
     owner = known.groupby("mode")["label"].agg(lambda s: s.value_counts().index[0])

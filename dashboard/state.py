@@ -63,18 +63,32 @@ def choose_step(name: str, label: str, steps: Sequence[int], *, container=st, fi
     one", not "the only one so far".
     """
     steps = list(steps)
-    memory = f"step_{st.session_state.get('_page', '')}_{name}"
-    raw = st.query_params.get(name)
-    if raw is not None and raw.lstrip("-").isdigit():
-        initial = min(steps, key=lambda s: (abs(s - int(raw)), s))
-    else:
-        initial = st.session_state.get(memory, steps[-1])
-        initial = initial if initial in steps else steps[-1]
+    initial = initial_step(name, steps)
     if len(steps) == 1:
         container.caption(f"{label}: {steps[0]} (the only snapshot{'' if final else ' so far'})")
         value = steps[0]
     else:
         value = container.select_slider(label, options=steps, value=initial, key=f"w_{name}_{len(steps)}")
-    st.query_params[name] = str(value)
-    st.session_state[memory] = value
+    remember_step(name, value)
     return value
+
+
+def _step_memory(name: str) -> str:
+    return f"step_{st.session_state.get('_page', '')}_{name}"
+
+
+def initial_step(name: str, steps: Sequence[int]) -> int:
+    """The step a step control opens on: query parameter `name` snapped to the nearest snapshot step, else this
+    page's remembered step, else the latest."""
+    steps = list(steps)
+    raw = st.query_params.get(name)
+    if raw is not None and raw.lstrip("-").isdigit():
+        return min(steps, key=lambda s: (abs(s - int(raw)), s))
+    remembered = st.session_state.get(_step_memory(name), steps[-1])
+    return remembered if remembered in steps else steps[-1]
+
+
+def remember_step(name: str, step: int) -> None:
+    """Keep `step` in query parameter `name` and in this page's session memory."""
+    st.query_params[name] = str(step)
+    st.session_state[_step_memory(name)] = step

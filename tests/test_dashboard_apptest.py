@@ -172,8 +172,20 @@ def test_training_command_is_accepted_by_the_cli_parser(tmp_path):
 # ---------------------------------------------------------------- embedding space
 
 
-def test_embedding_step_slider_moves_the_points(dashboard_store, monkeypatch):
+def test_embedding_opens_on_the_player_with_the_whole_run_once(dashboard_store, monkeypatch):
+    from dashboard.player import decode_payload
+
     at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    assert not at.exception and not charts(at)  # no Plotly figure: the player draws
+    (element,) = at.get("bidi_component")
+    header, arrays = decode_payload(element.proto.bytes)
+    assert header["n_points"] == 300 and arrays["points"].shape == (len(header["steps"]), 300, 2)
+    assert header["view"]["step"] == max(header["steps"]) and header["n_proxies"] == 16  # 4 classes × K = 4
+    assert any("sent once" in c for c in texts(at, "caption"))
+
+
+def test_embedding_step_slider_moves_the_points(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "chart": "plotly"})
     before = charts(at)[0]
     slider = at.select_slider[0]
     assert slider.value == slider.options[-1] or int(slider.value) == max(int(o) for o in slider.options)
@@ -188,7 +200,7 @@ def test_embedding_step_slider_moves_the_points(dashboard_store, monkeypatch):
 
 
 def test_embedding_colour_switch_changes_marker_colours(dashboard_store, monkeypatch):
-    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "chart": "plotly"})
     by_class = sample_traces(charts(at)[0])
     at.selectbox(key="w_colour").select("mode").run()
     by_mode = sample_traces(charts(at)[0])
@@ -201,7 +213,7 @@ def test_embedding_colour_switch_changes_marker_colours(dashboard_store, monkeyp
 
 
 def test_embedding_proxies_hover_and_3d_toggle(dashboard_store, monkeypatch):
-    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "chart": "plotly"})
     fig = charts(at)[0]
     proxies = [t for t in fig["data"] if t["name"].startswith("proxies")]
     assert len(proxies) == 4 and all(len(values(t["x"])) == 4 for t in proxies)
@@ -233,14 +245,14 @@ def test_embedding_subsamples_big_snapshots_and_says_so(dashboard_store, monkeyp
     from dashboard import sampling
 
     monkeypatch.setattr(sampling, "MAX_POINTS", 120)  # the 300-point fake run stands in for a >50k one
-    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "chart": "plotly"})
     assert any("Drawing 120 of 300 points" in m for m in texts(at, "info"))
     ids = [int(row[0]) for t in sample_traces(charts(at)[0]) for row in t["customdata"]]
     assert len(ids) == 120 and len(set(ids)) == 120
 
 
 def test_embedding_offers_csv_of_what_is_shown(dashboard_store, monkeypatch):
-    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "pa-k1"})
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "pa-k1", "chart": "plotly"})
     buttons = at.get("download_button")
     assert buttons and any("points shown" in b.proto.label for b in buttons)
 

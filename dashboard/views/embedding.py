@@ -5,21 +5,80 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, data, figures, neighbours, projections, sampling, state, thumbnails, widgets
+from dashboard import analysis, data, figures, neighbours, player, projections, sampling, state, thumbnails, widgets
 
 st.title("Embedding space")
-st.markdown("Each dot is a sample of the fixed evaluation subset, each big symbol a proxy (colour = its class, "
-            "symbol = which sub-proxy). Move the **step** slider to watch training pull classes together; colour by "
+st.markdown("Each dot is a sample of the fixed evaluation subset, each large ringed dot a proxy (colour = its "
+            "class; in the Plotly chart, symbol = which sub-proxy). Move the **step** slider to watch training pull classes together; colour by "
             "**mode** to see whether a class's separate centres each get a proxy of their own. Draw a lasso or box "
             "to list the selected samples and their nearest neighbours. PCA and UMAP distort distances; use the "
             "native view (d ≤ 3) or the metrics pages for numbers.")
 
 
+def sample_frame(snap, names: list[str] | None) -> pd.DataFrame:
+    """One row per sample of a snapshot (id = snapshot row) with the columns the tables and hover show."""
+    nearest = ["–"] * snap.num_points
+    if snap.proxies is not None:
+        cls, k, cos = analysis.nearest_proxy(snap.embeddings, snap.proxies)
+        nearest = [f"{names[c] if names and c < len(names) else c} · k{j} (cos {v:.2f})"
+                   for c, j, v in zip(cls, k, cos)]
+    return pd.DataFrame({"id": np.arange(snap.num_points), "index": snap.index, "label": snap.labels,
+                         "mode": snap.modes, "split": np.where(snap.split == 1, "test", "train"),
+                         "grad_norm": snap.grad_norm, "nearest_proxy": nearest})
+
+
+def remember_selection(selected: list[int]) -> None:
+    st.session_state["selected_ids"] = selected
+    if selected:
+        st.query_params["sel"] = neighbours.ids_to_text(selected)
+    else:
+        st.query_params.pop("sel", None)
+
+
+def shared_selection(num_points: int) -> list[int]:
+    """The selection of this session, first taken from the URL (a shared link carries its selection)."""
+    if "selected_ids" not in st.session_state:
+        st.session_state["selected_ids"] = neighbours.ids_from_text(st.query_params.get("sel"), num_points)
+    return st.session_state["selected_ids"]
+
+
+@st.fragment
+def player_view(run: str, steps: list[int], method: str, proxy_shape: tuple[int, int] | None,
+                names: list[str] | None, colours: list[str]) -> None:
+    """The WebGL player: every step is in the browser already, so moving or playing the step reruns nothing;
+    this fragment reruns only when the player reports a lasso or the step it stopped on."""
+    store = str(widgets.store())
+    with widgets.run_errors():
+        blob = player.run_payload(store, run, tuple(steps), method, proxy_shape, tuple(names) if names else None)
+        first_step = state.initial_step("step", steps)
+        num_points = data.snapshot(store, run, first_step).num_points
+        selected = shared_selection(num_points)
+        wanted_colour = st.query_params.get("colour")
+        shown = player.player(blob, key=f"player_{run}_{method}", step=first_step,
+                              colour=wanted_colour if wanted_colour in colours else "label",
+                              show_proxies=st.query_params.get("proxies", "1") == "1", selected_ids=selected)
+        if shown.selection_seq is not None and shown.selection_seq != st.session_state.get("_player_seq"):
+            st.session_state["_player_seq"] = shown.selection_seq  # a new lasso (not one already applied)
+            selected = [int(i) for i in shown.selected_ids or []]
+        remember_selection(selected)
+        step = shown.step if shown.step in steps else first_step
+        state.remember_step("step", step)
+        if shown.colour in colours:
+            st.query_params["colour"] = shown.colour
+        if shown.show_proxies is not None:
+            st.query_params["proxies"] = "1" if shown.show_proxies else "0"
+        st.caption(f"{len(steps)} steps × {num_points:,} points sent once ({len(blob) / 1e6:.2f} MB); play, step, "
+                   "colour and hover run in the browser. Drag to lasso-select (or shift+drag in pan mode); "
+                   "double-click clears.")
+        snap = data.snapshot(store, run, step)
+        selection_tables(store, run, snap, sample_frame(snap, names), selected, names, step)
+
+
 @st.fragment
 def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, colour_by: str,
               names: list[str] | None, final: bool) -> None:
-    """Everything that depends on the step: a fragment, so moving the slider or selecting points reruns only
-    this part of the page."""
+    """The Plotly view (3-D, and "Plotly (static)" in 2-D): everything that depends on the step is a fragment,
+    so moving the slider or selecting points reruns only this part of the page."""
     store = str(widgets.store())
     with widgets.run_errors():  # a fragment reruns alone: it needs its own guard
         step = state.choose_step("step", "Training step", steps, final=final)
@@ -32,28 +91,15 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         if len(keep) < snap.num_points:
             st.info(f"Drawing {len(keep):,} of {snap.num_points:,} points (a fixed random subset, the same at every "
                     "step); selections and neighbours use all points.")
-        nearest = ["–"] * snap.num_points
-        if snap.proxies is not None:
-            cls, k, cos = analysis.nearest_proxy(snap.embeddings, snap.proxies)
-            nearest = [f"{names[c] if names and c < len(names) else c} · k{j} (cos {v:.2f})"
-                       for c, j, v in zip(cls, k, cos)]
-        samples = pd.DataFrame({"id": np.arange(snap.num_points), "index": snap.index, "label": snap.labels,
-                                "mode": snap.modes, "split": np.where(snap.split == 1, "test", "train"),
-                                "grad_norm": snap.grad_norm, "nearest_proxy": nearest})
-        samples = figures.with_coordinates(samples, points)
+        samples = figures.with_coordinates(sample_frame(snap, names), points)
         proxies = figures.proxy_frame(proxy_points) if show_proxies else None
 
         chart_key = f"embedding_{run}"
         previous = st.session_state.get(chart_key)
+        selected = shared_selection(snap.num_points)
         if previous and previous.get("selection", {}).get("points"):
-            st.session_state["selected_ids"] = neighbours.selected_ids(previous["selection"]["points"]).tolist()
-        if "selected_ids" not in st.session_state:  # a shared link carries its selection
-            st.session_state["selected_ids"] = neighbours.ids_from_text(st.query_params.get("sel"), snap.num_points)
-        selected = st.session_state["selected_ids"]
-        if selected:
-            st.query_params["sel"] = neighbours.ids_to_text(selected)
-        else:
-            st.query_params.pop("sel", None)
+            selected = neighbours.selected_ids(previous["selection"]["points"]).tolist()
+        remember_selection(selected)
         everything = [pts for pts, _ in coords.values()] + [p.reshape(-1, p.shape[-1]) for _, p in coords.values()
                                                           if p is not None and show_proxies]
         fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,
@@ -71,41 +117,46 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         if proxies is not None:
             export = pd.concat([export, proxies.assign(kind="proxy")], ignore_index=True)
         widgets.csv_download(export, f"{run}_{method}_step{step}.csv", "Download the points shown (CSV)")
+        selection_tables(store, run, snap, samples, selected, names, step)
 
-        st.subheader("Selection")
-        if not selected:
-            st.caption("Nothing selected: drag a lasso or box over the chart (2-D view) to list samples here.")
-        else:
-            cols = st.columns([4, 1])
-            cols[0].markdown(f"**{len(selected)}** samples selected (kept when you move the step slider).")
-            if cols[1].button("Clear selection"):
-                st.session_state["selected_ids"] = []
-                st.rerun(scope="fragment")
-            picked = samples.set_index("id").loc[selected].reset_index()
-            if names:
-                picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
-            picked = picked.drop(columns=[c for c in "xyz" if c in picked]).rename(columns={
-                "id": "sample", "index": "row in its split", "label": "class",
-                "grad_norm": "‖∂L/∂f(x)‖ (training points only)", "nearest_proxy": "nearest proxy"})
-            images = data.eval_images(store, run)
-            thumbs = thumbnails.thumbnail_column(images, picked["sample"].to_numpy())
-            image_column = {"image": st.column_config.ImageColumn("image", width="small")}
-            if thumbs is not None:
-                picked.insert(1, "image", thumbs)
-            st.dataframe(picked, hide_index=True, height=220, column_config=image_column)
-            shown_ids = np.asarray(selected[:200])
-            table_nb = neighbours.neighbour_table(shown_ids, snap.embeddings, snap.labels, snap.modes, k=5,
-                                                  class_names=names)
-            share = float(table_nb["same_label"].mean()) if len(table_nb) else float("nan")
-            st.markdown(f"Their 5 nearest neighbours (cosine, at step {step})"
-                        + (f" — first 200 of {len(selected)} selected" if len(selected) > 200 else "")
-                        + f": **{share:.0%}** share the sample's class.")
-            shown_nb = table_nb.copy()  # the CSV keeps no images
-            nb_thumbs = thumbnails.thumbnail_column(images, table_nb["neighbour"].to_numpy())
-            if nb_thumbs is not None:
-                shown_nb.insert(shown_nb.columns.get_loc("neighbour") + 1, "image", nb_thumbs)
-            st.dataframe(shown_nb, hide_index=True, height=300, column_config=image_column)
-            widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")
+
+def selection_tables(store: str, run: str, snap, samples: pd.DataFrame, selected: list[int],
+                     names: list[str] | None, step: int) -> None:
+    """The selected samples and their nearest neighbours at `step` (both views share it)."""
+    st.subheader("Selection")
+    if not selected:
+        st.caption("Nothing selected: drag a lasso or box over the chart (2-D view) to list samples here.")
+        return
+    cols = st.columns([4, 1])
+    cols[0].markdown(f"**{len(selected)}** samples selected (kept when you move the step).")
+    if cols[1].button("Clear selection"):
+        remember_selection([])
+        st.rerun(scope="fragment")
+    picked = samples.set_index("id").loc[selected].reset_index()
+    if names:
+        picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
+    picked = picked.drop(columns=[c for c in "xyz" if c in picked]).rename(columns={
+        "id": "sample", "index": "row in its split", "label": "class",
+        "grad_norm": "‖∂L/∂f(x)‖ (training points only)", "nearest_proxy": "nearest proxy"})
+    images = data.eval_images(store, run)
+    thumbs = thumbnails.thumbnail_column(images, picked["sample"].to_numpy())
+    image_column = {"image": st.column_config.ImageColumn("image", width="small")}
+    if thumbs is not None:
+        picked.insert(1, "image", thumbs)
+    st.dataframe(picked, hide_index=True, height=220, column_config=image_column)
+    shown_ids = np.asarray(selected[:200])
+    table_nb = neighbours.neighbour_table(shown_ids, snap.embeddings, snap.labels, snap.modes, k=5,
+                                          class_names=names)
+    share = float(table_nb["same_label"].mean()) if len(table_nb) else float("nan")
+    st.markdown(f"Their 5 nearest neighbours (cosine, at step {step})"
+                + (f" — first 200 of {len(selected)} selected" if len(selected) > 200 else "")
+                + f": **{share:.0%}** share the sample's class.")
+    shown_nb = table_nb.copy()  # the CSV keeps no images
+    nb_thumbs = thumbnails.thumbnail_column(images, table_nb["neighbour"].to_numpy())
+    if nb_thumbs is not None:
+        shown_nb.insert(shown_nb.columns.get_loc("neighbour") + 1, "image", nb_thumbs)
+    st.dataframe(shown_nb, hide_index=True, height=300, column_config=image_column)
+    widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")
 
 
 @st.fragment(run_every=2.0)
@@ -143,15 +194,21 @@ with widgets.run_errors():
     has_modes = bool((first.modes >= 0).any())
     has_grad = bool(np.isfinite(first.grad_norm).any())
     colours = ["label"] + (["mode"] if has_modes else []) + ["split"] + (["grad_norm"] if has_grad else [])
-    colour_by = state.choose("colour", "Colour by", colours, "label",
-                             format_func=lambda c: {"label": "class", "mode": "ground-truth mode", "split": "split",
-                                                    "grad_norm": "per-sample gradient norm"}[c], container=top[2])
     if method == "native":
         dims = first.dim
         st.query_params.pop("dims", None)  # the native view has the embedding's own dimension
     else:
         dims = 3 if st.toggle("3-D", value=st.query_params.get("dims") == "3", key="dims3") else 2
         st.query_params["dims"] = str(dims)
+    # the player draws 2-D; 3-D stays on Plotly, which 2-D keeps as a fallback
+    chart = state.choose("chart", "Chart", ["player", "plotly"] if dims == 2 else ["plotly"], "player",
+                         format_func=lambda c: {"player": "Player (WebGL)", "plotly": "Plotly (static)"}[c],
+                         container=top[2])
+    colour_by = "label"
+    if chart == "plotly":  # the player has its own colour switch, in the browser
+        colour_by = state.choose("colour", "Colour by", colours, "label", container=top[2],
+                                 format_func=lambda c: {"label": "class", "mode": "ground-truth mode", "split": "split",
+                                                        "grad_norm": "per-sample gradient norm"}[c])
 
     proxy_shape = None if first.proxies is None else tuple(first.proxies.shape[:2])
     if job_active:
@@ -172,4 +229,7 @@ with widgets.run_errors():
                    "PCA always works.")
         st.stop()
 
-    step_view(run, steps, coords, method, dims, colour_by, names, widgets.is_final(table, run))
+    if chart == "player":
+        player_view(run, steps, method, proxy_shape, names, colours)
+    else:
+        step_view(run, steps, coords, method, dims, colour_by, names, widgets.is_final(table, run))

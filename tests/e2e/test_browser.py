@@ -128,7 +128,7 @@ def test_each_page_redraws_its_chart_when_its_control_changes(server, page, name
 
 
 def test_embedding_slider_projection_and_selection(server, page, record_property):
-    first_chart = _open(page, f"{server}/embedding?run={BIG}")
+    first_chart = _open(page, f"{server}/embedding?run={BIG}&chart=plotly")
     page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length > 0")
     assert f"{BIG} — step 80" in _chart_title(page)
     n_points = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
@@ -167,7 +167,7 @@ def test_embedding_slider_projection_and_selection(server, page, record_property
     _settle_and_shoot(page, "embedding_selection")
 
     # projection switch on a d = 3 run: PCA → the native sphere (a 3-D chart)
-    _open(page, f"{server}/embedding?run=sphere-d3")
+    _open(page, f"{server}/embedding?run=sphere-d3&chart=plotly")
     page.locator("[data-testid='stSelectbox']").nth(1).click()
     page.get_by_role("option", name="native circle / sphere").click()
     page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.some(t => t.type === 'scatter3d')",

@@ -1,0 +1,129 @@
+"""The embedding player: a run's snapshots sent to the browser once, stepped and animated there.
+
+A Streamlit (components v2) component around regl-scatterplot, bundled in ``frontend/dist/player.js``
+(built by ``build.sh`` from the lockfile; committed, so users need no node). Python sends the run once
+(:func:`encode_payload`); the browser owns step, play/pause/speed/loop, transitions, colouring and hover, and
+reports back only a lasso selection and, when the step stops moving, the view (step, colouring, proxies).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import streamlit as st
+from plotly.colors import sample_colorscale, unlabel_rgb
+
+from dashboard import data, figures, projections
+from dashboard.player.payload import GRAD_LEVELS, decode_payload, encode_payload, with_view
+
+BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
+COLOURINGS = ("label", "mode", "split", "grad_norm")
+MISSING_COLOUR = "#d3d3d3"  # unknown mode, gradient not computed
+_MODE_SHADES = (0.0, -0.35, 0.45, -0.6, 0.7)  # per mode rank: darker (<0) or lighter (>0) than its class
+
+
+def _hex(rgb: Sequence[float]) -> str:
+    return "#" + "".join(f"{int(round(min(255, max(0, c)))):02x}" for c in rgb[:3])
+
+
+def _shade(hex_colour: str, amount: float) -> str:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    target = 255.0 if amount > 0 else 0.0
+    return _hex(rgb + (target - rgb) * abs(amount))
+
+
+def palettes(labels: np.ndarray, modes: np.ndarray, n_classes: int) -> tuple[dict[str, list[str]], np.ndarray]:
+    """Colours of each colouring and each sample's index into the "mode" palette.
+
+    A class keeps its dashboard colour (figures.colour); a mode wears a shade of its class's colour (like that
+    class's proxies), one shade per mode of the class; the gradient norm uses Viridis like the Plotly view.
+
+    Parameters
+    ----------
+    labels, modes : ndarray of shape (N,)
+    n_classes : int
+        Number of class colours to emit (labels and proxy classes both index them).
+
+    Returns
+    -------
+    palettes : dict of str to list of str
+    mode_colour : ndarray of shape (N,), int
+    """
+    import pandas as pd
+
+    ranks = figures.mode_ranks(pd.DataFrame({"label": labels, "mode": modes}))
+    known = sorted(ranks)
+    mode_palette = [MISSING_COLOUR] + [_shade(figures.colour(ranks[m][0]), _MODE_SHADES[ranks[m][1] % 5])
+                                       for m in known]
+    slot = {m: i + 1 for i, m in enumerate(known)}
+    mode_colour = np.array([slot.get(int(m), 0) for m in modes], dtype=np.int64)
+    viridis = [_hex(unlabel_rgb(c)) for c in sample_colorscale("Viridis", list(np.linspace(0, 1, GRAD_LEVELS + 1)))]
+    return {"label": [figures.colour(i) for i in range(max(n_classes, 1))], "mode": mode_palette,
+            "split": [figures.colour(0), figures.colour(1)], "grad_norm": viridis + [MISSING_COLOUR]}, mode_colour
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
+                proxy_shape: tuple[int, int] | None, class_names: tuple[str, ...] | None) -> bytes:
+    """The payload of every snapshot of a run in `steps`, from the page's aligned 2-D projection (cached)."""
+    coords = projections.coordinates(store, name, steps, method, 2, proxy_shape)
+    snaps = [data.snapshot(store, name, s) for s in steps]
+    first = snaps[0]
+    proxies = None if proxy_shape is None else np.stack([coords[s][1] for s in steps])
+    n_classes = max(int(first.labels.max(initial=0)) + 1, proxy_shape[0] if proxy_shape else 0)
+    colours, mode_colour = palettes(first.labels, first.modes, n_classes)
+    return encode_payload(steps, np.stack([coords[s][0] for s in steps]), first.labels, first.modes, first.split,
+                          first.index, np.stack([s.grad_norm for s in snaps]), proxies,
+                          class_names=class_names, palettes=colours, mode_colour=mode_colour,
+                          title=f"{name} ({projections.METHODS[method]})")
+
+
+@dataclass(frozen=True)
+class PlayerState:
+    """What the browser reported: the lasso (sample ids, `selection_seq` counts lassos) and the view."""
+
+    selected_ids: list[int] | None
+    selection_seq: int | None
+    step: int | None
+    colour: str | None
+    show_proxies: bool | None
+
+
+_component = None
+
+
+def _mount():
+    global _component
+    if _component is None:
+        if not BUNDLE.exists():
+            raise FileNotFoundError(f"the player bundle {BUNDLE} is missing: run dashboard/player/build.sh")
+        _component = st.components.v2.component("proxylab_player", js=BUNDLE.read_text(encoding="utf-8"),
+                                                isolate_styles=False)
+    return _component
+
+
+def player(payload: bytes, *, key: str, step: int | None = None, colour: str = "label", show_proxies: bool = True,
+           selected_ids: Sequence[int] = (), height: int = 560) -> PlayerState:
+    """Mount the player on `payload` (from :func:`encode_payload`) and return what the browser reported.
+
+    `step`, `colour` and `show_proxies` set the view when the player first shows this payload; after that the
+    browser owns them. `selected_ids` is applied whenever it changes on the Python side (a cleared selection,
+    a shared link).
+    """
+    if colour not in COLOURINGS:
+        raise ValueError(f"colour must be one of {COLOURINGS}, got {colour!r}")
+    if height <= 0:
+        raise ValueError(f"height must be > 0, got {height}")
+    view = {"step": step, "colour": colour, "proxies": bool(show_proxies),
+            "selected": [int(i) for i in selected_ids], "height": int(height)}
+    result = _mount()(key=key, data=with_view(payload, view), default={"selection": None, "view": None},
+                      on_selection_change=lambda: None, on_view_change=lambda: None)
+    selection = result.get("selection") or {}
+    shown = result.get("view") or {}
+    return PlayerState(selected_ids=selection.get("ids"), selection_seq=selection.get("seq"),
+                       step=shown.get("step"), colour=shown.get("colour"), show_proxies=shown.get("proxies"))
+
+
+__all__ = ["encode_payload", "decode_payload", "with_view", "player", "run_payload", "palettes", "PlayerState"]

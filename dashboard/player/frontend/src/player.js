@@ -1,0 +1,416 @@
+// The embedding player (a Streamlit components-v2 module): decodes the run payload once (see
+// dashboard/player/payload.py for the format), then steps, plays and recolours it in the browser with
+// regl-scatterplot. Python hears back only a lasso ("selection") and, once the step stops moving, the view.
+import createScatterplot from 'regl-scatterplot';
+
+const TYPED = { '<u2': Uint16Array, '|u1': Uint8Array, '<i4': Int32Array };
+const SPEEDS = [0.25, 0.5, 1, 2, 4];
+const STEP_MS = 700; // one step per 0.7 s at 1×
+const SETTLE_MS = 600; // the view is reported to Python this long after the step stopped moving
+const COLOUR_NAMES = { label: 'class', mode: 'ground-truth mode', split: 'split', grad_norm: 'gradient norm ‖∂L/∂f(x)‖' };
+const SIZE = { sample: 0, halo: 1, core: 2 };
+const HALO = '#000000';
+const CSS = `
+.pxl-player { font: 14px "Source Sans Pro", sans-serif; color: #262730; }
+.pxl-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; margin: 0 0 6px; }
+.pxl-bar button { font: inherit; padding: 2px 10px; border: 1px solid #bbb; border-radius: 6px; background: #fff; cursor: pointer; }
+.pxl-bar select { font: inherit; }
+.pxl-step { flex: 1 1 220px; min-width: 160px; }
+.pxl-step-label { min-width: 130px; font-variant-numeric: tabular-nums; }
+.pxl-stage { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
+.pxl-stage canvas { display: block; width: 100%; height: 100%; }
+.pxl-title { position: absolute; left: 10px; top: 6px; font-weight: 600; pointer-events: none; }
+.pxl-tip { position: absolute; display: none; pointer-events: none; background: rgba(255,255,255,.95);
+  border: 1px solid #999; border-radius: 4px; padding: 3px 6px; font-size: 12px; white-space: nowrap; }
+.pxl-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; margin-top: 4px; font-size: 12px; }
+.pxl-chip { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; vertical-align: middle; }
+.pxl-ramp { display: inline-block; width: 140px; height: 10px; vertical-align: middle; margin: 0 4px; }
+`;
+
+/** Header and typed arrays of a payload (bytes from Python). */
+export function decode(bytes) {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (String.fromCharCode(...u8.subarray(0, 4)) !== 'PXPL') throw new Error('player payload: bad magic');
+  const length = new DataView(u8.buffer, u8.byteOffset, 8).getUint32(4, true);
+  const header = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + length)));
+  let start = 8 + length;
+  start += (8 - (start % 8)) % 8;
+  const body = u8.slice(start).buffer; // a fresh, aligned buffer: typed arrays need aligned offsets
+  const arrays = {};
+  for (const [name, spec] of Object.entries(header.arrays)) {
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    arrays[name] = new TYPED[spec.dtype](body, spec.offset, count);
+  }
+  return { header, arrays };
+}
+
+function el(tag, attrs = {}, parent = null) {
+  const node = document.createElement(tag);
+  Object.assign(node, attrs);
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+class Player {
+  constructor(parent) {
+    this.root = el('div', { className: 'pxl-player' }, parent);
+    el('style', { textContent: CSS }, this.root);
+    const bar = el('div', { className: 'pxl-bar' }, this.root);
+    this.play = el('button', { className: 'pxl-play', textContent: '▶ Play', title: 'Play / pause' }, bar);
+    this.slider = el('input', { className: 'pxl-step', type: 'range', min: 0, step: 1 }, bar);
+    this.slider.setAttribute('aria-label', 'training step');
+    this.stepLabel = el('span', { className: 'pxl-step-label' }, bar);
+    this.speed = this.select(bar, 'pxl-speed', 'speed', SPEEDS.map((s) => [String(s), `${s}×`]));
+    this.speed.value = '1';
+    const loopLabel = el('label', {}, bar);
+    this.loop = el('input', { className: 'pxl-loop', type: 'checkbox', checked: true }, loopLabel);
+    loopLabel.append(' loop');
+    this.colour = this.select(bar, 'pxl-colour', 'colour by', []);
+    const proxyLabel = el('label', {}, bar);
+    this.proxies = el('input', { className: 'pxl-proxies', type: 'checkbox', checked: true }, proxyLabel);
+    proxyLabel.append(' proxies');
+    this.mouse = this.select(bar, 'pxl-mouse', 'drag to', [['lasso', 'lasso-select'], ['panZoom', 'pan']]);
+    this.reset = el('button', { className: 'pxl-reset', textContent: 'Reset view' }, bar);
+    this.stage = el('div', { className: 'pxl-stage' }, this.root);
+    this.canvas = el('canvas', {}, this.stage);
+    this.title = el('div', { className: 'pxl-title' }, this.stage);
+    this.tip = el('div', { className: 'pxl-tip' }, this.stage);
+    this.legend = el('div', { className: 'pxl-legend' }, this.root);
+    this.api = this.testApi();
+    this.root.playerApi = this.api; // for the browser tests: state, not pixels
+    this.scatter = createScatterplot({
+      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', mouseMode: 'lasso',
+      colorBy: 'valueA', sizeBy: 'valueB', opacity: 0.9, opacityInactiveMax: 0.2, pointColorActive: '#111111',
+      pointOutlineWidth: 1, pointSizeSelected: 1, lassoColor: '#333333', deselectOnDblClick: true,
+      deselectOnEscape: true,
+    });
+    this.drawing = false;
+    this.drawn = -1;
+    this.target = 0;
+    this.drawCount = 0;
+    this.timer = null;
+    this.settle = null;
+    this.selection = [];
+    this.selectionSeq = 0;
+    this.wire();
+    this.resizer = new ResizeObserver(() => this.resize());
+    this.resizer.observe(this.stage);
+  }
+
+  select(parent, className, label, options) {
+    const wrap = el('label', { textContent: `${label} ` }, parent);
+    const node = el('select', { className }, wrap);
+    for (const [value, text] of options) el('option', { value, textContent: text }, node);
+    return node;
+  }
+
+  wire() {
+    this.play.addEventListener('click', () => (this.timer ? this.pause() : this.start()));
+    this.slider.addEventListener('input', () => { this.pause(false); this.goTo(+this.slider.value, 250); });
+    this.speed.addEventListener('change', () => { if (this.timer) { this.pause(false); this.start(); } });
+    this.colour.addEventListener('change', () => { this.redraw(); this.reportSoon(); });
+    this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
+    this.mouse.addEventListener('change', () => this.scatter.set({ mouseMode: this.mouse.value }));
+    this.reset.addEventListener('click', () => this.scatter.reset());
+    this.scatter.subscribe('lassoEnd', () => { this.lassoEndAt = performance.now(); });
+    this.scatter.subscribe('select', ({ points }) => this.selected(points));
+    this.scatter.subscribe('deselect', () => this.selected([]));
+    this.scatter.subscribe('pointOver', (i) => this.hover(i));
+    this.scatter.subscribe('pointOut', () => { this.tip.style.display = 'none'; });
+    // timings for the browser test: request → first frame at the new step, → end of the transition
+    this.scatter.subscribe('draw', () => {
+      this.drawCount += 1;
+      if (this.frameFrom != null) {
+        this.api.redrawMs = performance.now() - this.frameFrom;
+        this.frameFrom = null;
+      }
+    });
+    this.scatter.subscribe('transitionEnd', () => {
+      if (this.settleFrom != null) this.api.transitionEndMs = performance.now() - this.settleFrom;
+    });
+  }
+
+  resize() {
+    const { width, height } = this.stage.getBoundingClientRect();
+    if (width > 0 && height > 0) this.scatter.set({ width, height });
+  }
+
+  /** A payload from Python: a new run (rebuild) or the same one again after a rerun (keep the browser's view). */
+  receive(bytes, setStateValue) {
+    this.setStateValue = setStateValue;
+    const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    const { header, arrays } = decode(u8);
+    const view = header.view || {};
+    this.stage.style.height = `${view.height || 560}px`;
+    if (header.id !== this.id) {
+      this.load(header, arrays, view);
+    } else if (JSON.stringify(view.selected || []) !== JSON.stringify(this.pySelected)) {
+      this.pySelected = view.selected || [];
+      this.selection = this.pySelected.slice();
+      this.scatter.select(this.selection, { preventEvent: true });
+    }
+  }
+
+  load(header, arrays, view) {
+    this.pause(false);
+    this.id = header.id;
+    this.h = header;
+    this.a = arrays;
+    const n = header.n_points;
+    const p = header.n_proxies;
+    this.n = n;
+    this.p = p;
+    // one square view: both axes share a scale, so distances keep their proportions
+    const [[x0, x1], [y0, y1]] = header.bounds;
+    const span = Math.max(x1 - x0, y1 - y0) || 1;
+    const L = header.coord_levels;
+    this.sx = ((x1 - x0) / L) * (1.9 / span);
+    this.sy = ((y1 - y0) / L) * (1.9 / span);
+    this.ox = ((x0 - (x0 + x1) / 2) * 1.9) / span;
+    this.oy = ((y0 - (y0 + y1) / 2) * 1.9) / span;
+    const total = n + 2 * p; // samples, then each proxy twice: a black halo under a class-coloured core
+    this.x = new Float32Array(total);
+    this.y = new Float32Array(total);
+    this.valueA = new Float32Array(total);
+    this.valueB = new Float32Array(total);
+    this.valueB.fill(SIZE.halo, n, n + p);
+    this.valueB.fill(SIZE.core, n + p);
+    const hasModes = arrays.modes.some((m) => m >= 0);
+    const hasGrad = arrays.grad_norm.some((g) => g !== 255);
+    const colourings = ['label', ...(hasModes ? ['mode'] : []), 'split', ...(hasGrad ? ['grad_norm'] : [])];
+    this.colour.replaceChildren(...colourings.map((c) => el('option', { value: c, textContent: COLOUR_NAMES[c] })));
+    this.colour.value = colourings.includes(view.colour) ? view.colour : 'label';
+    this.proxies.checked = view.proxies !== false;
+    this.proxies.parentElement.style.display = p ? '' : 'none';
+    this.slider.max = header.steps.length - 1;
+    const wanted = header.steps.indexOf(view.step);
+    this.target = wanted >= 0 ? wanted : header.steps.length - 1;
+    this.title.textContent = header.title || '';
+    this.pySelected = view.selected || [];
+    this.selection = this.pySelected.slice();
+    this.drawn = -1;
+    this.applySizes(false);
+    this.goTo(this.target, 0);
+  }
+
+  applySizes(redraw = true) {
+    const base = this.n > 50000 ? 2 : this.n > 10000 ? 3 : 5;
+    const shown = this.proxies.checked;
+    this.scatter.set({ pointSize: [base, shown ? 19 : 0, shown ? 13 : 0] });
+    if (redraw) this.scatter.redraw?.();
+  }
+
+  palette() {
+    const own = this.h.palettes[this.colour.value] || ['#888888'];
+    return [...own, ...this.h.palettes.label, HALO];
+  }
+
+  fill(stepIndex) {
+    const { n, p, a } = this;
+    const pts = a.points.subarray(stepIndex * n * 2, (stepIndex + 1) * n * 2);
+    for (let i = 0; i < n; i++) {
+      this.x[i] = this.ox + pts[2 * i] * this.sx;
+      this.y[i] = this.oy + pts[2 * i + 1] * this.sy;
+    }
+    const prx = a.proxies.subarray(stepIndex * p * 2, (stepIndex + 1) * p * 2);
+    for (let j = 0; j < p; j++) {
+      const px = this.ox + prx[2 * j] * this.sx;
+      const py = this.oy + prx[2 * j + 1] * this.sy;
+      this.x[n + j] = this.x[n + p + j] = px;
+      this.y[n + j] = this.y[n + p + j] = py;
+    }
+    const colouring = this.colour.value;
+    const own = (this.h.palettes[colouring] || ['#888888']).length;
+    const perSample = {
+      label: a.labels, mode: a.mode_colour, split: a.split,
+      grad_norm: a.grad_norm.subarray(stepIndex * n, (stepIndex + 1) * n),
+    }[colouring];
+    for (let i = 0; i < n; i++) this.valueA[i] = perSample[i];
+    const halo = own + this.h.palettes.label.length;
+    for (let j = 0; j < p; j++) {
+      this.valueA[n + j] = halo;
+      this.valueA[n + p + j] = own + a.proxy_class[j];
+    }
+  }
+
+  goTo(stepIndex, transitionMs) {
+    this.target = Math.max(0, Math.min(stepIndex, this.h.steps.length - 1));
+    this.slider.value = this.target;
+    const steps = this.h.steps;
+    this.stepLabel.textContent = `step ${steps[this.target]} (${this.target + 1}/${steps.length})`;
+    this.requestedAt = performance.now();
+    this.transitionMs = transitionMs;
+    this.flush();
+    if (!this.timer) this.reportSoon();
+  }
+
+  redraw() {
+    this.drawn = -1; // same step, new colours
+    this.requestedAt = performance.now();
+    this.transitionMs = 0;
+    this.flush();
+    this.legendFor();
+  }
+
+  /** Draw the target step; regl-scatterplot refuses a draw while one runs, so later requests wait for it. */
+  flush() {
+    if (this.drawing || this.drawn === this.target) return;
+    const step = this.target;
+    const transition = this.drawn >= 0 && this.transitionMs > 0;
+    this.fill(step);
+    this.scatter.set({ pointColor: this.palette() });
+    this.drawing = true;
+    this.frameFrom = this.settleFrom = this.requestedAt;
+    this.scatter.draw({ x: this.x, y: this.y, valueA: this.valueA, valueB: this.valueB }, {
+      transition, transitionDuration: this.transitionMs, zDataType: 'categorical', wDataType: 'categorical',
+      preventFilterReset: true, select: this.selection,
+    }).then(() => {
+      this.drawn = step;
+    }).catch((e) => console.error('player draw failed', e)).finally(() => {
+      this.drawing = false;
+      this.flush();
+    });
+    if (this.legendColouring !== this.colour.value) this.legendFor();
+  }
+
+  start() {
+    if (!this.loop.checked && this.target >= this.h.steps.length - 1) this.goTo(0, 0);
+    const period = STEP_MS / +this.speed.value;
+    this.play.textContent = '⏸ Pause';
+    this.timer = setInterval(() => {
+      let next = this.target + 1;
+      if (next >= this.h.steps.length) {
+        if (!this.loop.checked) { this.pause(); return; }
+        next = 0;
+      }
+      this.goTo(next, next === 0 ? 0 : period * 0.85);
+    }, period);
+  }
+
+  pause(report = true) {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.play.textContent = '▶ Play';
+    if (report && this.h) this.reportSoon(0);
+  }
+
+  /** Tell Python the view once it has stopped changing (each report reruns the page's fragment). */
+  reportSoon(delay = SETTLE_MS) {
+    clearTimeout(this.settle);
+    this.settle = setTimeout(() => {
+      if (this.timer || !this.setStateValue) return;
+      this.setStateValue('view', {
+        step: this.h.steps[this.target], colour: this.colour.value, proxies: this.proxies.checked,
+      });
+    }, delay);
+  }
+
+  selected(points) {
+    if (points.length === 1 && this.selection.length > 1 && performance.now() - (this.lassoEndAt ?? -Infinity) < 300) {
+      // a lasso closed where it began also reads as a click on the nearest point: keep the lasso's selection
+      this.scatter.select(this.selection, { preventEvent: true });
+      return;
+    }
+    const ids = points.filter((i) => i < this.n).sort((a, b) => a - b);
+    if (JSON.stringify(ids) === JSON.stringify(this.selection)) return;
+    this.selection = ids;
+    this.selectionSeq += 1;
+    this.setStateValue?.('selection', { ids, seq: `${this.id}:${this.selectionSeq}`, step: this.h.steps[this.target] });
+  }
+
+  hover(i) {
+    const { n, p, a, h } = this;
+    let text;
+    if (i < n) {
+      const label = a.labels[i];
+      const name = h.class_names?.[label] ?? `class ${label}`;
+      const mode = a.modes[i] >= 0 ? `mode ${a.modes[i]}` : 'mode unknown';
+      const code = a.grad_norm[this.target * n + i];
+      const [g0, g1] = h.grad_bounds;
+      const grad = code === 255 ? '–' : (g0 + (code * (g1 - g0)) / h.grad_levels).toPrecision(3);
+      text = `sample ${i} (row ${a.index[i]} of its ${a.split[i] ? 'test' : 'train'} split) · ${name} · ${mode} · ‖∂L/∂f‖ ${grad}`;
+    } else {
+      const j = (i - n) % p;
+      const cls = a.proxy_class[j];
+      text = `proxy of ${h.class_names?.[cls] ?? `class ${cls}`}, sub-proxy ${a.proxy_k[j]}`;
+    }
+    const [sx, sy] = this.scatter.getScreenPosition(i) || [0, 0];
+    this.tip.textContent = text;
+    this.tip.style.left = `${Math.min(sx + 12, this.stage.clientWidth - 360)}px`;
+    this.tip.style.top = `${sy + 12}px`;
+    this.tip.style.display = 'block';
+  }
+
+  legendFor() {
+    const colouring = this.colour.value;
+    this.legendColouring = colouring;
+    const pal = this.h.palettes[colouring] || [];
+    const items = [];
+    if (colouring === 'grad_norm') {
+      const [g0, g1] = this.h.grad_bounds;
+      const ramp = el('span', { className: 'pxl-ramp' });
+      ramp.style.background = `linear-gradient(to right, ${pal.slice(0, -1).filter((_, i) => i % 32 === 0).join(',')})`;
+      const item = el('span', { textContent: `‖∂L/∂f(x)‖ ${g0.toPrecision(3)}` });
+      item.append(ramp, `${g1.toPrecision(3)}; grey = not computed (test points)`);
+      items.push(item);
+    } else {
+      const names = colouring === 'label' ? pal.map((_, c) => this.h.class_names?.[c] ?? `class ${c}`)
+        : colouring === 'split' ? ['train', 'test'] : pal.map((_, m) => (m ? `mode shade ${m}` : 'mode unknown'));
+      const shown = colouring === 'mode' ? [] : names.slice(0, 40);
+      shown.forEach((name, c) => {
+        const item = el('span');
+        const chip = el('span', { className: 'pxl-chip' }, item);
+        chip.style.background = pal[c];
+        item.append(name);
+        items.push(item);
+      });
+      if (colouring === 'mode') items.push(el('span', { textContent: 'each mode wears a shade of its class colour' }));
+    }
+    if (this.p) items.push(el('span', { textContent: '● large ringed dots = proxies (class colour)' }));
+    this.legend.replaceChildren(...items);
+  }
+
+  testApi() {
+    const self = this;
+    return {
+      get step() { return self.h.steps[self.target]; },
+      get drawnStep() { return self.drawn >= 0 ? self.h.steps[self.drawn] : null; },
+      get colour() { return self.colour.value; },
+      get drawCount() { return self.drawCount; },
+      get playing() { return self.timer !== null; },
+      get selection() { return self.selection.slice(); },
+      get nPoints() { return self.n; },
+      canvas: () => self.canvas,
+      /** CSS-pixel positions (relative to the canvas) of the first `count` samples, as drawn now. */
+      screenPositions: (count) => Array.from({ length: Math.min(count ?? self.n, self.n) },
+        (_, i) => self.scatter.getScreenPosition(i)),
+      redrawMs: null,
+      transitionEndMs: null,
+    };
+  }
+
+  destroy() {
+    this.pause(false);
+    clearTimeout(this.settle);
+    this.resizer.disconnect();
+    this.scatter.destroy();
+    this.root.remove();
+  }
+}
+
+const players = new WeakMap();
+
+export default function mount({ data, parentElement, setStateValue }) {
+  let player = players.get(parentElement);
+  if (!player) {
+    player = new Player(parentElement);
+    players.set(parentElement, player);
+  }
+  if (data) player.receive(data, setStateValue);
+  // Streamlit also calls a cleanup when a rerun races a pending mount; only a host that left the page is gone
+  return () => setTimeout(() => {
+    if (parentElement.isConnected !== false && parentElement.host?.isConnected !== false) return;
+    player.destroy();
+    players.delete(parentElement);
+  }, 0);
+}

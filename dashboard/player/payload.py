@@ -1,0 +1,188 @@
+"""The player's wire format: every snapshot of a run packed once into one compact binary blob.
+
+Layout (little-endian): ``b"PXPL"``, uint32 header length H, H bytes of UTF-8 JSON header, zero padding to a
+multiple of 8, then the arrays. The header names each array's dtype, shape and byte offset (relative to the
+start of the array section, so the header can grow — :func:`with_view` adds the view options — without
+moving them). Coordinates are quantised to uint16 per axis with bounds shared by all steps, points and
+proxies (so motion between steps is not rescaling); gradient norms to uint8 with 255 = not computed.
+Nothing here is pickled; :func:`decode_payload` is the reference reader the JavaScript mirrors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from typing import Any, Sequence
+
+import numpy as np
+
+MAGIC = b"PXPL"
+VERSION = 1
+COORD_LEVELS = 65535  # uint16: 0 … 65535
+GRAD_LEVELS = 254  # uint8 0 … 254 for values, 255 for "not computed"
+GRAD_MISSING = 255
+_ALIGN = 8
+
+
+def quantise(values: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
+    """Map values in [lo, hi] to integers 0 … levels (rounded). hi == lo maps everything to 0."""
+    span = hi - lo
+    scaled = (np.asarray(values, dtype=np.float64) - lo) / span * levels if span > 0 else np.zeros(np.shape(values))
+    return np.clip(np.rint(scaled), 0, levels)
+
+
+def dequantise(codes: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
+    """Inverse of :func:`quantise` (up to half a quantisation step, (hi - lo) / levels / 2)."""
+    return lo + np.asarray(codes, dtype=np.float64) * ((hi - lo) / levels)
+
+
+def _check_shape(name: str, array: np.ndarray, shape: tuple) -> None:
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+
+
+def _bounds(*arrays: np.ndarray) -> list[list[float]]:
+    """[[lo, hi] per axis] over the finite values of arrays (..., 2)."""
+    stacked = np.concatenate([a.reshape(-1, a.shape[-1]) for a in arrays if a.size], axis=0)
+    if not np.isfinite(stacked).all():
+        raise ValueError("points and proxies must be finite, got NaN or inf coordinates")
+    return [[float(lo), float(hi)] for lo, hi in zip(stacked.min(axis=0), stacked.max(axis=0))]
+
+
+def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray, modes: np.ndarray,
+                   split: np.ndarray, index: np.ndarray, grad_norm: np.ndarray,
+                   proxies: np.ndarray | None = None, *, class_names: Sequence[str] | None = None,
+                   palettes: dict[str, list[str]] | None = None, mode_colour: np.ndarray | None = None,
+                   title: str = "") -> bytes:
+    """Pack a run's aligned 2-D projections and per-point attributes for the browser.
+
+    Parameters
+    ----------
+    steps : sequence of int, length S
+        Snapshot steps, in playing order.
+    points : ndarray of shape (S, N, 2)
+        Projected samples per step (the same N samples, in the same order, at every step).
+    labels, modes, split, index : ndarray of shape (N,)
+        Class, ground-truth mode (-1 unknown), split (0 train, 1 test) and row in its split of each sample.
+    grad_norm : ndarray of shape (S, N)
+        Per-sample gradient norm per step, NaN where not computed.
+    proxies : ndarray of shape (S, C, K, 2), optional
+        Projected proxies per step; proxy (c, k) belongs to class c.
+    class_names : sequence of str, optional
+        Names indexed by label (hover text).
+    palettes : dict of str to list of str, optional
+        Colours (CSS hex) per colouring: "label" indexed by class, "mode" by `mode_colour`, "split" by split,
+        "grad_norm" by the uint8 code (GRAD_LEVELS + 1 colours).
+    mode_colour : ndarray of shape (N,), optional
+        Index into palettes["mode"] of each sample (default: 0 for every sample).
+    title : str
+        Shown above the canvas.
+
+    Returns
+    -------
+    bytes
+        The blob described in the module docstring.
+    """
+    steps = [int(s) for s in steps]
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3 or points.shape[2] != 2:
+        raise ValueError(f"points must have shape (steps, N, 2), got {points.shape}")
+    n_steps, n_points = points.shape[:2]
+    if n_steps != len(steps) or n_steps == 0:
+        raise ValueError(f"points must have one entry per step ({len(steps)} steps, at least 1), got {n_steps}")
+    attributes = {name: np.asarray(a) for name, a in
+                  dict(labels=labels, modes=modes, split=split, index=index).items()}
+    for name, array in attributes.items():
+        _check_shape(name, array, (n_points,))
+    grad_norm = np.asarray(grad_norm, dtype=np.float64)
+    _check_shape("grad_norm", grad_norm, (n_steps, n_points))
+    mode_colour = np.zeros(n_points, dtype=np.int64) if mode_colour is None else np.asarray(mode_colour)
+    _check_shape("mode_colour", mode_colour, (n_points,))
+    if proxies is None:
+        proxies = np.zeros((n_steps, 0, 0, 2))
+    proxies = np.asarray(proxies, dtype=np.float64)
+    if proxies.ndim != 4 or proxies.shape[0] != n_steps or proxies.shape[3] != 2:
+        raise ValueError(f"proxies must have shape ({n_steps}, C, K, 2), got {proxies.shape}")
+    n_classes, per_class = proxies.shape[1:3]
+    flat_proxies = proxies.reshape(n_steps, n_classes * per_class, 2)
+
+    bounds = _bounds(points, flat_proxies)
+    known = grad_norm[np.isfinite(grad_norm)]
+    grad_bounds = [float(known.min()), float(known.max())] if known.size else [0.0, 0.0]
+    grad_codes = np.full(grad_norm.shape, GRAD_MISSING, dtype=np.uint8)
+    grad_codes[np.isfinite(grad_norm)] = quantise(known, *grad_bounds, GRAD_LEVELS).astype(np.uint8)
+
+    def coords(xy: np.ndarray) -> np.ndarray:
+        return np.stack([quantise(xy[..., a], *bounds[a], COORD_LEVELS) for a in range(2)], axis=-1).astype("<u2")
+
+    arrays = {
+        "points": coords(points),  # (S, N, 2)
+        "proxies": coords(flat_proxies),  # (S, C*K, 2)
+        "proxy_class": np.repeat(np.arange(n_classes), per_class).astype("<u2"),
+        "proxy_k": np.tile(np.arange(per_class), n_classes).astype("u1"),
+        "labels": attributes["labels"].astype("<i4"),
+        "modes": attributes["modes"].astype("<i4"),
+        "split": attributes["split"].astype("u1"),
+        "index": attributes["index"].astype("<i4"),
+        "mode_colour": mode_colour.astype("<u2"),
+        "grad_norm": grad_codes,  # (S, N)
+    }
+    body, table = bytearray(), {}
+    for name, array in arrays.items():
+        body += b"\0" * (-len(body) % _ALIGN)
+        table[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": len(body)}
+        body += np.ascontiguousarray(array).tobytes()
+    header = {"version": VERSION, "id": hashlib.sha1(bytes(body)).hexdigest()[:16], "steps": steps,
+              "n_points": n_points, "n_proxies": n_classes * per_class, "bounds": bounds,
+              "grad_bounds": grad_bounds, "coord_levels": COORD_LEVELS, "grad_levels": GRAD_LEVELS,
+              "class_names": list(class_names) if class_names else None, "palettes": palettes or {},
+              "title": title, "arrays": table}
+    return _pack(header, bytes(body))
+
+
+def _pack(header: dict[str, Any], body: bytes) -> bytes:
+    text = json.dumps(header, separators=(",", ":")).encode()
+    prefix = MAGIC + struct.pack("<I", len(text)) + text
+    return prefix + b"\0" * (-len(prefix) % _ALIGN) + body
+
+
+def _split(blob: bytes) -> tuple[dict[str, Any], memoryview]:
+    if blob[:4] != MAGIC:
+        raise ValueError(f"payload must start with {MAGIC!r}, got {bytes(blob[:4])!r}")
+    (length,) = struct.unpack_from("<I", blob, 4)
+    header = json.loads(bytes(blob[8:8 + length]))
+    start = 8 + length
+    start += -start % _ALIGN
+    return header, memoryview(blob)[start:]
+
+
+def with_view(blob: bytes, view: dict[str, Any]) -> bytes:
+    """The same payload with `view` (initial step, colouring, selection…) in its header."""
+    header, body = _split(blob)
+    return _pack({**header, "view": view}, bytes(body))
+
+
+def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Header and arrays of a payload, coordinates and gradient norms back in their own units.
+
+    Returns
+    -------
+    header : dict
+        The JSON header.
+    arrays : dict of str to ndarray
+        As packed, plus "points_xy" (S, N, 2), "proxies_xy" (S, P, 2) and "grad_norm_value" (S, N; NaN
+        where not computed), dequantised.
+    """
+    header, body = _split(blob)
+    arrays = {}
+    for name, spec in header["arrays"].items():
+        dtype = np.dtype(spec["dtype"])
+        count = int(np.prod(spec["shape"]))
+        arrays[name] = np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"])
+    for name in ("points", "proxies"):
+        codes = arrays[name]
+        arrays[f"{name}_xy"] = np.stack([dequantise(codes[..., a], *header["bounds"][a], header["coord_levels"])
+                                         for a in range(2)], axis=-1)
+    grad = dequantise(arrays["grad_norm"], *header["grad_bounds"], header["grad_levels"])
+    arrays["grad_norm_value"] = np.where(arrays["grad_norm"] == GRAD_MISSING, np.nan, grad)
+    return header, arrays

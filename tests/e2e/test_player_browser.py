@@ -1,0 +1,195 @@
+"""The embedding player in a real browser (Debian chromium via Playwright) on a 5,000-point, 15-snapshot run.
+
+Checks what only a browser shows: the step moves points without remounting the canvas, a lasso returns exactly
+the ids inside it (computed here from the payload), autoplay advances, the colour switch changes the pixels,
+and no request leaves 127.0.0.1. Prints the payload size and the step → redrawn time.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+BIG = "big-5k"
+API = "document.querySelector('.pxl-player')?.playerApi"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import write_dashboard_store
+    from serving import serving
+    from proxylab.projection import project_run
+    from proxylab.store import open_run, write_fake_run
+
+    store = write_dashboard_store(tmp_path_factory.mktemp("player_store"))
+    write_fake_run(store, BIG, n=5000, steps=80, k=3, classes=8, modes_per_class=3, d=16, seed=5)
+    run = open_run(store, BIG)
+    project_run(run, run.snapshot_steps(), "pca", 2)
+    with serving(store, tmp_path_factory.mktemp("player_log")) as url:
+        yield url, store
+
+
+@pytest.fixture(scope="module")
+def page(served):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # software WebGL (SwiftShader): the player needs a WebGL context, not a GPU
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless=new", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 1000})
+        tab.errors, tab.requests = [], []
+        tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+        tab.on("request", lambda r: tab.requests.append(r.url))
+        tab.goto(f"{served[0]}/embedding?run={BIG}")
+        tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+        yield tab
+        browser.close()
+
+
+def _payload(store: Path):
+    """The payload the page sent, rebuilt from the store the same way (the page's cached builder)."""
+    from dashboard.player import decode_payload, run_payload
+    from proxylab.store import open_run
+
+    run = open_run(store, BIG)
+    snap = run.snapshot(run.snapshot_steps()[-1])
+    return decode_payload(run_payload(str(store), BIG, tuple(run.snapshot_steps()), "pca",
+                                      tuple(snap.proxies.shape[:2]), None))
+
+
+def _positions(page) -> np.ndarray:
+    return np.array(page.evaluate(f"() => {API}.screenPositions()"), dtype=float)
+
+
+def _wait_drawn(page, step: int) -> None:
+    # drawn, and the transition over (positions stop changing)
+    page.wait_for_function(f"() => {API}.drawnStep === {step}", timeout=30_000)
+    page.wait_for_timeout(600)
+
+
+def _set_step(page, index: int) -> None:
+    page.evaluate(f"""() => {{ const s = document.querySelector('.pxl-step'); s.value = {index};
+                               s.dispatchEvent(new Event('input')); }}""")
+
+
+def test_step_moves_points_in_the_same_canvas(page, served):
+    header, _ = _payload(served[1])
+    steps = header["steps"]
+    assert page.evaluate(f"() => {API}.step") == steps[-1]
+    before = _positions(page)
+    page.evaluate(f"() => {{ window.__canvas = {API}.canvas(); }}")
+    start = time.perf_counter()
+    _set_step(page, 0)
+    _wait_drawn(page, steps[0])
+    after = _positions(page)
+    redraw_ms, settled_ms = page.evaluate(f"() => [{API}.redrawMs, {API}.transitionEndMs]")
+    assert before.shape == after.shape == (5000, 2)
+    assert np.abs(after - before).max() > 20  # pixels: the points moved
+    assert page.evaluate(f"() => window.__canvas === {API}.canvas() && window.__canvas.isConnected")
+    assert page.locator(".pxl-player canvas").count() == 1
+    print(f"\nplayer: step change → first frame {redraw_ms:.0f} ms, transition (250 ms) over {settled_ms:.0f} ms "
+          f"(wall incl. 600 ms settle {1000 * (time.perf_counter() - start):.0f} ms)")
+
+
+def test_lasso_returns_exactly_the_ids_inside(page, served):
+    header, arrays = _payload(served[1])
+    index = page.evaluate(f"() => {API}.step")
+    index = header["steps"].index(index)
+    data_xy = arrays["points_xy"][index]
+    screen = _positions(page)
+    # the drawn positions are the payload's, through one affine map per axis (fit here, checked to < 1 px)
+    fits = [np.polyfit(data_xy[:, a], screen[:, a], 1) for a in range(2)]
+    mapped = np.column_stack([np.polyval(fits[a], data_xy[:, a]) for a in range(2)])
+    assert np.abs(mapped - screen).max() < 1.0
+    assert abs(abs(fits[0][0]) - abs(fits[1][0])) < 1e-3 * abs(fits[0][0])  # one scale: aspect kept
+
+    cx, cy = np.median(mapped, axis=0)
+    x0, x1, y0, y1 = cx - 90, cx + 60, cy - 70, cy + 80
+
+    def within(pad):  # ids inside the rectangle grown (pad > 0) or shrunk (pad < 0) by pad pixels
+        return set(np.flatnonzero((mapped[:, 0] > x0 - pad) & (mapped[:, 0] < x1 + pad)
+                                  & (mapped[:, 1] > y0 - pad) & (mapped[:, 1] < y1 + pad)).tolist())
+
+    inside, surely_in, maybe_in = within(0), within(-1.5), within(1.5)
+    assert 50 < len(inside) < 4000 and len(maybe_in - surely_in) < 0.1 * len(inside)
+
+    box = page.locator(".pxl-player canvas").bounding_box()
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)]
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    page.mouse.down()
+    for (ax, ay), (bx, by) in zip(corners, corners[1:]):
+        for t in np.linspace(0, 1, 12)[1:]:
+            page.mouse.move(box["x"] + ax + (bx - ax) * t, box["y"] + ay + (by - ay) * t)
+            page.wait_for_timeout(15)
+    page.mouse.up()
+    page.get_by_text("samples selected").wait_for(timeout=60_000)
+    page.wait_for_function("() => location.search.includes('sel=')", timeout=30_000)
+    from dashboard.neighbours import ids_from_text
+
+    sel = parse_qs(urlparse(page.url).query)["sel"][0]
+    got = set(ids_from_text(sel, 5000))
+    # exactly the ids inside, up to the points within 1.5 px of an edge (the lasso is sampled mouse positions)
+    assert surely_in <= got <= maybe_in, (len(surely_in - got), len(got - maybe_in))
+    print(f"\nlasso: {len(got)} ids returned, {len(inside)} inside the rectangle, "
+          f"{len(maybe_in - surely_in)} within 1.5 px of an edge, {len(got ^ inside)} of those differ")
+    assert page.get_by_text(f"{len(got)} samples selected", exact=False).count() >= 1
+    # kept across steps: move the step, the browser still holds the same ids
+    _set_step(page, 3)
+    _wait_drawn(page, header["steps"][3])
+    assert page.evaluate(f"() => {API}.selection") == sorted(got)
+
+
+def test_autoplay_advances_the_step(page, served):
+    header, _ = _payload(served[1])
+    _set_step(page, 0)
+    _wait_drawn(page, header["steps"][0])
+    page.locator(".pxl-play").click()
+    page.wait_for_timeout(2500)  # 0.7 s per step at 1×
+    playing_at = page.evaluate(f"() => {API}.step")
+    page.locator(".pxl-play").click()
+    assert not page.evaluate(f"() => {API}.playing")
+    assert header["steps"].index(playing_at) >= 2
+
+
+def test_colour_switch_changes_the_picture(page, served):
+    canvas = page.locator(".pxl-player canvas")
+    page.wait_for_timeout(800)
+    before = canvas.screenshot()
+    page.locator(".pxl-colour").select_option("split")
+    page.wait_for_function(f"() => {API}.colour === 'split'")
+    page.wait_for_timeout(800)
+    after = canvas.screenshot()
+    assert before != after
+    # the number of distinct colours of the sample points falls to (about) the two splits + proxies + background
+    from io import BytesIO
+
+    from PIL import Image
+
+    def colours(png):
+        pixels = np.asarray(Image.open(BytesIO(png)).convert("RGB")).reshape(-1, 3)
+        values, counts = np.unique(pixels, axis=0, return_counts=True)
+        return {tuple(v) for v, c in zip(values, counts) if c > 30}
+
+    assert colours(before) != colours(after)
+
+
+def test_no_request_leaves_localhost(page):
+    page.wait_for_timeout(500)
+    outside = [u for u in page.requests
+               if urlparse(u).scheme not in ("blob", "data") and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    assert not outside, outside
+    assert not page.errors, page.errors

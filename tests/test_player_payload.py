@@ -1,0 +1,95 @@
+"""The player's payload: encode → decode gives the original back within the quantisation step, compactly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard.player import decode_payload, encode_payload, palettes, with_view
+from dashboard.player.payload import COORD_LEVELS, GRAD_LEVELS
+
+
+def _run(seed=0, steps=4, n=300, c=3, k=2):
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(steps, n, 2)) * [3.0, 0.5] + [10.0, -2.0]  # unequal spans, off-centre
+    proxies = rng.normal(size=(steps, c, k, 2)) * 4.0
+    grad = rng.gamma(2.0, size=(steps, n))
+    grad[:, ::7] = np.nan  # test points: not computed
+    labels = rng.integers(0, c, n)
+    return dict(steps=[10 * i for i in range(steps)], points=points, labels=labels, modes=labels * 2 + rng.integers(0, 2, n),
+                split=rng.integers(0, 2, n), index=rng.permutation(n), grad_norm=grad, proxies=proxies)
+
+
+def test_round_trip_within_the_quantisation_step():
+    run = _run()
+    header, arrays = decode_payload(encode_payload(**run))
+    every = np.concatenate([run["points"].reshape(-1, 2), run["proxies"].reshape(-1, 2)])
+    lo, hi = every.min(axis=0), every.max(axis=0)
+    half_step = (hi - lo) / COORD_LEVELS / 2  # per axis, computed here, not read from the payload
+    assert np.all(np.abs(arrays["points_xy"] - run["points"]) <= half_step * (1 + 1e-9))
+    proxies = run["proxies"].reshape(len(run["steps"]), -1, 2)
+    assert np.all(np.abs(arrays["proxies_xy"] - proxies) <= half_step * (1 + 1e-9))
+    assert header["steps"] == run["steps"]
+
+    grad = run["grad_norm"]
+    known = np.isfinite(grad)
+    g_half = (np.nanmax(grad) - np.nanmin(grad)) / GRAD_LEVELS / 2
+    assert np.array_equal(np.isnan(arrays["grad_norm_value"]), ~known)
+    assert np.all(np.abs(arrays["grad_norm_value"][known] - grad[known]) <= g_half * (1 + 1e-9))
+
+    for name in ("labels", "modes", "split", "index"):
+        assert np.array_equal(arrays[name], run[name]), name
+    assert np.array_equal(arrays["proxy_class"], np.repeat(np.arange(3), 2))
+    assert np.array_equal(arrays["proxy_k"], np.tile(np.arange(2), 3))
+
+
+def test_payload_is_compact():
+    s, n = 20, 5000
+    run = _run(steps=s, n=n)
+    blob = encode_payload(**run)
+    # 2 × uint16 per point per step, 1 byte of gradient norm per point per step, ~14 bytes of fixed attributes
+    assert len(blob) <= s * n * (4 + 1) + n * 15 + 4096
+    assert len(blob) < run["points"].astype(np.float32).nbytes  # smaller than the float32 coordinates alone
+
+
+def test_view_options_leave_the_arrays_alone():
+    blob = encode_payload(**_run())
+    header, arrays = decode_payload(blob)
+    viewed_header, viewed = decode_payload(with_view(blob, {"step": 10, "selected": [1, 2, 3]}))
+    assert viewed_header["view"] == {"step": 10, "selected": [1, 2, 3]}
+    assert viewed_header["id"] == header["id"]
+    for name, values in arrays.items():
+        assert np.array_equal(viewed[name], values, equal_nan=True), name
+
+
+def test_a_run_without_proxies_and_constant_axes():
+    run = _run()
+    run["proxies"] = None
+    run["points"][..., 1] = 4.0  # one axis does not move at all
+    header, arrays = decode_payload(encode_payload(**run))
+    assert header["n_proxies"] == 0 and arrays["proxies_xy"].shape == (4, 0, 2)
+    assert np.all(arrays["points_xy"][..., 1] == 4.0)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.update(points=r["points"][:, :, :1]), "points must have shape (steps, N, 2)"),
+    (lambda r: r.update(steps=r["steps"][:2]), "points must have one entry per step"),
+    (lambda r: r.update(labels=r["labels"][:-1]), "labels must have shape (300,), got (299,)"),
+    (lambda r: r.update(grad_norm=r["grad_norm"][:1]), "grad_norm must have shape (4, 300), got (1, 300)"),
+    (lambda r: r.update(proxies=r["proxies"][:2]), "proxies must have shape (4, C, K, 2)"),
+    (lambda r: r["points"].__setitem__((0, 0, 0), np.nan), "must be finite"),
+])
+def test_bad_input_is_named(change, message):
+    run = _run()
+    change(run)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        encode_payload(**run)
+
+
+def test_palettes_give_each_mode_a_shade_of_its_class():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    modes = np.array([0, 1, 1, 2, -1, 2])
+    colours, mode_colour = palettes(labels, modes, n_classes=2)
+    assert mode_colour[4] == 0 and colours["mode"][0] == "#d3d3d3"  # unknown mode: grey
+    assert len({colours["mode"][i] for i in mode_colour[[0, 1, 3]]}) == 3  # three modes, three colours
+    assert colours["mode"][mode_colour[3]].lower() == colours["label"][1].lower()  # the first mode of a class wears its colour
+    assert len(colours["grad_norm"]) == GRAD_LEVELS + 2  # one per code, then "not computed"
