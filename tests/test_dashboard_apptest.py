@@ -375,7 +375,7 @@ def test_3d_view_coloured_by_mode_draws_instead_of_crashing(dashboard_store, mon
 
 
 def test_each_page_remembers_its_own_step(dashboard_store, monkeypatch):
-    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4"})
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "chart": "plotly"})
     slider = at.select_slider[0]
     first = slider.options[0]
     slider.set_value(first).run()

@@ -61,10 +61,17 @@ def test_metrics_page_shows_the_imported_evals(import_store, monkeypatch):
 
 
 def test_embedding_page_draws_the_imported_points(import_store, monkeypatch):
-    at = app(import_store, monkeypatch, "embedding", {"run": "imported"})
+    from dashboard.player import decode_payload
+
+    at = app(import_store, monkeypatch, "embedding", {"run": "imported", "chart": "plotly"})
     assert not at.exception
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert specs and any(t.get("customdata") is not None for s in specs for t in s["data"])
+    at = app(import_store, monkeypatch, "embedding", {"run": "imported"})  # the default view: the player
+    assert not at.exception
+    (element,) = at.get("bidi_component")
+    header, arrays = decode_payload(element.proto.bytes)
+    assert header["n_points"] > 0 and arrays["points"].shape[1:] == (header["n_points"], 2)
 
 
 def test_gradients_page_says_an_imported_run_has_no_training_history(import_store, monkeypatch):

@@ -7,6 +7,7 @@ reports back only a lasso selection and, when the step stops moving, the view (s
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -91,17 +92,17 @@ class PlayerState:
     show_proxies: bool | None
 
 
-_component = None
+@functools.cache
+def _bundle() -> str:
+    if not BUNDLE.exists():
+        raise FileNotFoundError(f"the player bundle {BUNDLE} is missing: run dashboard/player/build.sh")
+    return BUNDLE.read_text(encoding="utf-8")
 
 
 def _mount():
-    global _component
-    if _component is None:
-        if not BUNDLE.exists():
-            raise FileNotFoundError(f"the player bundle {BUNDLE} is missing: run dashboard/player/build.sh")
-        _component = st.components.v2.component("proxylab_player", js=BUNDLE.read_text(encoding="utf-8"),
-                                                isolate_styles=False)
-    return _component
+    # registered on every script run, not once per process: a Streamlit runtime (a server, an AppTest) keeps its
+    # own component registry, and 1.65 forgets a component registered under another runtime
+    return st.components.v2.component("proxylab_player", js=_bundle(), isolate_styles=False)
 
 
 def player(payload: bytes, *, key: str, step: int | None = None, colour: str = "label", show_proxies: bool = True,
