@@ -119,20 +119,28 @@ def kill_at_write(store: Path, name: str, config: Path, sigdir: Path, kind: str,
     assert temps, f"no temp file left by the {kind} write: the kill missed the write"
 
 
-def kill_at_random(store: Path, name: str, config: Path, delay_s: float) -> None:
-    """Start the plain CLI trainer; SIGKILL it ``delay_s`` seconds after its run.json appeared."""
+def start_then_signal(store: Path, name: str, config: Path, delay_s: float, signum: int,
+                      output=subprocess.DEVNULL) -> subprocess.Popen:
+    """Start the plain CLI trainer and send it ``signum`` ``delay_s`` seconds after its run.json appeared."""
     proc = subprocess.Popen([sys.executable, "-m", "proxylab", *train_args(store, name, config)], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=output, stderr=output, text=True)
     deadline = time.monotonic() + 120
     try:
         while not (store / name / "run.json").exists():
             assert time.monotonic() < deadline and proc.poll() is None, "trainer did not start"
             time.sleep(0.005)
         time.sleep(delay_s)
-        proc.send_signal(signal.SIGKILL)
-    finally:
+        proc.send_signal(signum)
+    except BaseException:
         proc.kill()
-        proc.wait()
+        raise
+    return proc
+
+
+def kill_at_random(store: Path, name: str, config: Path, delay_s: float) -> None:
+    """SIGKILL the plain CLI trainer ``delay_s`` seconds after its run.json appeared."""
+    proc = start_then_signal(store, name, config, delay_s, signal.SIGKILL)
+    proc.wait()
 
 
 def check_killed_run(store: Path, name: str) -> int | None:

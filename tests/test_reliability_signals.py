@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -18,8 +17,8 @@ import pytest
 from proxylab.store import open_run
 from proxylab.train import TrainConfig, Trainer, TrainingStopped
 from proxylab.train.checkpoint import load_checkpoint
-from test_reliability_crash import (ENV, STEPS, _iso_seconds, check_resumed, final_state, reference_run, resume_cli,
-                                    train_args, write_config)
+from test_reliability_crash import (STEPS, _iso_seconds, check_resumed, final_state, reference_run, resume_cli,
+                                    start_then_signal, write_config)
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               # the wrapped optimizer.step() (how the test lands a signal after the update) makes torch warn
@@ -93,15 +92,8 @@ def test_resume_of_a_finished_run_says_so_and_changes_nothing(tmp_path):
 
 def signal_at_random(store, name, config, delay_s: float, signum: int) -> subprocess.CompletedProcess:
     """Start the plain CLI trainer; send ``signum`` ``delay_s`` seconds after its run.json appeared."""
-    proc = subprocess.Popen([sys.executable, "-m", "proxylab", *train_args(store, name, config)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    proc = start_then_signal(store, name, config, delay_s, signum, output=subprocess.PIPE)
     try:
-        while not (store / name / "run.json").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "trainer did not start"
-            time.sleep(0.005)
-        time.sleep(delay_s)
-        proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()

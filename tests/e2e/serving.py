@@ -26,3 +26,19 @@ def serving(store: Path, log_dir: Path) -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+BIG = "big-5k"
+
+
+def write_browser_store(folder: Path) -> Path:
+    """The dashboard test store plus a 5,000-point run (`BIG`) whose PCA projection is cached on disk."""
+    from conftest import write_dashboard_store
+    from proxylab.projection import project_run
+    from proxylab.store import open_run, write_fake_run
+
+    store = write_dashboard_store(folder)
+    write_fake_run(store, BIG, n=5000, steps=80, k=3, classes=8, modes_per_class=3, d=16, seed=5)
+    run = open_run(store, BIG)
+    project_run(run, run.snapshot_steps(), "pca", 2)  # "a cached run": its projection is on disk
+    return store

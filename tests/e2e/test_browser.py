@@ -24,15 +24,9 @@ BIG = "big-5k"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     sys.path.insert(0, str(REPO / "tests"))
-    from conftest import write_dashboard_store
-    from serving import serving
-    from proxylab.projection import project_run
-    from proxylab.store import open_run, write_fake_run
+    from serving import serving, write_browser_store
 
-    store = write_dashboard_store(tmp_path_factory.mktemp("e2e_store"))
-    write_fake_run(store, BIG, n=5000, steps=80, k=3, classes=8, modes_per_class=3, d=16, seed=5)
-    run = open_run(store, BIG)
-    project_run(run, run.snapshot_steps(), "pca", 2)  # "a cached run": its projection is on disk
+    store = write_browser_store(tmp_path_factory.mktemp("e2e_store"))
     with serving(store, tmp_path_factory.mktemp("e2e_log")) as url:
         yield url
 

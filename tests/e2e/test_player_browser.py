@@ -26,15 +26,9 @@ API = "document.querySelector('.pxl-player')?.playerApi"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     sys.path.insert(0, str(REPO / "tests"))
-    from conftest import write_dashboard_store
-    from serving import serving
-    from proxylab.projection import project_run
-    from proxylab.store import open_run, write_fake_run
+    from serving import serving, write_browser_store
 
-    store = write_dashboard_store(tmp_path_factory.mktemp("player_store"))
-    write_fake_run(store, BIG, n=5000, steps=80, k=3, classes=8, modes_per_class=3, d=16, seed=5)
-    run = open_run(store, BIG)
-    project_run(run, run.snapshot_steps(), "pca", 2)
+    store = write_browser_store(tmp_path_factory.mktemp("player_store"))
     with serving(store, tmp_path_factory.mktemp("player_log")) as url:
         yield url, store
 
