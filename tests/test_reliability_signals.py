@@ -124,6 +124,9 @@ def test_twenty_signals_at_random_moments_then_cli_resume_is_exact(tmp_path):
         run = open_run(store, name)
         if run.status == "finished":  # the signal came after the last step (possibly while Python exited)
             assert out.returncode in (0, -signum, 128 + signum), (i, out.returncode, out.stderr)
+        elif "stop" not in run.meta:  # the signal came between run.json's creation and the training loop
+            assert run.progress.step == 0 and out.returncode in (130, -signum), (i, out.returncode, out.stderr)
+            assert resume_cli(store, name).returncode == 0
         else:
             assert out.returncode == 128 + signum, (i, out.returncode, out.stderr)
             step = run.meta["stop"]["step"]

@@ -551,12 +551,12 @@ class Trainer:
         becomes ``interrupted`` (the text says which signal) and :class:`TrainingStopped` is raised. A second
         signal stops at once, without a checkpoint. Errors mark the run ``failed``.
         """
-        cfg, writer = self.cfg, self.writer
-        step = self.start_step
-        bar = _progress_bar(cfg.steps, step, self.name, enabled=self.progress)
-        stops = StopRequests(announce=self.rank == 0)
-        try:
-            with stops:
+        # first of all: from here on a signal waits for the end of a step (see proxylab.train.stopping)
+        with StopRequests(announce=self.rank == 0) as stops:
+            cfg, writer = self.cfg, self.writer
+            step = self.start_step
+            bar = _progress_bar(cfg.steps, step, self.name, enabled=self.progress)
+            try:
                 self.model.train()
                 if step == 0:
                     self._checkpoint(0)  # a kill before the first periodic checkpoint can still be resumed
@@ -578,32 +578,32 @@ class Trainer:
                                        stop={"signal": SIGNAL_NAMES.get(signum, str(signum)), "step": step})
                     writer.set_status("interrupted", error=describe(signum) + f" at step {step}")
                     raise TrainingStopped(signum, step)
-            self.flush_step_stats()
-            writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
-            if self.world_size > 1:
-                writer.update_meta(distributed={"world_size": self.world_size,
-                                                "replica_param_max_diff": self._replica_divergence()})
-            writer.set_status("finished")
-        except TrainingStopped:
-            raise
-        except KeyboardInterrupt:  # a second signal, mid-step: the last periodic checkpoint is the resume point
-            writer.set_status("interrupted", error=f"stopped at once during step {step + 1}; resume continues "
-                                                   "from the last checkpoint")
-            raise
-        except BaseException as e:
-            try:
-                self.flush_step_stats()  # the steps that did finish keep their statistics
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
-            writer.set_status("failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-            raise
-        finally:
-            bar.close()
-            writer.close()
-            if self.world_size > 1:
-                import torch.distributed as dist
+                self.flush_step_stats()
+                writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
+                if self.world_size > 1:
+                    writer.update_meta(distributed={"world_size": self.world_size,
+                                                    "replica_param_max_diff": self._replica_divergence()})
+                writer.set_status("finished")
+            except TrainingStopped:
+                raise
+            except KeyboardInterrupt:  # a second signal, mid-step: the last periodic checkpoint is the resume point
+                writer.set_status("interrupted", error=f"stopped at once during step {step + 1}; resume continues "
+                                                       "from the last checkpoint")
+                raise
+            except BaseException as e:
+                try:
+                    self.flush_step_stats()  # the steps that did finish keep their statistics
+                except Exception:  # noqa: BLE001 - the original error is the one to report
+                    pass
+                writer.set_status("failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                raise
+            finally:
+                bar.close()
+                writer.close()
+                if self.world_size > 1:
+                    import torch.distributed as dist
 
-                dist.destroy_process_group()
+                    dist.destroy_process_group()
         return writer.path
 
     def _train_one_step(self, step: int, indices, bar) -> None:
