@@ -584,6 +584,10 @@ class Trainer:
                     writer.update_meta(distributed={"world_size": self.world_size,
                                                     "replica_param_max_diff": self._replica_divergence()})
                 writer.set_status("finished")
+                if self.world_size > 1:  # leave together: a rank tearing gloo down while another still uses it
+                    import torch.distributed as dist  # can abort ("terminate called without an active exception")
+
+                    dist.barrier()
             except TrainingStopped:
                 raise
             except KeyboardInterrupt:  # a second signal, mid-step: the last periodic checkpoint is the resume point
