@@ -131,6 +131,9 @@ class RunWriter:
             }
             full.update(meta)
             full["progress"] = {"step": 0, "total_steps": None, **dict(full.get("progress") or {})}
+            # the database's tables before run.json: a run is visible only once it is readable (a Ctrl-C or
+            # kill -9 here leaves a folder without run.json, which the next create of that name clears)
+            connect_writer(path / METRICS_DB).close()
             atomic_write_json(path / RUN_JSON, full)
             return cls(path, name, fd, full, **options)
         except BaseException:
@@ -157,10 +160,6 @@ class RunWriter:
             if meta.get("read_only"):  # imported runs are evidence of someone else's training: never appended to
                 raise RunError(f"run {name} is read-only (imported from {meta.get('source', 'elsewhere')}); "
                                "it cannot be resumed or written to — import or train a new run instead")
-            if meta.get("status") == "finished":
-                steps = (meta.get("progress") or {}).get("step", "all")
-                raise RunError(f"run {name} already finished ({steps} steps); nothing to resume — train a new run "
-                               "to go further")
             check_database(path / METRICS_DB)  # a database that is not this run's is refused, never "repaired"
             writer = cls(path, name, fd, meta, **options)  # opens the database: a corrupt one fails here
             writer._original_meta = original

@@ -5,6 +5,7 @@ periodic evaluation metrics and snapshots of a fixed evaluation subset.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -146,6 +147,11 @@ class Trainer:
             else:
                 self.writer = NullWriter(self.store / name)
             try:
+                before = json.loads(self.writer._original_meta) if self.rank == 0 else {}
+                if before.get("status") == "finished":  # a finished run has nothing to resume
+                    steps = (before.get("progress") or {}).get("step", "all")
+                    raise RunError(f"run {name} already finished ({steps} steps); nothing to resume — train a new "
+                                   "run to go further")
                 saved = self.writer.meta.get("config") if self.rank == 0 else None
                 if self.rank == 0 and not isinstance(saved, dict):
                     raise RunError(f"run {name!r}: run.json has no config to resume with, got {type(saved).__name__}")
