@@ -59,7 +59,7 @@ def test_embedding_page_shows_the_background_progress_and_draws_pca_meanwhile(da
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"state": "running", "fraction": 0.4, "message": "fitting UMAP", "pid": os.getpid()}))
     try:
-        at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "projection": "umap"})
+        at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "projection": "umap", "chart": "plotly"})
         picker = at.selectbox(key="w_projection")
         assert "UMAP (computing in the background: 40%)" in picker.options
         assert "(cached)" not in " ".join(picker.options)

@@ -5,6 +5,8 @@ no unsafe deserialisation call anywhere in proxylab/ or dashboard/.
 """
 from __future__ import annotations
 
+import json
+
 import ast
 import io
 import pickle
@@ -141,6 +143,8 @@ def test_checkpoint_slot(tmp_path, capsys):
                                      embedding_dim=4, steps=2, snapshot_points=20, classes_per_batch=3,
                                      samples_per_class=4, device="cpu", eval_every=2))
     Trainer(cfg, store, "r", progress=False).run()
+    meta_path = store / "r" / "run.json"  # as if stopped: a finished run is refused before its checkpoint is read
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "status": "interrupted"}))
     ckpt = store / "r" / "weights" / "last.pt"
     for payload in (torch_pickled({"step": 1, "model": Payload(marker)}), pickled(marker)):
         ckpt.write_bytes(payload)
