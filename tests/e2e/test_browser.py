@@ -123,7 +123,7 @@ def test_each_page_redraws_its_chart_when_its_control_changes(server, page, name
 
 def test_embedding_slider_projection_and_selection(server, page, record_property):
     first_chart = _open(page, f"{server}/embedding?run={BIG}&chart=plotly")
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length > 0")
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?.data?.length > 0")
     assert f"{BIG} — step 80" in _chart_title(page)
     n_points = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
                              ".filter(t => t.customdata && t.customdata.length && t.customdata[0][0] >= 0)"
@@ -135,7 +135,7 @@ def test_embedding_slider_projection_and_selection(server, page, record_property
     before = _first_trace_x(page)
     start = time.perf_counter()
     page.get_by_role("slider").first.press("Home")
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot').layout.title.text.includes('step 0 ')",
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?.layout?.title?.text?.includes('step 0 ')",
                            timeout=60_000)
     redraw = time.perf_counter() - start
     assert _first_trace_x(page) != before
@@ -164,7 +164,7 @@ def test_embedding_slider_projection_and_selection(server, page, record_property
     _open(page, f"{server}/embedding?run=sphere-d3&chart=plotly")
     page.locator("[data-testid='stSelectbox']").nth(1).click()
     page.get_by_role("option", name="native circle / sphere").click()
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.some(t => t.type === 'scatter3d')",
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?.data?.some(t => t.type === 'scatter3d')",
                            timeout=60_000)
     assert "projection=native" in page.url
     _settle_and_shoot(page, "embedding_native_sphere")
