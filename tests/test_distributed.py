@@ -35,7 +35,7 @@ log = open(os.path.join(logdir, f"rank{os.environ['RANK']}.log"), "a", buffering
 
 def record(kind, path):
     try:
-        real = os.path.realpath(os.fspath(path))
+        real = os.path.realpath(os.fsdecode(path))  # scipy 1.9 opens bytes paths
     except TypeError:  # a file descriptor
         return
     if real == store or real.startswith(store + os.sep):
