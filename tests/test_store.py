@@ -206,6 +206,7 @@ def test_exists_and_overwrite(tmp_path):
     with pytest.raises(RunError, match="already exists"):
         RunWriter.create(tmp_path, "dup", {})
     with RunWriter.create(tmp_path, "dup", {"seed": 9}, exist_ok=True) as w:
+        assert w.meta_when_opened is None
         w.set_status("finished")
     run = open_run(tmp_path, "dup")
     assert run.meta["seed"] == 9 and run.snapshot_steps() == [] and run.scalars().empty
@@ -220,6 +221,7 @@ def test_resume_truncate_after(tmp_path):
     (run.path / "projections" / "x.npz").write_bytes(b"stale")
     with RunWriter.open_existing(tmp_path, "res") as w:
         assert open_run(tmp_path, "res").status == "running"
+        assert w.meta_when_opened["status"] == "interrupted" and w.meta["status"] == "running"
         w.truncate_after(10)
         assert open_run(tmp_path, "res").scalars().index.max() == 10
         for step in range(11, 41):

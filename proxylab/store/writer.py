@@ -87,6 +87,7 @@ class RunWriter:
         self._last_commit = time.monotonic()
         self._last_step: int | None = None
         self._buffer_step: int | None = None
+        self._original_meta: bytes | None = None  # run.json's bytes before open_existing changed it
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -186,7 +187,7 @@ class RunWriter:
             return
         try:
             self._scalars, self._vectors, self._evals = [], [], []
-            original = getattr(self, "_original_meta", None)
+            original = self._original_meta
             if original is not None and (self.path / RUN_JSON).read_bytes() != original:
                 atomic_write_bytes(self.path / RUN_JSON, original)
         finally:
@@ -212,6 +213,12 @@ class RunWriter:
     def meta(self) -> dict[str, Any]:
         """A copy of the run.json content as last written."""
         return json.loads(json.dumps(self._meta))
+
+    @property
+    def meta_when_opened(self) -> dict[str, Any] | None:
+        """run.json as it was before :meth:`open_existing` marked the run running again (how the previous
+        session left it: ``finished``, ``interrupted``, ...); ``None`` for a run this writer created."""
+        return None if self._original_meta is None else json.loads(self._original_meta)
 
     @property
     def closed(self) -> bool:

@@ -5,7 +5,6 @@ periodic evaluation metrics and snapshots of a fixed evaluation subset.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -147,7 +146,7 @@ class Trainer:
             else:
                 self.writer = NullWriter(self.store / name)
             try:
-                before = json.loads(self.writer._original_meta) if self.rank == 0 else {}
+                before = self.writer.meta_when_opened if self.rank == 0 else {}
                 if before.get("status") == "finished":  # a finished run has nothing to resume
                     steps = (before.get("progress") or {}).get("step", "all")
                     raise RunError(f"run {name} already finished ({steps} steps); nothing to resume — train a new "
