@@ -90,6 +90,23 @@ def test_npz_with_steps_string_labels_local_modes_and_no_split(tmp_path):
     assert run.meta["dataset"]["class_names"] == ["cat", "dog"]
 
 
+def test_a_large_split_is_scored_on_sampled_queries_with_a_note(tmp_path, monkeypatch):
+    """Beyond MAX_EVAL_QUERIES points, retrieval uses that many random queries against all points (said once)."""
+    from proxylab.importing import writer
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 3
+    emb = (rng.normal(size=(300, 6)) + 3 * np.eye(6)[labels]).astype(np.float32)
+    np.savez(tmp_path / "emb.npz", embeddings=emb, labels=labels)
+    monkeypatch.setattr(writer, "MAX_EVAL_QUERIES", 50)
+    import_run(tmp_path / "store", "big", read_embeddings(tmp_path / "emb.npz"))
+    run = open_run(tmp_path / "store", "big")
+    got = run.evals().set_index("metric")["value"]
+    assert got["num_queries"] == 50
+    assert got["R@1"] == pytest.approx(evaluate(emb, labels, max_queries=50)["R@1"])
+    assert any("over 50 random queries of 300, each against all 300" in note for note in run.meta["import_notes"])
+
+
 def test_parquet_list_column_with_step_column_and_image_paths(tmp_path):
     rng = np.random.default_rng(1)
     n, d = 30, 4

@@ -333,6 +333,27 @@ def test_every_evaluate_key_is_covered_by_a_reference():
     assert referenced - produced == set()
 
 
+def test_evaluate_with_max_queries_scores_a_fixed_subset_against_all_points():
+    """A million imported points: a seeded subset of queries, each retrieving from every point (itself excluded),
+    NMI on the same subset; max_queries >= N is the full evaluation."""
+    x, y, modes, proxies = multimode_data(1)
+    n = len(y)
+    rows = np.sort(np.random.default_rng(3).choice(n, 40, replace=False))
+    from proxylab.metrics import seeded_subset
+
+    np.testing.assert_array_equal(seeded_subset(n, 40, 3), rows)
+    expected = reference_retrieval(x[rows], y[rows], gallery=x, gallery_labels=y, query_indices=rows)
+    expected["NMI"] = reference_nmi(x[rows], y[rows], 3)
+    expected.update(reference_mode_coverage(x, y, modes, proxies))  # coverage always uses every point
+    assert_same_metrics(evaluate(x, y, modes, proxies, seed=3, max_queries=40), expected)
+    assert_same_metrics(evaluate(x, y, modes, proxies, seed=3, max_queries=n), evaluate(x, y, modes, proxies, seed=3))
+    # not the same numbers as the full evaluation: the subset really is used
+    assert evaluate(x, y, seed=3, max_queries=40)["MAP@R"] != evaluate(x, y, seed=3)["MAP@R"]
+    for bad in (1, 0, 2.5, True, "10"):
+        with pytest.raises(ValueError, match=f"max_queries must be an int >= 2 or None, got {bad!r}"):
+            evaluate(x, y, max_queries=bad)
+
+
 def test_evaluate_skips_mode_coverage_without_modes_or_proxies():
     x, y, modes, proxies = multimode_data(0)
     for kwargs in ({}, {"modes": modes}, {"proxies": proxies}, {"modes": np.full_like(modes, -1), "proxies": proxies}):

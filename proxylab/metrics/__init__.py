@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .clustering import kmeans_labels, nmi
 from .coverage import mode_coverage
-from .inputs import as_labels, as_tensor, feasible_ks, missing_ks_note
+from .inputs import as_labels, as_tensor, feasible_ks, missing_ks_note, seeded_subset
 from .neighbours import knn
 from .retrieval import retrieval_metrics
 
-__all__ = ["evaluate", "feasible_ks", "kmeans_labels", "knn", "missing_ks_note", "mode_coverage", "nmi", "retrieval_metrics"]
+__all__ = ["evaluate", "feasible_ks", "kmeans_labels", "knn", "missing_ks_note", "mode_coverage", "nmi", "retrieval_metrics",
+           "seeded_subset"]
 
 
 def evaluate(
@@ -35,6 +38,7 @@ def evaluate(
     *,
     seed: int = 0,
     chunk_size: int | None = None,
+    max_queries: int | None = None,
 ) -> dict[str, float]:
     """Every metric of one evaluation set, as a flat dict of scalars.
 
@@ -53,6 +57,11 @@ def evaluate(
         k-means seed for NMI.
     chunk_size : int, optional
         Queries per k-NN chunk (None: from the memory budget).
+    max_queries : int, optional
+        For large sets (an imported million points): at most this many queries, a fixed random subset
+        (:func:`seeded_subset` with ``seed``), each retrieving from all N points (itself excluded); NMI is
+        computed on the same subset. Retrieval metrics are then means over the sampled queries, an unbiased
+        estimate of the all-query mean. None (default): every point is a query.
 
     Returns
     -------
@@ -66,8 +75,20 @@ def evaluate(
     ValueError
         On invalid input, including labels outside [0, C) when proxies are given.
     """
-    result: dict[str, float] = dict(retrieval_metrics(embeddings, labels, ks, chunk_size=chunk_size))
-    result["NMI"] = nmi(embeddings, labels, seed=seed)
+    if max_queries is not None and (isinstance(max_queries, bool) or not isinstance(max_queries, int)
+                                    or max_queries < 2):
+        raise ValueError(f"max_queries must be an int >= 2 or None, got {max_queries!r}")
+    x = as_tensor(embeddings, "embeddings") if max_queries is not None else None
+    if x is not None and x.ndim == 2 and x.shape[0] > max_queries:
+        rows = seeded_subset(x.shape[0], max_queries, seed)
+        q = torch.as_tensor(rows, device=x.device)
+        y = as_labels(labels, "labels", x.shape[0], x.device)
+        result: dict[str, float] = dict(retrieval_metrics(x[q], y[q], ks, gallery=x, gallery_labels=y,
+                                                          query_indices=rows, chunk_size=chunk_size))
+        result["NMI"] = nmi(x[q], y[q], seed=seed)
+    else:
+        result = dict(retrieval_metrics(embeddings, labels, ks, chunk_size=chunk_size))
+        result["NMI"] = nmi(embeddings, labels, seed=seed)
     if modes is not None and proxies is not None:
         n = as_tensor(embeddings, "embeddings").shape[0]
         if bool((as_labels(modes, "modes", n, None) >= 0).any()):

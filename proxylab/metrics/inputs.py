@@ -111,3 +111,10 @@ def as_tensor(x: Any, name: str, device: torch.device | None = None) -> Tensor:
 
 def _is_integer_dtype(dtype: torch.dtype) -> bool:
     return not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
+
+
+def seeded_subset(n: int, size: int, seed: int) -> np.ndarray:
+    """A fixed, sorted random subset of ``range(n)`` of at most ``size`` rows (all of them when ``n <= size``)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))

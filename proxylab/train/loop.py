@@ -25,7 +25,7 @@ from .. import __version__
 from ..errors import TrainingError
 from ..data import ClassBalancedSampler, make_dataset
 from ..losses import make_loss
-from ..metrics import evaluate, feasible_ks, missing_ks_note
+from ..metrics import evaluate, feasible_ks, missing_ks_note, seeded_subset
 from ..models import make_model
 from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write_eval_images
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
@@ -94,13 +94,6 @@ def batch_of(dataset, indices) -> tuple[Tensor, Tensor]:
         return getter(idx)
     xs = [dataset[int(i)][0] for i in idx]
     return torch.stack(xs), torch.as_tensor(dataset.labels[idx], dtype=torch.long)
-
-
-def seeded_subset(n: int, size: int, seed: int) -> np.ndarray:
-    """A fixed, sorted random subset of ``range(n)`` of at most ``size`` rows."""
-    if n <= size:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
 @dataclass
