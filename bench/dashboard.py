@@ -14,7 +14,19 @@ further loads, each in a new browser profile with an empty HTTP cache (median), 
 (4.7 MB for the Plotly chunk alone) are fetched and compiled every time; *first chart (browser cache)* = loads in
 new pages of one profile that has opened the page once (a returning visitor: scripts from the HTTP cache);
 *slider redraw* = keyboard Home / End on the step slider until the chart title shows the new step (median over
-alternating presses); RSS sampled after each phase.
+alternating presses); RSS sampled after each phase. These are the Plotly view (``chart=plotly``), the path every
+step took before the embedding player.
+
+The player (the Embedding page's default 2-D view) on the same server and run: *first draw* = page load until the
+player has drawn a step (fresh browser profile), and in the page, from the payload's arrival (decoding included)
+to its first frame; *step change* = Home / End on the player's step slider until the first frame at the new step
+(``redrawMs``, the player's own clock) and until the 250 ms transition has settled (``transitionEndMs``); no
+Python rerun is involved. *Autoplay*: a 100,000-point run with 20 snapshots, played at the fastest speed for a
+fixed time: steps drawn per second, frames per second, and whether the canvas element and its WebGL context
+stayed the same. WebGL contexts are counted by wrapping ``HTMLCanvasElement.getContext`` before the page loads.
+
+Chromium renders WebGL in software here (SwiftShader, no GPU): both Plotly's and the player's WebGL are slower
+than on a user's GPU, and frame rates are a floor, not what a laptop shows.
 """
 from __future__ import annotations
 
@@ -29,12 +41,29 @@ from typing import Any
 from .common import log, tree_rss_bytes
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+# software WebGL (SwiftShader) for both charts: the player needs a WebGL context, and one renderer keeps the ratio fair
+ARGS = ["--no-sandbox", "--headless=new", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# the other software path: WebGL in the renderer process, no GPU process (step changes measured again with it)
+ARGS_NO_GPU_PROCESS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+                       "--disable-component-update", "--disable-sync"]
 CHART = ".js-plotly-plot .main-svg"
 VIEWPORT = {"width": 1400, "height": 1000}
-FULL = {"N": (5000, 50000), "loads": 4, "slides": 6}
-QUICK = {"N": (5000,), "loads": 2, "slides": 2}
+FULL = {"N": (5000, 50000), "loads": 4, "slides": 6, "autoplay_n": 100_000, "autoplay_snapshots": 20,
+        "autoplay_s": 8.0}
+QUICK = {"N": (5000,), "loads": 2, "slides": 2, "autoplay_n": 20_000, "autoplay_snapshots": 20, "autoplay_s": 3.0}
+API = "document.querySelector('.pxl-player')?.playerApi"
+# counts the WebGL contexts a page creates (one per canvas that asks for one), before any page script runs
+COUNT_CONTEXTS = """(() => {
+  const original = HTMLCanvasElement.prototype.getContext;
+  const seen = new WeakSet();
+  window.__webglContexts = 0;
+  HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {
+    const ctx = original.call(this, kind, ...rest);
+    if (ctx && /webgl/.test(String(kind)) && !seen.has(this)) { seen.add(this); window.__webglContexts += 1; }
+    return ctx;
+  };
+})();"""
 
 
 def _subsampled_fake_retrieval(limit: int = 3000):
@@ -69,16 +98,17 @@ def build_demo_run(store: Path) -> list[int]:
     return steps
 
 
-def build_store(store: Path, sizes) -> dict[int, tuple[str, int]]:
+def build_store(store: Path, sizes, snapshots: int | None = None) -> dict[int, tuple[str, int]]:
     from proxylab.projection import project_run
     from proxylab.store import fake, open_run, write_fake_run
 
     fake._retrieval = _subsampled_fake_retrieval()
     out = {}
     for n in sizes:
-        name = f"fake-{n // 1000}k"
+        name = f"fake-{n // 1000}k" + (f"-{snapshots}snap" if snapshots else "")
         t0 = time.perf_counter()
-        write_fake_run(store, name, n=n, steps=100, classes=6, modes_per_class=3, k=4, d=16, seed=1)
+        write_fake_run(store, name, n=n, steps=100, classes=6, modes_per_class=3, k=4, d=16, seed=1,
+                       snapshot_every=None if snapshots is None else max(1, 100 // (snapshots - 1)))
         run = open_run(store, name)
         steps = run.snapshot_steps()
         project_run(run, steps, "pca", 2)
@@ -95,6 +125,15 @@ def _start_server(store: Path, log_path: Path):
     t0 = time.perf_counter()
     proc, url = start_dashboard(store, logf, timeout_s=120)
     return proc, url, logf, time.perf_counter() - t0
+
+
+def _stop_server(proc, logf) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    logf.close()
 
 
 def _first_chart(browser, url: str) -> tuple[float, Any]:
@@ -133,6 +172,121 @@ def _slide(page, key: str, step: int) -> float:
     return time.perf_counter() - t0
 
 
+def _open_player(browser, url: str) -> tuple[float, Any]:
+    """A fresh browser profile opens `url`; seconds until the player has drawn a step."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(COUNT_CONTEXTS)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(f"() => {API}?.drawnStep != null", timeout=300_000)
+    return time.perf_counter() - t0, page
+
+
+def _player_step(page, key: str, step: int) -> dict[str, float]:
+    """Home / End on the player's slider: wall time until drawn at `step`, and the player's own clocks."""
+    page.evaluate(f"() => {{ const api = {API}; api.redrawMs = null; api.transitionEndMs = null; }}")
+    t0 = time.perf_counter()
+    page.locator(".pxl-step").press(key)
+    page.wait_for_function(f"() => {API}.drawnStep === {step} && {API}.transitionEndMs != null", timeout=60_000)
+    wall = time.perf_counter() - t0
+    first, settled = page.evaluate(f"() => [{API}.redrawMs, {API}.transitionEndMs]")
+    return {"wall_s": wall, "first_frame_s": first / 1000, "settled_s": settled / 1000}
+
+
+def _alternate(page, steps: list[int], cfg: dict, change) -> list:
+    """cfg["slides"] alternating Home / End presses, each measured by `change(page, key, step)`."""
+    page.wait_for_timeout(500)
+    out = []
+    for i in range(cfg["slides"]):
+        key, step = ("Home", steps[0]) if i % 2 == 0 else ("End", steps[-1])
+        out.append(change(page, key, step))
+        page.wait_for_timeout(300)
+    return out
+
+
+def _plotly_slides(page, steps: list[int], cfg: dict) -> list[float]:
+    return _alternate(page, steps, cfg, _slide)
+
+
+def _player_steps(page, steps: list[int], cfg: dict) -> list[dict[str, float]]:
+    return _alternate(page, steps, cfg, _player_step)
+
+
+def _measure_player(browser, url: str, steps: list[int], cfg: dict) -> dict[str, Any]:
+    loads, first_frames = [], []
+    for _ in range(cfg["loads"]):
+        t, page = _open_player(browser, url)
+        loads.append(t)
+        first_frames.append(page.evaluate(f"() => {API}.firstDrawMs") / 1000)
+        page.context.close()
+    _, page = _open_player(browser, url)
+    api = page.evaluate(f"() => ({{ n: {API}.nPoints, bytes: {API}.payloadBytes }})")
+    page.evaluate(f"() => {{ window.__canvas = {API}.canvas(); }}")
+    changes = _player_steps(page, steps, cfg)
+    same_canvas = page.evaluate(f"() => window.__canvas === {API}.canvas() && window.__canvas.isConnected")
+    out = {"first_draw_fresh_browser_s": loads, "first_draw_fresh_browser_median_s": statistics.median(loads),
+           "data_to_first_frame_s": first_frames, "data_to_first_frame_median_s": statistics.median(first_frames),
+           "points": api["n"], "payload_bytes": api["bytes"], "step_change": changes,
+           "step_first_frame_median_s": statistics.median(c["first_frame_s"] for c in changes),
+           "step_settled_median_s": statistics.median(c["settled_s"] for c in changes),
+           "step_wall_median_s": statistics.median(c["wall_s"] for c in changes),
+           "same_canvas": bool(same_canvas), "webgl_contexts": page.evaluate("() => window.__webglContexts"),
+           "page_errors": list(page.errors)}
+    page.context.close()
+    return out
+
+
+def measure_autoplay(name: str, steps: list[int], store: Path, cfg: dict, logdir: Path) -> dict[str, Any]:
+    """Play `name` at the fastest speed for cfg["autoplay_s"] seconds: steps drawn per second, frames per second,
+    and whether the canvas and its WebGL context stayed the same (no remount)."""
+    from playwright.sync_api import sync_playwright
+
+    proc, url, logf, startup = _start_server(store, logdir / "streamlit-autoplay.log")
+    res: dict[str, Any] = {"run": name, "snapshots": len(steps), "server_startup_s": startup}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            ready, page = _open_player(browser, f"{url}/embedding?run={name}")
+            res.update(first_draw_s=ready, points=page.evaluate(f"() => {API}.nPoints"),
+                       payload_bytes=page.evaluate(f"() => {API}.payloadBytes"),
+                       data_to_first_frame_s=page.evaluate(f"() => {API}.firstDrawMs") / 1000)
+            speeds = page.locator(".pxl-speed option").evaluate_all("os => os.map(o => o.value)")
+            fastest = max(speeds, key=float)
+            page.locator(".pxl-speed").select_option(fastest)
+            page.wait_for_timeout(500)
+            contexts_before = page.evaluate("() => window.__webglContexts")
+            page.evaluate(f"() => {{ window.__canvas = {API}.canvas(); }}")
+            page.locator(".pxl-play").click()
+            # sample in the page: every animation frame, note the drawn step (changes = steps shown)
+            played = page.evaluate(f"""(seconds) => new Promise((done) => {{
+                const api = {API}; const t0 = performance.now(); const frames0 = api.drawCount;
+                let last = api.drawnStep, changes = 0;
+                const tick = () => {{
+                  const s = api.drawnStep; if (s !== last) {{ changes += 1; last = s; }}
+                  const t = performance.now() - t0;
+                  if (t < seconds * 1000) requestAnimationFrame(tick);
+                  else done({{ changes, seconds: t / 1000, frames: api.drawCount - frames0, playing: api.playing }});
+                }};
+                requestAnimationFrame(tick);
+            }})""", cfg["autoplay_s"])
+            page.locator(".pxl-play").click()
+            res.update(speed=float(fastest), period_ms=700 / float(fastest), played_s=played["seconds"],
+                       steps_drawn=played["changes"], steps_per_s=played["changes"] / played["seconds"],
+                       frames_per_s=played["frames"] / played["seconds"], still_playing=played["playing"],
+                       same_canvas=bool(page.evaluate(f"() => window.__canvas === {API}.canvas()"
+                                                      " && window.__canvas.isConnected")),
+                       webgl_contexts_before=contexts_before,
+                       webgl_contexts_after=page.evaluate("() => window.__webglContexts"),
+                       page_errors=list(page.errors))
+            browser.close()
+    finally:
+        _stop_server(proc, logf)
+    return res
+
+
 def measure(n: int, name: str, steps: list[int], store: Path, cfg: dict, logdir: Path) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -142,7 +296,7 @@ def measure(n: int, name: str, steps: list[int], store: Path, cfg: dict, logdir:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page_url = f"{url}/embedding?run={name}"
+            page_url = f"{url}/embedding?run={name}&chart=plotly"
             cold, page = _first_chart(browser, page_url)
             res["first_chart_cold_server_s"] = cold
             res["points_drawn"] = _points_drawn(page)
@@ -158,25 +312,29 @@ def measure(n: int, name: str, steps: list[int], store: Path, cfg: dict, logdir:
             res["first_chart_browser_cache_s"] = cached
             res["first_chart_browser_cache_median_s"] = statistics.median(cached)
             _, page = _first_chart(browser, page_url)
-            page.wait_for_timeout(500)
-            slides = []
-            for i in range(cfg["slides"]):
-                key, step = ("Home", steps[0]) if i % 2 == 0 else ("End", steps[-1])
-                slides.append(_slide(page, key, step))
-                page.wait_for_timeout(300)
+            slides = _plotly_slides(page, steps, cfg)
             res["slider_redraw_s"] = slides
             res["slider_redraw_median_s"] = statistics.median(slides)
             res["exceptions_on_page"] = page.locator("[data-testid='stException']").count()
             res["rss_after_slider_bytes"] = tree_rss_bytes(proc.pid)
+            page.close()
+            res["player"] = _measure_player(browser, f"{url}/embedding?run={name}", steps, cfg)
+            browser.close()
+            # the same two step changes with WebGL in the renderer process
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS_NO_GPU_PROCESS)
+            _, page = _first_chart(browser, page_url)
+            slides = _plotly_slides(page, steps, cfg)
+            page.close()
+            _, page = _open_player(browser, f"{url}/embedding?run={name}")
+            changes = _player_steps(page, steps, cfg)
+            res["no_gpu_process"] = {"slider_redraw_median_s": statistics.median(slides),
+                                     "player_step_first_frame_median_s":
+                                         statistics.median(c["first_frame_s"] for c in changes),
+                                     "player_step_settled_median_s": statistics.median(c["settled_s"] for c in changes)}
             browser.close()
     finally:
         res["rss_final_bytes"] = tree_rss_bytes(proc.pid)
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        logf.close()
+        _stop_server(proc, logf)
     return res
 
 
@@ -198,9 +356,14 @@ def run(quick: bool) -> dict[str, Any]:
             name, steps = runs[n]
             log(f"dashboard: measuring {name}")
             rows.append(measure(n, name, steps, store, cfg, logdir))
+        big = build_store(store, (cfg["autoplay_n"],), snapshots=cfg["autoplay_snapshots"])
+        name, steps = big[cfg["autoplay_n"]]
+        log(f"dashboard: autoplay on {name}")
+        autoplay = measure_autoplay(name, steps, store, cfg, logdir)
     finally:
         shutil.rmtree(store, ignore_errors=True)
     from dashboard import sampling
 
     return {"config": {**cfg, "N": list(cfg["N"])}, "max_points_drawn": sampling.MAX_POINTS, "rows": rows,
-            "chromium_args": ARGS, "logs": str(logdir)}
+            "autoplay": autoplay, "chromium_args": ARGS,
+            "chromium_args_no_gpu_process": ARGS_NO_GPU_PROCESS, "logs": str(logdir)}

@@ -292,10 +292,10 @@ def _dashboard(doc: dict, summary: list) -> str:
         status = _ok(fresh <= 3.0)
         if fresh > 3.0 and cached is not None and cached <= 3.0:
             status = "**met** for a returning browser, **missed** for a fresh one"
-        summary.append([f"Dashboard: first chart on {what}", "≤ 3 s",
+        summary.append([f"Dashboard (Plotly view): first chart on {what}", "≤ 3 s",
                         f"fresh browser {_f(fresh)} s; browser cache {_f(cached)} s", status])
     if five_k is not None and five_k.get("slider_redraw_median_s") is not None:
-        summary.append(["Dashboard: step-slider redraw (5,000 points)", "≤ 0.5 s",
+        summary.append(["Dashboard (Plotly view): step-slider redraw (5,000 points)", "≤ 0.5 s",
                         f"{_f(five_k['slider_redraw_median_s'])} s (median)",
                         _ok(five_k["slider_redraw_median_s"] <= 0.5)])
     cfg = doc["config"]
@@ -307,13 +307,80 @@ def _dashboard(doc: dict, summary: list) -> str:
         f"{cfg['loads']} loads in new pages of one profile that opened the page before (a returning visitor); "
         f"slider = median of {cfg['slides']} alternating Home/End presses on the step slider until the chart title "
         f"shows the new step. The page draws at most {doc['max_points_drawn']:,} points (server-side subsampling "
-        f"above). Software rendering: `--disable-gpu` makes WebGL run on SwiftShader (on the CPU).",
+        f"above). Software rendering: WebGL runs on SwiftShader (on the CPU); a user's GPU draws faster.",
         "",
         _table(["points", "drawn", "snapshots", "server start s", "first chart, cold server s",
                 "first chart, fresh browser s", "first chart, browser cache s", "slider redraw s", "slider range s",
                 "RSS idle MB", "RSS after first chart MB", "RSS after slider MB", "exception boxes"], rows),
     ]
+    text += _player(doc, summary)
     return "\n".join(text)
+
+
+def _no_gpu_process(r: dict) -> list[str]:
+    other = r.get("no_gpu_process")
+    if not other:
+        return ["–", "–", "–"]
+    first, plotly = other["player_step_first_frame_median_s"], other["slider_redraw_median_s"]
+    return [_s(first), _f(plotly), _f(first / plotly if plotly else None, 3)]
+
+
+def _player(doc: dict, summary: list) -> list[str]:
+    """The embedding player on the same servers and runs as the Plotly rows above, and its autoplay run."""
+    rows = []
+    for r in doc["rows"]:
+        pl = r.get("player")
+        if not pl:
+            continue
+        plotly_step = r.get("slider_redraw_median_s")
+        ratio = pl["step_first_frame_median_s"] / plotly_step if plotly_step else None
+        rows.append([f"{r['N']:,} ({r['run']})", f"{pl['points']:,}", _mb(pl["payload_bytes"]) if pl["payload_bytes"]
+                     > 2**20 else f"{pl['payload_bytes'] / 1024:.0f} kB", _f(pl["first_draw_fresh_browser_median_s"]),
+                     _s(pl["data_to_first_frame_median_s"]), _s(pl["step_first_frame_median_s"]),
+                     _s(pl["step_settled_median_s"]), _f(plotly_step), _f(ratio, 3), *_no_gpu_process(r),
+                     "yes" if pl["same_canvas"] else "**no**", pl["webgl_contexts"], len(pl["page_errors"])])
+        if not r.get("demo") and ratio is not None:
+            other = r.get("no_gpu_process") or {}
+            other_ratio = (other["player_step_first_frame_median_s"] / other["slider_redraw_median_s"]
+                           if other.get("slider_redraw_median_s") else None)
+            worst = max(ratio, other_ratio if other_ratio is not None else ratio)
+            summary.append([f"Player: step change → redrawn vs the Plotly path ({r['N']:,} points)", "≤ 1/10",
+                            f"{_s(pl['step_first_frame_median_s'])} s vs {_f(plotly_step)} s: {_f(ratio, 3)}"
+                            + (f"; no GPU process: {_f(other_ratio, 3)}" if other_ratio is not None else ""),
+                            _ok(worst <= 0.1)])
+    if not rows:
+        return []
+    text = ["", "**The embedding player** (the page's default 2-D view), same server, run and browser flags: first "
+            "draw = page load in a fresh browser profile until the player has drawn (median of "
+            f"{doc['config']['loads']}); data → first frame = in the page, from the payload's arrival (decoding "
+            "included) to its first frame; step change = Home/End on the player's step slider until the first frame "
+            "at the new step (the player's clock; no Python rerun), and until its 250 ms transition settled. Ratio = "
+            "player first frame ÷ Plotly slider redraw above. The last step columns repeat both step changes in a "
+            f"browser without a GPU process ({' '.join(doc.get('chromium_args_no_gpu_process', []))}: WebGL on "
+            "SwiftShader inside the renderer), the other software path a headless machine may take. WebGL contexts "
+            "= contexts the page created (`getContext` wrapped before any script runs).", "",
+            _table(["points", "drawn", "payload", "first draw, fresh browser s", "data → first frame s",
+                    "step → first frame s", "step → settled s", "Plotly slider s", "ratio",
+                    "no GPU process: player first frame s", "Plotly slider s", "ratio", "same canvas",
+                    "WebGL contexts", "page errors"], rows)]
+    a = doc.get("autoplay")
+    if a and "steps_per_s" in a:
+        ok = a["steps_per_s"] >= 10 and a["same_canvas"] and a["webgl_contexts_after"] == a["webgl_contexts_before"]
+        summary.append([f"Player: autoplay at {a['points']:,} points × {a['snapshots']} snapshots", "≥ 10 steps/s, "
+                        "same canvas and context", f"{_f(a['steps_per_s'], 1)} steps/s, {_f(a['frames_per_s'], 0)} "
+                        f"frames/s; same canvas: {'yes' if a['same_canvas'] else 'no'}; contexts "
+                        f"{a['webgl_contexts_before']} → {a['webgl_contexts_after']}", _ok(ok)])
+        text += ["", f"**Autoplay** on `{a['run']}` ({a['points']:,} points, {a['snapshots']} snapshots, payload "
+                 f"{_mb(a['payload_bytes'])} MB): first draw {_f(a['first_draw_s'])} s after page load "
+                 f"(data → first frame {_s(a['data_to_first_frame_s'])} s); played at the fastest speed "
+                 f"({a['speed']:g}×, one step every {_f(a['period_ms'], 0)} ms asked) for {_f(a['played_s'], 1)} s: "
+                 f"{a['steps_drawn']} steps drawn = **{_f(a['steps_per_s'], 1)} steps/s**, {_f(a['frames_per_s'], 0)} "
+                 f"frames/s (transition frames included); the canvas element stayed the same: "
+                 f"{'yes' if a['same_canvas'] else '**no**'}; WebGL contexts before / after playing: "
+                 f"{a['webgl_contexts_before']} / {a['webgl_contexts_after']}; page errors: {len(a['page_errors'])}."]
+    elif a:
+        text += ["", f"Autoplay not measured: {a.get('error')}"]
+    return text
 
 
 def _scaling(docs: dict) -> str:

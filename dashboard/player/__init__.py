@@ -90,6 +90,7 @@ class PlayerState:
     step: int | None
     colour: str | None
     show_proxies: bool | None
+    show_trajectories: bool | None = None
 
 
 @functools.cache
@@ -106,10 +107,10 @@ def _mount():
 
 
 def player(payload: bytes, *, key: str, step: int | None = None, colour: str = "label", show_proxies: bool = True,
-           selected_ids: Sequence[int] = (), height: int = 560) -> PlayerState:
+           show_trajectories: bool = False, selected_ids: Sequence[int] = (), height: int = 560) -> PlayerState:
     """Mount the player on `payload` (from :func:`encode_payload`) and return what the browser reported.
 
-    `step`, `colour` and `show_proxies` set the view when the player first shows this payload; after that the
+    `step`, `colour`, `show_proxies` and `show_trajectories` (each proxy's path over the steps) set the view when the player first shows this payload; after that the
     browser owns them. `selected_ids` is applied whenever it changes on the Python side (a cleared selection,
     a shared link).
     """
@@ -117,14 +118,15 @@ def player(payload: bytes, *, key: str, step: int | None = None, colour: str = "
         raise ValueError(f"colour must be one of {COLOURINGS}, got {colour!r}")
     if height <= 0:
         raise ValueError(f"height must be > 0, got {height}")
-    view = {"step": step, "colour": colour, "proxies": bool(show_proxies),
+    view = {"step": step, "colour": colour, "proxies": bool(show_proxies), "trajectories": bool(show_trajectories),
             "selected": [int(i) for i in selected_ids], "height": int(height)}
     result = _mount()(key=key, data=with_view(payload, view), default={"selection": None, "view": None},
                       on_selection_change=lambda: None, on_view_change=lambda: None)
     selection = result.get("selection") or {}
     shown = result.get("view") or {}
     return PlayerState(selected_ids=selection.get("ids"), selection_seq=selection.get("seq"),
-                       step=shown.get("step"), colour=shown.get("colour"), show_proxies=shown.get("proxies"))
+                       step=shown.get("step"), colour=shown.get("colour"), show_proxies=shown.get("proxies"),
+                       show_trajectories=shown.get("trajectories"))
 
 
 __all__ = ["encode_payload", "decode_payload", "with_view", "player", "run_payload", "palettes", "PlayerState"]

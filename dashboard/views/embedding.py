@@ -10,7 +10,8 @@ from dashboard import analysis, data, figures, neighbours, player, projections, 
 st.title("Embedding space")
 st.markdown("Each dot is a sample of the fixed evaluation subset, each large ringed dot a proxy (colour = its "
             "class; in the Plotly chart, symbol = which sub-proxy). Move the **step** slider to watch training pull classes together; colour by "
-            "**mode** to see whether a class's separate centres each get a proxy of their own. Draw a lasso or box "
+            "**mode** to see whether a class's separate centres each get a proxy of their own; tick **trajectories** "
+            "in the player to trace each proxy's path over training. Draw a lasso or box "
             "to list the selected samples and their nearest neighbours. PCA and UMAP distort distances; use the "
             "native view (d ≤ 3) or the metrics pages for numbers.")
 
@@ -56,7 +57,8 @@ def player_view(run: str, steps: list[int], method: str, proxy_shape: tuple[int,
         wanted_colour = st.query_params.get("colour")
         shown = player.player(blob, key=f"player_{run}_{method}", step=first_step,
                               colour=wanted_colour if wanted_colour in colours else "label",
-                              show_proxies=st.query_params.get("proxies", "1") == "1", selected_ids=selected)
+                              show_proxies=st.query_params.get("proxies", "1") == "1",
+                              show_trajectories=st.query_params.get("trails") == "1", selected_ids=selected)
         if shown.selection_seq is not None and shown.selection_seq != st.session_state.get("_player_seq"):
             st.session_state["_player_seq"] = shown.selection_seq  # a new lasso (not one already applied)
             selected = [int(i) for i in shown.selected_ids or []]
@@ -67,6 +69,8 @@ def player_view(run: str, steps: list[int], method: str, proxy_shape: tuple[int,
             st.query_params["colour"] = shown.colour
         if shown.show_proxies is not None:
             st.query_params["proxies"] = "1" if shown.show_proxies else "0"
+        if shown.show_trajectories is not None:
+            st.query_params["trails"] = "1" if shown.show_trajectories else "0"
         st.caption(f"{len(steps)} steps × {num_points:,} points sent once ({len(blob) / 1e6:.2f} MB); play, step, "
                    "colour and hover run in the browser. Drag to lasso-select (or shift+drag in pan mode); "
                    "double-click clears.")

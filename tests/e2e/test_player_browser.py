@@ -147,6 +147,43 @@ def test_lasso_returns_exactly_the_ids_inside(page, served):
     assert page.evaluate(f"() => {API}.selection") == sorted(got)
 
 
+def _screen_map(page, header, arrays):
+    """The affine map (one per axis) from payload coordinates to the canvas's CSS pixels, fitted on the samples."""
+    index = header["steps"].index(page.evaluate(f"() => {API}.step"))
+    data_xy, screen = arrays["points_xy"][index], _positions(page)
+    fits = [np.polyfit(data_xy[:, a], screen[:, a], 1) for a in range(2)]
+    assert max(np.abs(np.polyval(fits[a], data_xy[:, a]) - screen[:, a]).max() for a in range(2)) < 1.0
+    return lambda xy: np.column_stack([np.polyval(fits[a], xy[..., a]) for a in range(2)])
+
+
+def test_proxy_trajectories_follow_the_proxies_and_the_camera(page, served):
+    header, arrays = _payload(served[1])
+    steps, proxies = header["steps"], arrays["proxies_xy"]  # (S, P, 2)
+    _set_step(page, 5)
+    _wait_drawn(page, steps[5])
+    assert page.evaluate(f"() => {API}.trail(0)") is None  # off by default
+    page.locator(".pxl-trails-box").check()
+    page.wait_for_function(f"() => {API}.trail(0) !== null")
+
+    def check(to_screen):
+        for j in range(proxies.shape[1]):
+            drawn = np.array(page.evaluate(f"() => {API}.trail({j})"))
+            assert drawn.shape == (6, 2)  # steps 0..5: the path so far
+            assert np.abs(drawn - to_screen(proxies[:6, j])).max() < 1.0
+
+    check(_screen_map(page, header, arrays))
+    before = np.array(page.evaluate(f"() => {API}.trail(0)"))
+    box = page.locator(".pxl-player canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)  # zoom in: the trajectories follow the camera
+    page.wait_for_timeout(800)
+    check(_screen_map(page, header, arrays))
+    assert np.abs(np.array(page.evaluate(f"() => {API}.trail(0)")) - before).max() > 5
+    page.locator(".pxl-reset").click()
+    page.locator(".pxl-trails-box").uncheck()
+    page.wait_for_function(f"() => {API}.trail(0) === null")
+
+
 def test_autoplay_advances_the_step(page, served):
     header, _ = _payload(served[1])
     _set_step(page, 0)

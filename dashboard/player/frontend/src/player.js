@@ -4,12 +4,15 @@
 import createScatterplot from 'regl-scatterplot';
 
 const TYPED = { '<u2': Uint16Array, '|u1': Uint8Array, '<i4': Int32Array };
-const SPEEDS = [0.25, 0.5, 1, 2, 4];
+const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16];
 const STEP_MS = 700; // one step per 0.7 s at 1×
+const SMOOTH_MS = 150; // play faster than one step per this and steps jump: a transition would not be seen
+const INDEX_CACHE_BYTES = 64 * 2 ** 20; // spatial indexes (lasso, hover) kept per step for the next loop
 const SETTLE_MS = 600; // the view is reported to Python this long after the step stopped moving
 const COLOUR_NAMES = { label: 'class', mode: 'ground-truth mode', split: 'split', grad_norm: 'gradient norm ‖∂L/∂f(x)‖' };
 const SIZE = { sample: 0, halo: 1, core: 2 };
 const HALO = '#000000';
+const SVG = 'http://www.w3.org/2000/svg';
 const CSS = `
 .pxl-player { font: 14px "Source Sans Pro", sans-serif; color: #262730; }
 .pxl-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; margin: 0 0 6px; }
@@ -19,6 +22,7 @@ const CSS = `
 .pxl-step-label { min-width: 130px; font-variant-numeric: tabular-nums; }
 .pxl-stage { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
 .pxl-stage canvas { display: block; width: 100%; height: 100%; }
+.pxl-trails { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
 .pxl-title { position: absolute; left: 10px; top: 6px; font-weight: 600; pointer-events: none; }
 .pxl-tip { position: absolute; display: none; pointer-events: none; background: rgba(255,255,255,.95);
   border: 1px solid #999; border-radius: 4px; padding: 3px 6px; font-size: 12px; white-space: nowrap; }
@@ -69,10 +73,16 @@ class Player {
     const proxyLabel = el('label', {}, bar);
     this.proxies = el('input', { className: 'pxl-proxies', type: 'checkbox', checked: true }, proxyLabel);
     proxyLabel.append(' proxies');
+    const trailLabel = el('label', { title: "each proxy's path over all steps (solid up to this step)" }, bar);
+    this.trailsBox = el('input', { className: 'pxl-trails-box', type: 'checkbox' }, trailLabel);
+    trailLabel.append(' trajectories');
     this.mouse = this.select(bar, 'pxl-mouse', 'drag to', [['lasso', 'lasso-select'], ['panZoom', 'pan']]);
     this.reset = el('button', { className: 'pxl-reset', textContent: 'Reset view' }, bar);
     this.stage = el('div', { className: 'pxl-stage' }, this.root);
     this.canvas = el('canvas', {}, this.stage);
+    this.trails = document.createElementNS(SVG, 'svg');
+    this.trails.setAttribute('class', 'pxl-trails');
+    this.stage.appendChild(this.trails);
     this.title = el('div', { className: 'pxl-title' }, this.stage);
     this.tip = el('div', { className: 'pxl-tip' }, this.stage);
     this.legend = el('div', { className: 'pxl-legend' }, this.root);
@@ -110,6 +120,8 @@ class Player {
     this.speed.addEventListener('change', () => { if (this.timer) { this.pause(false); this.start(); } });
     this.colour.addEventListener('change', () => { this.redraw(); this.reportSoon(); });
     this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
+    this.trailsBox.addEventListener('change', () => { this.drawTrails(); this.reportSoon(); });
+    this.scatter.subscribe('view', () => this.drawTrails());
     this.mouse.addEventListener('change', () => this.scatter.set({ mouseMode: this.mouse.value }));
     this.reset.addEventListener('click', () => this.scatter.reset());
     this.scatter.subscribe('lassoEnd', () => { this.lassoEndAt = performance.now(); });
@@ -120,6 +132,10 @@ class Player {
     // timings for the browser test: request → first frame at the new step, → end of the transition
     this.scatter.subscribe('draw', () => {
       this.drawCount += 1;
+      if (this.firstFrom != null) { // data arrived (decoding included) → its first frame
+        this.api.firstDrawMs = performance.now() - this.firstFrom;
+        this.firstFrom = null;
+      }
       if (this.frameFrom != null) {
         this.api.redrawMs = performance.now() - this.frameFrom;
         this.frameFrom = null;
@@ -133,16 +149,20 @@ class Player {
   resize() {
     const { width, height } = this.stage.getBoundingClientRect();
     if (width > 0 && height > 0) this.scatter.set({ width, height });
+    this.drawTrails();
   }
 
   /** A payload from Python: a new run (rebuild) or the same one again after a rerun (keep the browser's view). */
   receive(bytes, setStateValue) {
     this.setStateValue = setStateValue;
+    const receivedAt = performance.now();
     const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    this.api.payloadBytes = u8.byteLength;
     const { header, arrays } = decode(u8);
     const view = header.view || {};
     this.stage.style.height = `${view.height || 560}px`;
     if (header.id !== this.id) {
+      this.firstFrom = receivedAt;
       this.load(header, arrays, view);
     } else if (JSON.stringify(view.selected || []) !== JSON.stringify(this.pySelected)) {
       this.pySelected = view.selected || [];
@@ -156,6 +176,8 @@ class Player {
     this.id = header.id;
     this.h = header;
     this.a = arrays;
+    this.indexes = new Map(); // step index → regl-scatterplot's spatial index of that step (an ArrayBuffer)
+    this.indexBytes = 0;
     const n = header.n_points;
     const p = header.n_proxies;
     this.n = n;
@@ -182,6 +204,8 @@ class Player {
     this.colour.value = colourings.includes(view.colour) ? view.colour : 'label';
     this.proxies.checked = view.proxies !== false;
     this.proxies.parentElement.style.display = p ? '' : 'none';
+    this.trailsBox.checked = Boolean(view.trajectories) && p > 0;
+    this.trailsBox.parentElement.style.display = p && header.steps.length > 1 ? '' : 'none';
     this.slider.max = header.steps.length - 1;
     const wanted = header.steps.indexOf(view.step);
     this.target = wanted >= 0 ? wanted : header.steps.length - 1;
@@ -241,7 +265,59 @@ class Player {
     this.requestedAt = performance.now();
     this.transitionMs = transitionMs;
     this.flush();
+    this.drawTrails();
     if (!this.timer) this.reportSoon();
+  }
+
+  /** Data coordinates → CSS pixels on the canvas, as regl-scatterplot draws (projection · view · model). */
+  toScreen(x, y) {
+    const v = this.scatter.get('cameraView');
+    const { width, height } = this.stage.getBoundingClientRect();
+    const cx = (v[0] * x + v[4] * y + v[12]) / (width / height);
+    const cy = v[1] * x + v[5] * y + v[13];
+    return [(width * (cx + 1)) / 2, height * (0.5 - cy / 2)];
+  }
+
+  /** Each proxy's path over all steps: solid up to the shown step, faint after it; a ring marks step 0. */
+  drawTrails() {
+    const { p, a } = this;
+    if (!this.h || !p || !this.trailsBox.checked) {
+      this.trails.replaceChildren();
+      return;
+    }
+    const S = this.h.steps.length;
+    const nodes = [];
+    for (let j = 0; j < p; j++) {
+      const path = [];
+      for (let s = 0; s < S; s++) {
+        const k = (s * p + j) * 2;
+        path.push(this.toScreen(this.ox + a.proxies[k] * this.sx, this.oy + a.proxies[k + 1] * this.sy));
+      }
+      const colour = this.h.palettes.label[a.proxy_class[j]] || '#888888';
+      const line = (from, to, attrs) => {
+        const node = document.createElementNS(SVG, 'polyline');
+        node.setAttribute('points', path.slice(from, to).map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '));
+        node.setAttribute('fill', 'none');
+        node.setAttribute('stroke', colour);
+        for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+        node.dataset.proxy = j;
+        return node;
+      };
+      nodes.push(line(0, this.target + 1, { 'stroke-width': 2, 'stroke-opacity': 0.85, class: 'pxl-trail-done' }));
+      if (this.target < S - 1) {
+        nodes.push(line(this.target, S, { 'stroke-width': 1.5, 'stroke-opacity': 0.35, 'stroke-dasharray': '4 3',
+          class: 'pxl-trail-ahead' }));
+      }
+      const start = document.createElementNS(SVG, 'circle');
+      start.setAttribute('cx', path[0][0].toFixed(1));
+      start.setAttribute('cy', path[0][1].toFixed(1));
+      start.setAttribute('r', 4);
+      start.setAttribute('fill', '#ffffff');
+      start.setAttribute('stroke', colour);
+      start.setAttribute('stroke-width', 1.5);
+      nodes.push(start);
+    }
+    this.trails.replaceChildren(...nodes);
   }
 
   redraw() {
@@ -263,14 +339,24 @@ class Player {
     this.frameFrom = this.settleFrom = this.requestedAt;
     this.scatter.draw({ x: this.x, y: this.y, valueA: this.valueA, valueB: this.valueB }, {
       transition, transitionDuration: this.transitionMs, zDataType: 'categorical', wDataType: 'categorical',
-      preventFilterReset: true, select: this.selection,
+      preventFilterReset: true, select: this.selection, spatialIndex: this.indexes.get(step),
     }).then(() => {
       this.drawn = step;
+      this.keepIndex(step);
     }).catch((e) => console.error('player draw failed', e)).finally(() => {
       this.drawing = false;
       this.flush();
     });
     if (this.legendColouring !== this.colour.value) this.legendFor();
+  }
+
+  /** Keep the spatial index regl-scatterplot built for `step`: the next time (a loop) it is not rebuilt. */
+  keepIndex(step) {
+    if (this.indexes.has(step)) return;
+    const index = this.scatter.get('spatialIndex');
+    if (!(index instanceof ArrayBuffer) || this.indexBytes + index.byteLength > INDEX_CACHE_BYTES) return;
+    this.indexes.set(step, index);
+    this.indexBytes += index.byteLength;
   }
 
   start() {
@@ -283,7 +369,7 @@ class Player {
         if (!this.loop.checked) { this.pause(); return; }
         next = 0;
       }
-      this.goTo(next, next === 0 ? 0 : period * 0.85);
+      this.goTo(next, next === 0 || period < SMOOTH_MS ? 0 : period * 0.85);
     }, period);
   }
 
@@ -301,6 +387,7 @@ class Player {
       if (this.timer || !this.setStateValue) return;
       this.setStateValue('view', {
         step: this.h.steps[this.target], colour: this.colour.value, proxies: this.proxies.checked,
+        trajectories: this.trailsBox.checked,
       });
     }, delay);
   }
@@ -380,12 +467,20 @@ class Player {
       get playing() { return self.timer !== null; },
       get selection() { return self.selection.slice(); },
       get nPoints() { return self.n; },
+      get cachedIndexes() { return self.indexes.size; },
+      /** Screen positions (CSS px) of proxy j's trajectory vertices as drawn, or null when hidden. */
+      trail: (j) => {
+        const node = self.trails.querySelector(`.pxl-trail-done[data-proxy="${j}"]`);
+        return node ? node.getAttribute('points').split(' ').map((xy) => xy.split(',').map(Number)) : null;
+      },
       canvas: () => self.canvas,
       /** CSS-pixel positions (relative to the canvas) of the first `count` samples, as drawn now. */
       screenPositions: (count) => Array.from({ length: Math.min(count ?? self.n, self.n) },
         (_, i) => self.scatter.getScreenPosition(i)),
       redrawMs: null,
       transitionEndMs: null,
+      firstDrawMs: null,
+      payloadBytes: null,
     };
   }
 
