@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from proxylab.store import open_run
+
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard" / "app.py")
 PAGES = ["runs", "embedding", "proxies", "orthogonality", "gradients", "metrics", "compare"]
@@ -261,10 +263,23 @@ def test_embedding_offers_csv_of_what_is_shown(dashboard_store, monkeypatch):
 
 
 def test_proxies_page_single_vs_multi_and_dead_threshold(dashboard_store, monkeypatch):
+    from dashboard.player import decode_payload, unlink_payloads
+
     at = open_app(dashboard_store, monkeypatch, page="proxies", query={"run": "mpa-k4", "other": "pa-k1"})
+    (element,) = at.get("bidi_component")  # both runs in linked player panes, coloured by mode
+    panes = [decode_payload(blob) for blob in unlink_payloads(element.proto.bytes)]
+    assert [h["title"].split(" (")[0] for h, _ in panes] == ["mpa-k4", "pa-k1"] and panes[0][0]["view"]["colour"] == "mode"
+    assert [h["n_proxies"] for h, _ in panes] == [16, 4]
+    steps = open_run(dashboard_store, "mpa-k4").snapshot_steps()
     titles = [c["layout"]["title"]["text"] for c in charts(at)]
-    assert any(t.startswith("mpa-k4: K=4") for t in titles) and any(t.startswith("pa-k1: K=1") for t in titles)
+    assert [t for t in titles if "modes covered" in t] == [
+        t for t in titles if t.startswith((f"mpa-k4, step {steps[-1]} —", f"pa-k1, step {steps[-1]} —"))]
     assert sum("modes covered" in t for t in titles) == 2
+    # the bars follow the player's step (here from the URL, as a shared link or the player's report sets it)
+    at.query_params["step"] = str(steps[0])
+    at.run()
+    titles = [c["layout"]["title"]["text"] for c in charts(at)]
+    assert sum(t.startswith((f"mpa-k4, step {steps[0]} —", f"pa-k1, step {steps[0]} —")) for t in titles) == 2
     caption = [c for c in texts(at, "caption") if "sub-proxies are dead" in c][0]
     at.slider(key="dead_threshold").set_value(0.5).run()
     caption_high = [c for c in texts(at, "caption") if "sub-proxies are dead" in c][0]
@@ -327,9 +342,23 @@ def test_compare_page_puts_runs_on_the_same_axes(dashboard_store, monkeypatch):
     # the config diff lists what differs (loss, K, seed) and nothing the runs share
     assert {"loss", "proxies_per_class", "seed"} <= set(diff["setting"]) and "embedding_dim" not in set(diff["setting"])
     assert list(diff.columns) == ["setting", "mpa-k4", "pa-k1", "mpa-dw"]
-    # and each run's embedding at its last snapshot, side by side
+    # and the runs' embeddings over training in linked player panes, in the chosen order, every step sent once
+    from dashboard.player import decode_payload, unlink_payloads
+
+    (element,) = at.get("bidi_component")
+    panes = [decode_payload(blob) for blob in unlink_payloads(element.proto.bytes)]
+    assert [h["title"].split(" (")[0] for h, _ in panes] == ["mpa-k4", "pa-k1", "mpa-dw"]
+    for (header, arrays), run in zip(panes, ["mpa-k4", "pa-k1", "mpa-dw"]):
+        snap_steps = open_run(dashboard_store, run).snapshot_steps()
+        assert header["steps"] == snap_steps and arrays["points"].shape[:2] == (len(snap_steps), 300)
+    assert "view" in panes[0][0] and not [c for c in charts(at) if "step" in c["layout"].get("title", {}).get("text", "")]
+
+
+def test_compare_keeps_the_plotly_sphere_for_a_d3_run(dashboard_store, monkeypatch):
+    at = open_app(dashboard_store, monkeypatch, page="compare", query={"runs": "sphere-d3,mpa-k4"})
+    assert not at.exception and not at.get("bidi_component")
     embeddings = [c for c in charts(at) if "step" in c["layout"].get("title", {}).get("text", "")]
-    assert [c["layout"]["title"]["text"].split(",")[0] for c in embeddings] == ["mpa-k4", "pa-k1", "mpa-dw"]
+    assert [c["layout"]["title"]["text"].split(",")[0] for c in embeddings] == ["sphere-d3", "mpa-k4"]
 
 
 def test_run_form_offers_exactly_the_registered_losses_and_datasets():

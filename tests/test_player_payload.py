@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard.player import decode_payload, encode_payload, palettes, with_view
+from dashboard.player import decode_payload, encode_payload, link_payloads, palettes, unlink_payloads, with_view
 from dashboard.player.payload import COORD_LEVELS, GRAD_LEVELS
 
 
@@ -59,6 +59,23 @@ def test_view_options_leave_the_arrays_alone():
     assert viewed_header["id"] == header["id"]
     for name, values in arrays.items():
         assert np.array_equal(viewed[name], values, equal_nan=True), name
+
+
+def test_linked_payloads_round_trip_each_aligned():
+    blobs = [encode_payload(**_run(seed)) for seed in (0, 1, 2)]
+    blobs[1] = blobs[1] + b"x"  # an odd length: the next payload must still start 8-aligned
+    linked = link_payloads(blobs)
+    assert unlink_payloads(linked) == blobs
+    assert unlink_payloads(blobs[0]) == [blobs[0]]  # a single payload is a list of one
+    at = 8 + 4 * len(blobs)
+    for blob in blobs:  # the layout the JavaScript reads: each payload at the next multiple of 8
+        at += -at % 8
+        assert linked[at:at + len(blob)] == blob
+        at += len(blob)
+    with pytest.raises(ValueError, match="payload 1 must start with b'PXPL'"):
+        link_payloads([blobs[0], b"nope"])
+    with pytest.raises(ValueError, match="at least one payload"):
+        link_payloads([])
 
 
 def test_a_run_without_proxies_and_constant_axes():

@@ -17,7 +17,8 @@ import streamlit as st
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from dashboard import data, figures, projections
-from dashboard.player.payload import GRAD_LEVELS, decode_payload, encode_payload, with_view
+from dashboard.player.payload import (GRAD_LEVELS, decode_payload, encode_payload, link_payloads,
+                                      unlink_payloads, with_view)
 
 BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
 COLOURINGS = ("label", "mode", "split", "grad_norm")
@@ -81,6 +82,23 @@ def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
                           title=f"{name} ({projections.METHODS[method]})")
 
 
+def drawable(store: str, name: str) -> bool:
+    """Whether the player can draw run `name` whole: it has snapshots and is not a native sphere (d = 3, a
+    3-D view, which stays on Plotly)."""
+    steps = data.snapshot_steps(store, name)
+    return bool(steps) and data.snapshot(store, name, steps[-1]).dim != 3
+
+
+def pane_payload(store: str, name: str) -> bytes:
+    """Run `name`'s payload for a linked pane: every snapshot, native for d = 2, else the run's own PCA."""
+    steps = tuple(data.snapshot_steps(store, name))
+    snap = data.snapshot(store, name, steps[-1])
+    proxy_shape = None if snap.proxies is None else tuple(snap.proxies.shape[:2])
+    names = data.class_names(data.meta(store, name, data.run_stamp(Path(store), name))["meta"])
+    return run_payload(store, name, steps, "native" if snap.dim == 2 else "pca", proxy_shape,
+                       tuple(names) if names else None)
+
+
 @dataclass(frozen=True)
 class PlayerState:
     """What the browser reported: the lasso (sample ids, `selection_seq` counts lassos) and the view."""
@@ -106,9 +124,13 @@ def _mount():
     return st.components.v2.component("proxylab_player", js=_bundle(), isolate_styles=False)
 
 
-def player(payload: bytes, *, key: str, step: int | None = None, colour: str = "label", show_proxies: bool = True,
+def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = None, colour: str = "label", show_proxies: bool = True,
            show_trajectories: bool = False, selected_ids: Sequence[int] = (), height: int = 560) -> PlayerState:
     """Mount the player on `payload` (from :func:`encode_payload`) and return what the browser reported.
+
+    A list of payloads gives linked panes side by side (two runs, or two projections of one): one step control
+    (the first payload's steps; every other pane shows its last step at or before it), one camera, one lasso
+    selection (by sample id) and one colouring for all.
 
     `step`, `colour`, `show_proxies` and `show_trajectories` (each proxy's path over the steps) set the view when the player first shows this payload; after that the
     browser owns them. `selected_ids` is applied whenever it changes on the Python side (a cleared selection,
@@ -120,7 +142,11 @@ def player(payload: bytes, *, key: str, step: int | None = None, colour: str = "
         raise ValueError(f"height must be > 0, got {height}")
     view = {"step": step, "colour": colour, "proxies": bool(show_proxies), "trajectories": bool(show_trajectories),
             "selected": [int(i) for i in selected_ids], "height": int(height)}
-    result = _mount()(key=key, data=with_view(payload, view), default={"selection": None, "view": None},
+    blobs = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else list(payload)
+    if not blobs:
+        raise ValueError("player needs a payload, got an empty list")
+    blobs[0] = with_view(blobs[0], view)
+    result = _mount()(key=key, data=blobs[0] if len(blobs) == 1 else link_payloads(blobs), default={"selection": None, "view": None},
                       on_selection_change=lambda: None, on_view_change=lambda: None)
     selection = result.get("selection") or {}
     shown = result.get("view") or {}
@@ -129,4 +155,5 @@ def player(payload: bytes, *, key: str, step: int | None = None, colour: str = "
                        show_trajectories=shown.get("trajectories"))
 
 
-__all__ = ["encode_payload", "decode_payload", "with_view", "player", "run_payload", "palettes", "PlayerState"]
+__all__ = ["encode_payload", "decode_payload", "link_payloads", "unlink_payloads", "with_view", "player", "run_payload",
+           "pane_payload", "drawable", "palettes", "PlayerState"]

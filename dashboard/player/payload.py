@@ -6,6 +6,9 @@ start of the array section, so the header can grow — :func:`with_view` adds th
 moving them). Coordinates are quantised to uint16 per axis with bounds shared by all steps, points and
 proxies (so motion between steps is not rescaling); gradient norms to uint8 with 255 = not computed.
 Nothing here is pickled; :func:`decode_payload` is the reference reader the JavaScript mirrors.
+
+Linked panes (two runs side by side, one step, one camera) travel as one blob too (:func:`link_payloads`):
+``b"PXPM"``, uint32 count n, n uint32 lengths, then each payload, each starting at a multiple of 8.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 MAGIC = b"PXPL"
+LINKED_MAGIC = b"PXPM"
 VERSION = 1
 COORD_LEVELS = 65535  # uint16: 0 … 65535
 GRAD_LEVELS = 254  # uint8 0 … 254 for values, 255 for "not computed"
@@ -186,3 +190,30 @@ def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     grad = dequantise(arrays["grad_norm"], *header["grad_bounds"], header["grad_levels"])
     arrays["grad_norm_value"] = np.where(arrays["grad_norm"] == GRAD_MISSING, np.nan, grad)
     return header, arrays
+
+
+def link_payloads(blobs: Sequence[bytes]) -> bytes:
+    """Several payloads as one (the player's linked panes, in order); the inverse is :func:`unlink_payloads`."""
+    if not blobs:
+        raise ValueError("link_payloads needs at least one payload, got none")
+    for i, blob in enumerate(blobs):
+        if bytes(blob[:4]) != MAGIC:
+            raise ValueError(f"payload {i} must start with {MAGIC!r}, got {bytes(blob[:4])!r}")
+    out = bytearray(LINKED_MAGIC + struct.pack(f"<I{len(blobs)}I", len(blobs), *(len(b) for b in blobs)))
+    for blob in blobs:
+        out += b"\0" * (-len(out) % _ALIGN) + bytes(blob)
+    return bytes(out)
+
+
+def unlink_payloads(blob: bytes) -> list[bytes]:
+    """The payloads of a :func:`link_payloads` blob; a single payload is a list of one."""
+    if bytes(blob[:4]) != LINKED_MAGIC:
+        return [bytes(blob)]
+    (count,) = struct.unpack_from("<I", blob, 4)
+    lengths = struct.unpack_from(f"<{count}I", blob, 8)
+    parts, at = [], 8 + 4 * count
+    for length in lengths:
+        at += -at % _ALIGN
+        parts.append(bytes(blob[at:at + length]))
+        at += length
+    return parts

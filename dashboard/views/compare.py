@@ -6,7 +6,7 @@ import streamlit as st
 
 import numpy as np
 
-from dashboard import analysis, data, figures, projections, state, widgets
+from dashboard import analysis, data, figures, player, projections, state, widgets
 
 st.title("Compare runs")
 st.markdown("Put two or more runs on the same axes: any logged scalar over training, any evaluation metric over "
@@ -36,6 +36,14 @@ def embedding_panel(container, run: str) -> None:
     container.plotly_chart(fig, key=f"compare_embedding_{run}")
 
 
+def linked_player(runs: list[str]) -> None:
+    """The runs in linked player panes: one step control (the first run's steps), one camera, one lasso."""
+    st.caption("One step control and one camera for all panes (each run in its own PCA, or native for d = 2: the "
+               "axes of different runs are not comparable, the shapes are). A lasso selects the same sample ids "
+               "in every pane.")
+    player.player([player.pane_payload(store, r) for r in runs], key="compare_player_" + "+".join(runs), height=460)
+
+
 table = widgets.runs_or_stop()
 store = str(widgets.store())
 names = widgets.openable(table)
@@ -54,12 +62,15 @@ with widgets.run_errors():
     else:
         st.dataframe(diff, hide_index=True, width="stretch")
 
-    st.subheader("Embeddings at the last snapshot")
+    st.subheader("Embeddings over training")
     shown = chosen[:3]
     if len(chosen) > 3:
         st.caption(f"The first 3 of the {len(chosen)} runs chosen.")
-    for column, run in zip(st.columns(len(shown)), shown):
-        embedding_panel(column, run)
+    if all(player.drawable(store, r) for r in shown):
+        linked_player(shown)
+    else:  # a d = 3 run is a sphere: the Plotly 3-D view, last snapshot only
+        for column, run in zip(st.columns(len(shown)), shown):
+            embedding_panel(column, run)
 
     keys = sorted(set().union(*(data.scalar_keys(store, r, stamps[r]) for r in chosen)))
     if keys:

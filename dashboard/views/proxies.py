@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, data, figures, projections, state, widgets
+from dashboard import analysis, data, figures, player, projections, state, widgets
 
 st.title("Proxies")
 st.markdown("On data whose classes have several local centres (modes), one proxy per class must sit *between* "
@@ -18,7 +18,18 @@ table = widgets.runs_or_stop()
 store = str(widgets.store())
 
 
+def coverage_bars(container, run: str, snap, step: int, key: str) -> None:
+    """Per-mode coverage of `run` at `step`: the bars, or a line saying why there are none."""
+    coverage = analysis.mode_coverage(snap.embeddings, snap.labels, snap.modes, snap.proxies)
+    if coverage.empty:  # no ground-truth modes (imported embeddings, plain labelled data): no empty chart
+        container.caption(f"**{run}** has no ground-truth modes, so mode coverage cannot be measured for it.")
+        return
+    container.plotly_chart(figures.mode_coverage_figure(coverage, title=f"{run}, step {step}"), key=f"cov_bar_{key}")
+    widgets.csv_download(coverage, f"{run}_mode_coverage_step{step}_{key}.csv", container=container)
+
+
 def coverage_panel(container, run: str, step_name: str) -> None:
+    """One run on its own (a d = 3 sphere, or a run without proxies): Plotly embedding and coverage bars."""
     steps = data.snapshot_steps(store, run)
     if not steps:
         container.info(f"**{run}** has no snapshots yet.")
@@ -44,12 +55,32 @@ def coverage_panel(container, run: str, step_name: str) -> None:
                                                     sphere=method == "native",
                                                     title=f"{run}: K={k}, step {step} ({method.upper()})"),
                            key=f"cov_embed_{step_name}")
-    coverage = analysis.mode_coverage(snap.embeddings, snap.labels, snap.modes, snap.proxies)
-    if coverage.empty:  # no ground-truth modes (imported embeddings, plain labelled data): no empty chart
-        container.caption(f"**{run}** has no ground-truth modes, so mode coverage cannot be measured for it.")
-        return
-    container.plotly_chart(figures.mode_coverage_figure(coverage, title=f"{run}"), key=f"cov_bar_{step_name}")
-    widgets.csv_download(coverage, f"{run}_mode_coverage_step{step}_{step_name}.csv", container=container)
+    coverage_bars(container, run, snap, step, step_name)
+
+
+def has_proxies(run: str) -> bool:
+    steps = data.snapshot_steps(store, run)
+    return bool(steps) and data.snapshot(store, run, steps[-1]).proxies is not None
+
+
+@st.fragment
+def linked_coverage(runs: tuple[str, str]) -> None:
+    """Both runs in linked player panes (one step, one camera), coloured by mode; below each, its coverage at the
+    step the player stopped on (the other run: its last snapshot at or before that step)."""
+    lead_steps = data.snapshot_steps(store, runs[0])
+    first = state.initial_step("step", lead_steps)
+    last = data.snapshot(store, runs[0], lead_steps[-1])
+    shown = player.player([player.pane_payload(store, r) for r in runs], key="proxies_player_" + "+".join(runs),
+                          step=first, colour="mode" if (last.modes >= 0).any() else "label", height=420)
+    step = shown.step if shown.step in lead_steps else first
+    state.remember_step("step", step)
+    st.caption("Left and right share the step, the camera and the lasso (each run in its own PCA, or native for "
+               "d = 2). Colour by mode: a class's modes wear shades of its colour; the coverage bars below follow "
+               "the step the player stops on.")
+    for column, run in zip(st.columns(2), runs):
+        steps = data.snapshot_steps(store, run)
+        at = max([s for s in steps if s <= step] or steps[:1])
+        coverage_bars(column, run, data.snapshot(store, run, at), at, f"linked_{run}")
 
 
 with widgets.run_errors():
@@ -62,8 +93,11 @@ with widgets.run_errors():
     if single == run_a:
         single = next((r for r in widgets.openable(table) if r != run_a), run_a)
     run_b = widgets.pick_run(table, "other", "Right run", default=single, container=right)
-    coverage_panel(left, run_a, "step")
-    coverage_panel(right, run_b, "other_step")
+    if run_a != run_b and all(player.drawable(store, r) and has_proxies(r) for r in (run_a, run_b)):
+        linked_coverage((run_a, run_b))
+    else:
+        coverage_panel(left, run_a, "step")
+        coverage_panel(right, run_b, "other_step")
 
     st.subheader(f"Sub-proxy usage of {run_a}")
     stamp = data.run_stamp(widgets.store(), run_a)

@@ -224,3 +224,31 @@ def test_no_request_leaves_localhost(page):
                if urlparse(u).scheme not in ("blob", "data") and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
     assert not outside, outside
     assert not page.errors, page.errors
+
+
+def test_compare_links_the_panes_step_and_camera(page, served):
+    """Compare's linked panes: one step control moves both runs, a zoom in one pane moves the other's camera."""
+    tab = page.context.new_page()
+    tab.goto(f"{served[0]}/compare?runs=mpa-k4,pa-k1")
+    tab.wait_for_function(f"() => {API}?.panes === 2 && {API}.pane(0).drawnStep != null"
+                          f" && {API}.pane(1).drawnStep != null", timeout=60_000)
+    assert tab.locator(".pxl-player canvas").count() == 2
+    last = tab.evaluate(f"() => {API}.step")
+    assert tab.evaluate(f"() => [{API}.pane(0).drawnStep, {API}.pane(1).drawnStep]") == [last, last]
+    before = [np.array(tab.evaluate(f"() => {API}.pane({i}).screenPositions()")) for i in (0, 1)]
+    _set_step(tab, 0)
+    tab.wait_for_function(f"() => {API}.pane(0).drawnStep === 0 && {API}.pane(1).drawnStep === 0", timeout=30_000)
+    tab.wait_for_timeout(600)
+    after = [np.array(tab.evaluate(f"() => {API}.pane({i}).screenPositions()")) for i in (0, 1)]
+    assert all(np.abs(a - b).max() > 5 for a, b in zip(after, before))  # both runs moved with the one slider
+    assert tab.evaluate(f"() => {API}.pane(0).title").startswith("mpa-k4")
+    assert tab.evaluate(f"() => {API}.pane(1).title").startswith("pa-k1")
+    start = np.array(tab.evaluate(f"() => {API}.pane(1).cameraView()"))
+    box = tab.locator(".pxl-player canvas").first.bounding_box()
+    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tab.mouse.wheel(0, -400)
+    tab.wait_for_timeout(800)
+    views = [np.array(tab.evaluate(f"() => {API}.pane({i}).cameraView()")) for i in (0, 1)]
+    assert np.abs(views[1] - start).max() > 1e-3  # the other pane's camera moved ...
+    np.testing.assert_allclose(views[1], views[0], atol=1e-6)  # ... to the same view
+    tab.close()

@@ -20,7 +20,8 @@ const CSS = `
 .pxl-bar select { font: inherit; }
 .pxl-step { flex: 1 1 220px; min-width: 160px; }
 .pxl-step-label { min-width: 130px; font-variant-numeric: tabular-nums; }
-.pxl-stage { position: relative; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
+.pxl-row { display: flex; gap: 8px; }
+.pxl-stage { position: relative; flex: 1 1 0; min-width: 0; border: 1px solid #e6e6e6; border-radius: 6px; overflow: hidden; }
 .pxl-stage canvas { display: block; width: 100%; height: 100%; }
 .pxl-trails { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
 .pxl-title { position: absolute; left: 10px; top: 6px; font-weight: 600; pointer-events: none; }
@@ -55,95 +56,40 @@ function el(tag, attrs = {}, parent = null) {
   return node;
 }
 
-class Player {
-  constructor(parent) {
-    this.root = el('div', { className: 'pxl-player' }, parent);
-    el('style', { textContent: CSS }, this.root);
-    const bar = el('div', { className: 'pxl-bar' }, this.root);
-    this.play = el('button', { className: 'pxl-play', textContent: '▶ Play', title: 'Play / pause' }, bar);
-    this.slider = el('input', { className: 'pxl-step', type: 'range', min: 0, step: 1 }, bar);
-    this.slider.setAttribute('aria-label', 'training step');
-    this.stepLabel = el('span', { className: 'pxl-step-label' }, bar);
-    this.speed = this.select(bar, 'pxl-speed', 'speed', SPEEDS.map((s) => [String(s), `${s}×`]));
-    this.speed.value = '1';
-    const loopLabel = el('label', {}, bar);
-    this.loop = el('input', { className: 'pxl-loop', type: 'checkbox', checked: true }, loopLabel);
-    loopLabel.append(' loop');
-    this.colour = this.select(bar, 'pxl-colour', 'colour by', []);
-    const proxyLabel = el('label', {}, bar);
-    this.proxies = el('input', { className: 'pxl-proxies', type: 'checkbox', checked: true }, proxyLabel);
-    proxyLabel.append(' proxies');
-    const trailLabel = el('label', { title: "each proxy's path over all steps (solid up to this step)" }, bar);
-    this.trailsBox = el('input', { className: 'pxl-trails-box', type: 'checkbox' }, trailLabel);
-    trailLabel.append(' trajectories');
-    this.mouse = this.select(bar, 'pxl-mouse', 'drag to', [['lasso', 'lasso-select'], ['panZoom', 'pan']]);
-    this.reset = el('button', { className: 'pxl-reset', textContent: 'Reset view' }, bar);
-    this.stage = el('div', { className: 'pxl-stage' }, this.root);
+/** One scatter: a run's payload on its own canvas (several panes share the controls, the step and the camera). */
+class Pane {
+  constructor(player, parent) {
+    this.player = player;
+    this.stage = el('div', { className: 'pxl-stage' }, parent);
     this.canvas = el('canvas', {}, this.stage);
     this.trails = document.createElementNS(SVG, 'svg');
     this.trails.setAttribute('class', 'pxl-trails');
     this.stage.appendChild(this.trails);
     this.title = el('div', { className: 'pxl-title' }, this.stage);
     this.tip = el('div', { className: 'pxl-tip' }, this.stage);
-    this.legend = el('div', { className: 'pxl-legend' }, this.root);
-    this.api = this.testApi();
-    this.root.playerApi = this.api; // for the browser tests: state, not pixels
     this.scatter = createScatterplot({
-      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', mouseMode: 'lasso',
+      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', mouseMode: player.mouse.value,
       colorBy: 'valueA', sizeBy: 'valueB', opacity: 0.9, opacityInactiveMax: 0.2, pointColorActive: '#111111',
       pointOutlineWidth: 1, pointSizeSelected: 1, lassoColor: '#333333', deselectOnDblClick: true,
       deselectOnEscape: true,
     });
     this.drawing = false;
     this.drawn = -1;
-    this.target = 0;
-    this.drawCount = 0;
-    this.timer = null;
-    this.settle = null;
-    this.selection = [];
-    this.selectionSeq = 0;
-    this.wire();
-    this.resizer = new ResizeObserver(() => this.resize());
-    this.resizer.observe(this.stage);
-  }
-
-  select(parent, className, label, options) {
-    const wrap = el('label', { textContent: `${label} ` }, parent);
-    const node = el('select', { className }, wrap);
-    for (const [value, text] of options) el('option', { value, textContent: text }, node);
-    return node;
-  }
-
-  wire() {
-    this.play.addEventListener('click', () => (this.timer ? this.pause() : this.start()));
-    this.slider.addEventListener('input', () => { this.pause(false); this.goTo(+this.slider.value, 250); });
-    this.speed.addEventListener('change', () => { if (this.timer) { this.pause(false); this.start(); } });
-    this.colour.addEventListener('change', () => { this.redraw(); this.reportSoon(); });
-    this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
-    this.trailsBox.addEventListener('change', () => { this.drawTrails(); this.reportSoon(); });
-    this.scatter.subscribe('view', () => this.drawTrails());
-    this.mouse.addEventListener('change', () => this.scatter.set({ mouseMode: this.mouse.value }));
-    this.reset.addEventListener('click', () => this.scatter.reset());
+    this.want = 0;
+    this.scatter.subscribe('view', ({ view }) => {
+      this.drawTrails();
+      player.followCamera(this, view);
+    });
     this.scatter.subscribe('lassoEnd', () => { this.lassoEndAt = performance.now(); });
-    this.scatter.subscribe('select', ({ points }) => this.selected(points));
-    this.scatter.subscribe('deselect', () => this.selected([]));
+    this.scatter.subscribe('select', ({ points }) => player.selected(this, points));
+    this.scatter.subscribe('deselect', () => player.selected(this, []));
     this.scatter.subscribe('pointOver', (i) => this.hover(i));
     this.scatter.subscribe('pointOut', () => { this.tip.style.display = 'none'; });
-    // timings for the browser test: request → first frame at the new step, → end of the transition
-    this.scatter.subscribe('draw', () => {
-      this.drawCount += 1;
-      if (this.firstFrom != null) { // data arrived (decoding included) → its first frame
-        this.api.firstDrawMs = performance.now() - this.firstFrom;
-        this.firstFrom = null;
-      }
-      if (this.frameFrom != null) {
-        this.api.redrawMs = performance.now() - this.frameFrom;
-        this.frameFrom = null;
-      }
-    });
-    this.scatter.subscribe('transitionEnd', () => {
-      if (this.settleFrom != null) this.api.transitionEndMs = performance.now() - this.settleFrom;
-    });
+    this.scatter.subscribe('draw', () => player.drewFrame(this));
+    this.scatter.subscribe('transitionEnd', () => player.transitionEnded(this));
+    this.api = this.testApi();
+    this.resizer = new ResizeObserver(() => this.resize());
+    this.resizer.observe(this.stage);
   }
 
   resize() {
@@ -152,28 +98,7 @@ class Player {
     this.drawTrails();
   }
 
-  /** A payload from Python: a new run (rebuild) or the same one again after a rerun (keep the browser's view). */
-  receive(bytes, setStateValue) {
-    this.setStateValue = setStateValue;
-    const receivedAt = performance.now();
-    const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-    this.api.payloadBytes = u8.byteLength;
-    const { header, arrays } = decode(u8);
-    const view = header.view || {};
-    this.stage.style.height = `${view.height || 560}px`;
-    if (header.id !== this.id) {
-      this.firstFrom = receivedAt;
-      this.load(header, arrays, view);
-    } else if (JSON.stringify(view.selected || []) !== JSON.stringify(this.pySelected)) {
-      this.pySelected = view.selected || [];
-      this.selection = this.pySelected.slice();
-      this.scatter.select(this.selection, { preventEvent: true });
-    }
-  }
-
-  load(header, arrays, view) {
-    this.pause(false);
-    this.id = header.id;
+  load(header, arrays) {
     this.h = header;
     this.a = arrays;
     this.indexes = new Map(); // step index → regl-scatterplot's spatial index of that step (an ArrayBuffer)
@@ -197,39 +122,30 @@ class Player {
     this.valueB = new Float32Array(total);
     this.valueB.fill(SIZE.halo, n, n + p);
     this.valueB.fill(SIZE.core, n + p);
-    const hasModes = arrays.modes.some((m) => m >= 0);
-    const hasGrad = arrays.grad_norm.some((g) => g !== 255);
-    const colourings = ['label', ...(hasModes ? ['mode'] : []), 'split', ...(hasGrad ? ['grad_norm'] : [])];
-    this.colour.replaceChildren(...colourings.map((c) => el('option', { value: c, textContent: COLOUR_NAMES[c] })));
-    this.colour.value = colourings.includes(view.colour) ? view.colour : 'label';
-    this.proxies.checked = view.proxies !== false;
-    this.proxies.parentElement.style.display = p ? '' : 'none';
-    this.trailsBox.checked = Boolean(view.trajectories) && p > 0;
-    this.trailsBox.parentElement.style.display = p && header.steps.length > 1 ? '' : 'none';
-    this.slider.max = header.steps.length - 1;
-    const wanted = header.steps.indexOf(view.step);
-    this.target = wanted >= 0 ? wanted : header.steps.length - 1;
     this.title.textContent = header.title || '';
-    this.pySelected = view.selected || [];
-    this.selection = this.pySelected.slice();
     this.drawn = -1;
-    this.applySizes(false);
-    this.goTo(this.target, 0);
   }
 
-  applySizes(redraw = true) {
+  /** This pane's step index for the player's step: the last of its steps at or before that step. */
+  indexFor(step) {
+    const steps = this.h.steps;
+    let best = 0;
+    for (let i = 0; i < steps.length; i++) if (steps[i] <= step) best = i;
+    return best;
+  }
+
+  applySizes(shown, redraw = true) {
     const base = this.n > 50000 ? 2 : this.n > 10000 ? 3 : 5;
-    const shown = this.proxies.checked;
     this.scatter.set({ pointSize: [base, shown ? 19 : 0, shown ? 13 : 0] });
     if (redraw) this.scatter.redraw?.();
   }
 
-  palette() {
-    const own = this.h.palettes[this.colour.value] || ['#888888'];
+  palette(colouring) {
+    const own = this.h.palettes[colouring] || ['#888888'];
     return [...own, ...this.h.palettes.label, HALO];
   }
 
-  fill(stepIndex) {
+  fill(stepIndex, colouring) {
     const { n, p, a } = this;
     const pts = a.points.subarray(stepIndex * n * 2, (stepIndex + 1) * n * 2);
     for (let i = 0; i < n; i++) {
@@ -243,12 +159,11 @@ class Player {
       this.x[n + j] = this.x[n + p + j] = px;
       this.y[n + j] = this.y[n + p + j] = py;
     }
-    const colouring = this.colour.value;
     const own = (this.h.palettes[colouring] || ['#888888']).length;
     const perSample = {
       label: a.labels, mode: a.mode_colour, split: a.split,
       grad_norm: a.grad_norm.subarray(stepIndex * n, (stepIndex + 1) * n),
-    }[colouring];
+    }[colouring] || a.labels;
     for (let i = 0; i < n; i++) this.valueA[i] = perSample[i];
     const halo = own + this.h.palettes.label.length;
     for (let j = 0; j < p; j++) {
@@ -257,16 +172,33 @@ class Player {
     }
   }
 
-  goTo(stepIndex, transitionMs) {
-    this.target = Math.max(0, Math.min(stepIndex, this.h.steps.length - 1));
-    this.slider.value = this.target;
-    const steps = this.h.steps;
-    this.stepLabel.textContent = `step ${steps[this.target]} (${this.target + 1}/${steps.length})`;
-    this.requestedAt = performance.now();
-    this.transitionMs = transitionMs;
-    this.flush();
-    this.drawTrails();
-    if (!this.timer) this.reportSoon();
+  /** Draw step index `want`; regl-scatterplot refuses a draw while one runs, so later requests wait for it. */
+  flush(transitionMs, colouring, selection) {
+    if (this.drawing || this.drawn === this.want) return;
+    const step = this.want;
+    const transition = this.drawn >= 0 && transitionMs > 0;
+    this.fill(step, colouring);
+    this.scatter.set({ pointColor: this.palette(colouring) });
+    this.drawing = true;
+    this.scatter.draw({ x: this.x, y: this.y, valueA: this.valueA, valueB: this.valueB }, {
+      transition, transitionDuration: transitionMs, zDataType: 'categorical', wDataType: 'categorical',
+      preventFilterReset: true, select: selection.filter((i) => i < this.n), spatialIndex: this.indexes.get(step),
+    }).then(() => {
+      this.drawn = step;
+      this.keepIndex(step);
+    }).catch((e) => console.error('player draw failed', e)).finally(() => {
+      this.drawing = false;
+      this.player.flushPane(this);
+    });
+  }
+
+  /** Keep the spatial index regl-scatterplot built for `step`: the next time (a loop) it is not rebuilt. */
+  keepIndex(step) {
+    if (this.indexes.has(step)) return;
+    const index = this.scatter.get('spatialIndex');
+    if (!(index instanceof ArrayBuffer) || this.indexBytes + index.byteLength > INDEX_CACHE_BYTES) return;
+    this.indexes.set(step, index);
+    this.indexBytes += index.byteLength;
   }
 
   /** Data coordinates → CSS pixels on the canvas, as regl-scatterplot draws (projection · view · model). */
@@ -281,11 +213,12 @@ class Player {
   /** Each proxy's path over all steps: solid up to the shown step, faint after it; a ring marks step 0. */
   drawTrails() {
     const { p, a } = this;
-    if (!this.h || !p || !this.trailsBox.checked) {
+    if (!this.h || !p || !this.player.trailsBox.checked) {
       this.trails.replaceChildren();
       return;
     }
     const S = this.h.steps.length;
+    const upTo = this.want;
     const nodes = [];
     for (let j = 0; j < p; j++) {
       const path = [];
@@ -303,9 +236,9 @@ class Player {
         node.dataset.proxy = j;
         return node;
       };
-      nodes.push(line(0, this.target + 1, { 'stroke-width': 2, 'stroke-opacity': 0.85, class: 'pxl-trail-done' }));
-      if (this.target < S - 1) {
-        nodes.push(line(this.target, S, { 'stroke-width': 1.5, 'stroke-opacity': 0.35, 'stroke-dasharray': '4 3',
+      nodes.push(line(0, upTo + 1, { 'stroke-width': 2, 'stroke-opacity': 0.85, class: 'pxl-trail-done' }));
+      if (upTo < S - 1) {
+        nodes.push(line(upTo, S, { 'stroke-width': 1.5, 'stroke-opacity': 0.35, 'stroke-dasharray': '4 3',
           class: 'pxl-trail-ahead' }));
       }
       const start = document.createElementNS(SVG, 'circle');
@@ -320,43 +253,240 @@ class Player {
     this.trails.replaceChildren(...nodes);
   }
 
+  hover(i) {
+    const { n, p, a, h } = this;
+    let text;
+    if (i < n) {
+      const label = a.labels[i];
+      const name = h.class_names?.[label] ?? `class ${label}`;
+      const mode = a.modes[i] >= 0 ? `mode ${a.modes[i]}` : 'mode unknown';
+      const code = a.grad_norm[this.want * n + i];
+      const [g0, g1] = h.grad_bounds;
+      const grad = code === 255 ? '–' : (g0 + (code * (g1 - g0)) / h.grad_levels).toPrecision(3);
+      text = `sample ${i} (row ${a.index[i]} of its ${a.split[i] ? 'test' : 'train'} split) · ${name} · ${mode} · ‖∂L/∂f‖ ${grad}`;
+    } else {
+      const j = (i - n) % p;
+      const cls = a.proxy_class[j];
+      text = `proxy of ${h.class_names?.[cls] ?? `class ${cls}`}, sub-proxy ${a.proxy_k[j]}`;
+    }
+    const [sx, sy] = this.scatter.getScreenPosition(i) || [0, 0];
+    this.tip.textContent = text;
+    this.tip.style.left = `${Math.min(sx + 12, this.stage.clientWidth - 360)}px`;
+    this.tip.style.top = `${sy + 12}px`;
+    this.tip.style.display = 'block';
+  }
+
+  testApi() {
+    const self = this;
+    return {
+      get drawnStep() { return self.drawn >= 0 ? self.h.steps[self.drawn] : null; },
+      get nPoints() { return self.n; },
+      get cachedIndexes() { return self.indexes.size; },
+      get title() { return self.title.textContent; },
+      cameraView: () => Array.from(self.scatter.get('cameraView')),
+      /** Screen positions (CSS px) of proxy j's trajectory vertices as drawn, or null when hidden. */
+      trail: (j) => {
+        const node = self.trails.querySelector(`.pxl-trail-done[data-proxy="${j}"]`);
+        return node ? node.getAttribute('points').split(' ').map((xy) => xy.split(',').map(Number)) : null;
+      },
+      canvas: () => self.canvas,
+      /** CSS-pixel positions (relative to the canvas) of the first `count` samples, as drawn now. */
+      screenPositions: (count) => Array.from({ length: Math.min(count ?? self.n, self.n) },
+        (_, i) => self.scatter.getScreenPosition(i)),
+    };
+  }
+
+  destroy() {
+    this.resizer.disconnect();
+    this.scatter.destroy();
+  }
+}
+
+/** Split a payload that holds several runs' payloads (linked panes); a single payload is a list of one. */
+export function unpack(bytes) {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (String.fromCharCode(...u8.subarray(0, 4)) !== 'PXPM') return [u8];
+  const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const count = view.getUint32(4, true);
+  const parts = [];
+  let at = 8 + 4 * count;
+  for (let i = 0; i < count; i++) {
+    const length = view.getUint32(8 + 4 * i, true);
+    at += (8 - (at % 8)) % 8;
+    parts.push(u8.subarray(at, at + length));
+    at += length;
+  }
+  return parts;
+}
+
+class Player {
+  constructor(parent) {
+    this.root = el('div', { className: 'pxl-player' }, parent);
+    el('style', { textContent: CSS }, this.root);
+    const bar = el('div', { className: 'pxl-bar' }, this.root);
+    this.play = el('button', { className: 'pxl-play', textContent: '▶ Play', title: 'Play / pause' }, bar);
+    this.slider = el('input', { className: 'pxl-step', type: 'range', min: 0, step: 1 }, bar);
+    this.slider.setAttribute('aria-label', 'training step');
+    this.stepLabel = el('span', { className: 'pxl-step-label' }, bar);
+    this.speed = this.select(bar, 'pxl-speed', 'speed', SPEEDS.map((s) => [String(s), `${s}×`]));
+    this.speed.value = '1';
+    const loopLabel = el('label', {}, bar);
+    this.loop = el('input', { className: 'pxl-loop', type: 'checkbox', checked: true }, loopLabel);
+    loopLabel.append(' loop');
+    this.colour = this.select(bar, 'pxl-colour', 'colour by', []);
+    const proxyLabel = el('label', {}, bar);
+    this.proxies = el('input', { className: 'pxl-proxies', type: 'checkbox', checked: true }, proxyLabel);
+    proxyLabel.append(' proxies');
+    const trailLabel = el('label', { title: "each proxy's path over all steps (solid up to this step)" }, bar);
+    this.trailsBox = el('input', { className: 'pxl-trails-box', type: 'checkbox' }, trailLabel);
+    trailLabel.append(' trajectories');
+    this.mouse = this.select(bar, 'pxl-mouse', 'drag to', [['lasso', 'lasso-select'], ['panZoom', 'pan']]);
+    this.reset = el('button', { className: 'pxl-reset', textContent: 'Reset view' }, bar);
+    this.row = el('div', { className: 'pxl-row' }, this.root);
+    this.legend = el('div', { className: 'pxl-legend' }, this.root);
+    this.panes = [];
+    this.api = this.testApi();
+    this.root.playerApi = this.api; // for the browser tests: state, not pixels
+    this.target = 0;
+    this.drawCount = 0;
+    this.timer = null;
+    this.settle = null;
+    this.selection = [];
+    this.selectionSeq = 0;
+    this.wire();
+  }
+
+  select(parent, className, label, options) {
+    const wrap = el('label', { textContent: `${label} ` }, parent);
+    const node = el('select', { className }, wrap);
+    for (const [value, text] of options) el('option', { value, textContent: text }, node);
+    return node;
+  }
+
+  get lead() { return this.panes[0]; }
+
+  wire() {
+    this.play.addEventListener('click', () => (this.timer ? this.pause() : this.start()));
+    this.slider.addEventListener('input', () => { this.pause(false); this.goTo(+this.slider.value, 250); });
+    this.speed.addEventListener('change', () => { if (this.timer) { this.pause(false); this.start(); } });
+    this.colour.addEventListener('change', () => { this.redraw(); this.reportSoon(); });
+    this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
+    this.trailsBox.addEventListener('change', () => { this.panes.forEach((pane) => pane.drawTrails()); this.reportSoon(); });
+    this.mouse.addEventListener('change', () => this.panes.forEach((pane) => pane.scatter.set({ mouseMode: this.mouse.value })));
+    this.reset.addEventListener('click', () => this.panes.forEach((pane) => pane.scatter.reset()));
+  }
+
+  /** One camera: a pan or zoom in one pane moves the others the same way (their events muted: no echo). */
+  followCamera(source, view) {
+    for (const pane of this.panes) {
+      if (pane === source || !pane.h) continue;
+      pane.scatter.view(view, { preventEvent: true });
+      pane.drawTrails();
+    }
+  }
+
+  // timings for the browser test and the benchmark, on the lead pane: data → first frame, request → first frame
+  // at the new step, → end of the transition
+  drewFrame(pane) {
+    if (pane !== this.lead) return;
+    this.drawCount += 1;
+    if (this.firstFrom != null) {
+      this.api.firstDrawMs = performance.now() - this.firstFrom;
+      this.firstFrom = null;
+    }
+    if (this.frameFrom != null) {
+      this.api.redrawMs = performance.now() - this.frameFrom;
+      this.frameFrom = null;
+    }
+  }
+
+  transitionEnded(pane) {
+    if (pane === this.lead && this.settleFrom != null) this.api.transitionEndMs = performance.now() - this.settleFrom;
+  }
+
+  /** A payload from Python: new runs (rebuild) or the same ones again after a rerun (keep the browser's view). */
+  receive(bytes, setStateValue) {
+    this.setStateValue = setStateValue;
+    const receivedAt = performance.now();
+    const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    this.api.payloadBytes = u8.byteLength;
+    const decoded = unpack(u8).map(decode);
+    const view = decoded[0].header.view || {};
+    const id = decoded.map((d) => d.header.id).join('+');
+    this.row.style.height = `${view.height || 560}px`;
+    if (id !== this.id) {
+      this.firstFrom = receivedAt;
+      this.load(id, decoded, view);
+    } else if (JSON.stringify(view.selected || []) !== JSON.stringify(this.pySelected)) {
+      this.pySelected = view.selected || [];
+      this.selection = this.pySelected.slice();
+      for (const pane of this.panes) pane.scatter.select(this.selection.filter((i) => i < pane.n), { preventEvent: true });
+    }
+  }
+
+  load(id, decoded, view) {
+    this.pause(false);
+    this.id = id;
+    while (this.panes.length > decoded.length) this.panes.pop().destroy();
+    for (const pane of this.panes) pane.stage.remove();
+    while (this.panes.length < decoded.length) this.panes.push(new Pane(this, this.row));
+    for (const pane of this.panes) this.row.appendChild(pane.stage); // in order, whichever existed before
+    decoded.forEach(({ header, arrays }, i) => this.panes[i].load(header, arrays));
+    const h = this.lead.h;
+    this.h = h;
+    const some = (test) => this.panes.some((pane) => test(pane.a));
+    const hasModes = some((a) => a.modes.some((m) => m >= 0));
+    const hasGrad = some((a) => a.grad_norm.some((g) => g !== 255));
+    const colourings = ['label', ...(hasModes ? ['mode'] : []), 'split', ...(hasGrad ? ['grad_norm'] : [])];
+    this.colour.replaceChildren(...colourings.map((c) => el('option', { value: c, textContent: COLOUR_NAMES[c] })));
+    this.colour.value = colourings.includes(view.colour) ? view.colour : 'label';
+    const p = Math.max(...this.panes.map((pane) => pane.p));
+    this.proxies.checked = view.proxies !== false;
+    this.proxies.parentElement.style.display = p ? '' : 'none';
+    this.trailsBox.checked = Boolean(view.trajectories) && p > 0;
+    this.trailsBox.parentElement.style.display = p && h.steps.length > 1 ? '' : 'none';
+    this.slider.max = h.steps.length - 1;
+    const wanted = h.steps.indexOf(view.step);
+    this.target = wanted >= 0 ? wanted : h.steps.length - 1;
+    this.pySelected = view.selected || [];
+    this.selection = this.pySelected.slice();
+    this.applySizes(false);
+    this.goTo(this.target, 0);
+  }
+
+  applySizes(redraw = true) {
+    for (const pane of this.panes) pane.applySizes(this.proxies.checked, redraw);
+  }
+
+  goTo(stepIndex, transitionMs) {
+    this.target = Math.max(0, Math.min(stepIndex, this.h.steps.length - 1));
+    this.slider.value = this.target;
+    const steps = this.h.steps;
+    this.stepLabel.textContent = `step ${steps[this.target]} (${this.target + 1}/${steps.length})`;
+    this.requestedAt = performance.now();
+    this.transitionMs = transitionMs;
+    for (const pane of this.panes) {
+      pane.want = pane === this.lead ? this.target : pane.indexFor(steps[this.target]);
+      this.flushPane(pane);
+      pane.drawTrails();
+    }
+    if (!this.timer) this.reportSoon();
+  }
+
   redraw() {
-    this.drawn = -1; // same step, new colours
     this.requestedAt = performance.now();
     this.transitionMs = 0;
-    this.flush();
+    for (const pane of this.panes) {
+      pane.drawn = -1; // same step, new colours
+      this.flushPane(pane);
+    }
     this.legendFor();
   }
 
-  /** Draw the target step; regl-scatterplot refuses a draw while one runs, so later requests wait for it. */
-  flush() {
-    if (this.drawing || this.drawn === this.target) return;
-    const step = this.target;
-    const transition = this.drawn >= 0 && this.transitionMs > 0;
-    this.fill(step);
-    this.scatter.set({ pointColor: this.palette() });
-    this.drawing = true;
-    this.frameFrom = this.settleFrom = this.requestedAt;
-    this.scatter.draw({ x: this.x, y: this.y, valueA: this.valueA, valueB: this.valueB }, {
-      transition, transitionDuration: this.transitionMs, zDataType: 'categorical', wDataType: 'categorical',
-      preventFilterReset: true, select: this.selection, spatialIndex: this.indexes.get(step),
-    }).then(() => {
-      this.drawn = step;
-      this.keepIndex(step);
-    }).catch((e) => console.error('player draw failed', e)).finally(() => {
-      this.drawing = false;
-      this.flush();
-    });
+  flushPane(pane) {
+    if (pane === this.lead && !pane.drawing && pane.drawn !== pane.want) this.frameFrom = this.settleFrom = this.requestedAt;
+    pane.flush(this.transitionMs, this.colour.value, this.selection);
     if (this.legendColouring !== this.colour.value) this.legendFor();
-  }
-
-  /** Keep the spatial index regl-scatterplot built for `step`: the next time (a loop) it is not rebuilt. */
-  keepIndex(step) {
-    if (this.indexes.has(step)) return;
-    const index = this.scatter.get('spatialIndex');
-    if (!(index instanceof ArrayBuffer) || this.indexBytes + index.byteLength > INDEX_CACHE_BYTES) return;
-    this.indexes.set(step, index);
-    this.indexBytes += index.byteLength;
   }
 
   start() {
@@ -392,56 +522,38 @@ class Player {
     }, delay);
   }
 
-  selected(points) {
-    if (points.length === 1 && this.selection.length > 1 && performance.now() - (this.lassoEndAt ?? -Infinity) < 300) {
+  /** A lasso in one pane selects the same sample ids in every pane (linked brushing) and goes to Python. */
+  selected(source, points) {
+    if (points.length === 1 && this.selection.length > 1 && performance.now() - (source.lassoEndAt ?? -Infinity) < 300) {
       // a lasso closed where it began also reads as a click on the nearest point: keep the lasso's selection
-      this.scatter.select(this.selection, { preventEvent: true });
+      source.scatter.select(this.selection.filter((i) => i < source.n), { preventEvent: true });
       return;
     }
-    const ids = points.filter((i) => i < this.n).sort((a, b) => a - b);
+    const ids = points.filter((i) => i < source.n).sort((a, b) => a - b);
     if (JSON.stringify(ids) === JSON.stringify(this.selection)) return;
     this.selection = ids;
+    for (const pane of this.panes) {
+      if (pane !== source) pane.scatter.select(ids.filter((i) => i < pane.n), { preventEvent: true });
+    }
     this.selectionSeq += 1;
     this.setStateValue?.('selection', { ids, seq: `${this.id}:${this.selectionSeq}`, step: this.h.steps[this.target] });
-  }
-
-  hover(i) {
-    const { n, p, a, h } = this;
-    let text;
-    if (i < n) {
-      const label = a.labels[i];
-      const name = h.class_names?.[label] ?? `class ${label}`;
-      const mode = a.modes[i] >= 0 ? `mode ${a.modes[i]}` : 'mode unknown';
-      const code = a.grad_norm[this.target * n + i];
-      const [g0, g1] = h.grad_bounds;
-      const grad = code === 255 ? '–' : (g0 + (code * (g1 - g0)) / h.grad_levels).toPrecision(3);
-      text = `sample ${i} (row ${a.index[i]} of its ${a.split[i] ? 'test' : 'train'} split) · ${name} · ${mode} · ‖∂L/∂f‖ ${grad}`;
-    } else {
-      const j = (i - n) % p;
-      const cls = a.proxy_class[j];
-      text = `proxy of ${h.class_names?.[cls] ?? `class ${cls}`}, sub-proxy ${a.proxy_k[j]}`;
-    }
-    const [sx, sy] = this.scatter.getScreenPosition(i) || [0, 0];
-    this.tip.textContent = text;
-    this.tip.style.left = `${Math.min(sx + 12, this.stage.clientWidth - 360)}px`;
-    this.tip.style.top = `${sy + 12}px`;
-    this.tip.style.display = 'block';
   }
 
   legendFor() {
     const colouring = this.colour.value;
     this.legendColouring = colouring;
-    const pal = this.h.palettes[colouring] || [];
+    const h = this.lead.h;
+    const pal = h.palettes[colouring] || [];
     const items = [];
     if (colouring === 'grad_norm') {
-      const [g0, g1] = this.h.grad_bounds;
+      const [g0, g1] = h.grad_bounds;
       const ramp = el('span', { className: 'pxl-ramp' });
       ramp.style.background = `linear-gradient(to right, ${pal.slice(0, -1).filter((_, i) => i % 32 === 0).join(',')})`;
       const item = el('span', { textContent: `‖∂L/∂f(x)‖ ${g0.toPrecision(3)}` });
-      item.append(ramp, `${g1.toPrecision(3)}; grey = not computed (test points)`);
+      item.append(ramp, `${g1.toPrecision(3)}${this.panes.length > 1 ? ' (left pane)' : ''}; grey = not computed (test points)`);
       items.push(item);
     } else {
-      const names = colouring === 'label' ? pal.map((_, c) => this.h.class_names?.[c] ?? `class ${c}`)
+      const names = colouring === 'label' ? pal.map((_, c) => h.class_names?.[c] ?? `class ${c}`)
         : colouring === 'split' ? ['train', 'test'] : pal.map((_, m) => (m ? `mode shade ${m}` : 'mode unknown'));
       const shown = colouring === 'mode' ? [] : names.slice(0, 40);
       shown.forEach((name, c) => {
@@ -453,30 +565,28 @@ class Player {
       });
       if (colouring === 'mode') items.push(el('span', { textContent: 'each mode wears a shade of its class colour' }));
     }
-    if (this.p) items.push(el('span', { textContent: '● large ringed dots = proxies (class colour)' }));
+    if (this.panes.some((pane) => pane.p)) items.push(el('span', { textContent: '● large ringed dots = proxies (class colour)' }));
+    if (this.panes.length > 1) items.push(el('span', { textContent: 'one step, one camera, one selection for all panes' }));
     this.legend.replaceChildren(...items);
   }
 
   testApi() {
     const self = this;
+    const lead = (name) => (...args) => self.lead.api[name](...args);
     return {
       get step() { return self.h.steps[self.target]; },
-      get drawnStep() { return self.drawn >= 0 ? self.h.steps[self.drawn] : null; },
+      get drawnStep() { return self.lead?.api.drawnStep ?? null; },
       get colour() { return self.colour.value; },
       get drawCount() { return self.drawCount; },
       get playing() { return self.timer !== null; },
       get selection() { return self.selection.slice(); },
-      get nPoints() { return self.n; },
-      get cachedIndexes() { return self.indexes.size; },
-      /** Screen positions (CSS px) of proxy j's trajectory vertices as drawn, or null when hidden. */
-      trail: (j) => {
-        const node = self.trails.querySelector(`.pxl-trail-done[data-proxy="${j}"]`);
-        return node ? node.getAttribute('points').split(' ').map((xy) => xy.split(',').map(Number)) : null;
-      },
-      canvas: () => self.canvas,
-      /** CSS-pixel positions (relative to the canvas) of the first `count` samples, as drawn now. */
-      screenPositions: (count) => Array.from({ length: Math.min(count ?? self.n, self.n) },
-        (_, i) => self.scatter.getScreenPosition(i)),
+      get nPoints() { return self.lead?.n; },
+      get cachedIndexes() { return self.lead.api.cachedIndexes; },
+      get panes() { return self.panes.length; },
+      pane: (i) => self.panes[i]?.api ?? null,
+      trail: lead('trail'),
+      canvas: lead('canvas'),
+      screenPositions: lead('screenPositions'),
       redrawMs: null,
       transitionEndMs: null,
       firstDrawMs: null,
@@ -487,8 +597,7 @@ class Player {
   destroy() {
     this.pause(false);
     clearTimeout(this.settle);
-    this.resizer.disconnect();
-    this.scatter.destroy();
+    for (const pane of this.panes) pane.destroy();
     this.root.remove();
   }
 }
