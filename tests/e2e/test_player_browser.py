@@ -228,7 +228,7 @@ def test_no_request_leaves_localhost(page):
 
 def test_compare_links_the_panes_step_and_camera(page, served):
     """Compare's linked panes: one step control moves both runs, a zoom in one pane moves the other's camera."""
-    tab = page.context.new_page()
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
     tab.goto(f"{served[0]}/compare?runs=mpa-k4,pa-k1")
     tab.wait_for_function(f"() => {API}?.panes === 2 && {API}.pane(0).drawnStep != null"
                           f" && {API}.pane(1).drawnStep != null", timeout=60_000)
@@ -244,11 +244,15 @@ def test_compare_links_the_panes_step_and_camera(page, served):
     assert tab.evaluate(f"() => {API}.pane(0).title").startswith("mpa-k4")
     assert tab.evaluate(f"() => {API}.pane(1).title").startswith("pa-k1")
     start = np.array(tab.evaluate(f"() => {API}.pane(1).cameraView()"))
-    box = tab.locator(".pxl-player canvas").first.bounding_box()
+    canvas = tab.locator(".pxl-player canvas").first
+    canvas.scroll_into_view_if_needed()
+    tab.wait_for_timeout(300)
+    box = canvas.bounding_box()
     tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     tab.mouse.wheel(0, -400)
     tab.wait_for_timeout(800)
     views = [np.array(tab.evaluate(f"() => {API}.pane({i}).cameraView()")) for i in (0, 1)]
-    assert np.abs(views[1] - start).max() > 1e-3  # the other pane's camera moved ...
+    assert np.abs(views[0] - start).max() > 1e-3, views  # the zoomed pane's camera moved ...
+    assert np.abs(views[1] - start).max() > 1e-3  # ... and so did the other's ...
     np.testing.assert_allclose(views[1], views[0], atol=1e-6)  # ... to the same view
     tab.close()

@@ -380,7 +380,7 @@ class Player {
   followCamera(source, view) {
     for (const pane of this.panes) {
       if (pane === source || !pane.h) continue;
-      pane.scatter.view(view, { preventEvent: true });
+      pane.scatter.view(Float32Array.from(view), { preventEvent: true }); // a copy: the camera keeps the array
       pane.drawTrails();
     }
   }
