@@ -30,6 +30,8 @@ than on a user's GPU, and frame rates are a floor, not what a laptop shows.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import statistics
 import subprocess
@@ -50,8 +52,9 @@ ARGS_NO_GPU_PROCESS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--dis
 CHART = ".js-plotly-plot .main-svg"
 VIEWPORT = {"width": 1400, "height": 1000}
 FULL = {"N": (5000, 50000), "loads": 4, "slides": 6, "autoplay_n": 100_000, "autoplay_snapshots": 20,
-        "autoplay_s": 8.0}
-QUICK = {"N": (5000,), "loads": 2, "slides": 2, "autoplay_n": 20_000, "autoplay_snapshots": 20, "autoplay_s": 3.0}
+        "autoplay_s": 8.0, "import_n": 1_000_000, "import_d": 128, "pan_s": 4.0}
+QUICK = {"N": (5000,), "loads": 2, "slides": 2, "autoplay_n": 20_000, "autoplay_snapshots": 20, "autoplay_s": 3.0,
+         "import_n": 100_000, "import_d": 128, "pan_s": 2.0}
 API = "document.querySelector('.pxl-player')?.playerApi"
 # counts the WebGL contexts a page creates (one per canvas that asks for one), before any page script runs
 COUNT_CONTEXTS = """(() => {
@@ -287,6 +290,100 @@ def measure_autoplay(name: str, steps: list[int], store: Path, cfg: dict, logdir
     return res
 
 
+def build_import(store: Path, n: int, d: int) -> tuple[str, dict[str, float]]:
+    """A generated n x d embedding file (12 classes x 3 modes) imported as a run, with its PCA cached: the
+    path a user's million-point export takes. Returns the run name and the seconds of each stage."""
+    import numpy as np
+
+    from proxylab.importing import import_run, read_embeddings
+    from proxylab.projection import project_run
+    from proxylab.store import open_run
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(36, d)).astype(np.float32)
+    modes = rng.integers(0, 36, n)
+    emb = centres[modes] + 0.6 * rng.normal(size=(n, d)).astype(np.float32)
+    path = store.parent / f"{store.name}-embeddings.npz"
+    np.savez(path, embeddings=emb, labels=modes // 3, modes=modes % 3)
+    del emb
+    times = {}
+    t0 = time.perf_counter()
+    data = read_embeddings(path)
+    times["read_s"] = time.perf_counter() - t0
+    name = f"import-{n // 1000}k"
+    t0 = time.perf_counter()
+    import_run(store, name, data)
+    times["import_s"] = time.perf_counter() - t0  # writes the snapshot, scores 20,000 queries against all n
+    del data
+    path.unlink()
+    run = open_run(store, name)
+    t0 = time.perf_counter()
+    project_run(run, run.snapshot_steps(), "pca", 2)
+    times["pca_s"] = time.perf_counter() - t0
+    log(f"dashboard: {name} ({n:,} x {d}) read {times['read_s']:.0f} s, imported {times['import_s']:.0f} s, "
+        f"PCA {times['pca_s']:.0f} s")
+    log(f"dashboard: first draw and pan/zoom on {name}")
+    return name, times
+
+
+def _recorded(measurement) -> dict[str, Any]:
+    """The measurement's result, or its error (one failing part must not lose the suite's other numbers)."""
+    try:
+        return measurement()
+    except Exception as e:  # noqa: BLE001
+        log(f"dashboard: FAILED {type(e).__name__}: {e}")
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def measure_million(name: str, times: dict, *, store: Path, cfg: dict, logdir: Path) -> dict[str, Any]:
+    """One snapshot of cfg["import_n"] points: page load → first draw, data → first frame, and frames per second
+    while panning (drag in pan mode) and zooming (wheel), counted by the player's draw events."""
+    from playwright.sync_api import sync_playwright
+
+    proc, url, logf, startup = _start_server(store, logdir / "streamlit-million.log")
+    res: dict[str, Any] = {"run": name, "N": cfg["import_n"], "d": cfg["import_d"], **times}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            ready, page = _open_player(browser, f"{url}/embedding?run={name}")
+            res.update(first_draw_s=ready, points=page.evaluate(f"() => {API}.nPoints"),
+                       payload_bytes=page.evaluate(f"() => {API}.payloadBytes"),
+                       data_to_first_frame_s=page.evaluate(f"() => {API}.firstDrawMs") / 1000,
+                       rss_server_bytes=tree_rss_bytes(proc.pid))
+            page.locator(".pxl-mouse").select_option("panZoom")
+            box = page.locator(".pxl-player canvas").bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+            def frames_while(gesture) -> float:
+                page.wait_for_timeout(500)
+                count0, t0 = page.evaluate(f"() => {API}.drawCount"), time.perf_counter()
+                while time.perf_counter() - t0 < cfg["pan_s"]:
+                    gesture()
+                page.wait_for_timeout(100)
+                return (page.evaluate(f"() => {API}.drawCount") - count0) / (time.perf_counter() - t0)
+
+            ticks = itertools.count()
+
+            def drag():  # circles around the centre, button held: a pan every event
+                t = next(ticks) / 8
+                page.mouse.move(cx + 120 * math.sin(t), cy + 60 * math.cos(t))
+
+            def wheel():  # in and out again, so the view stays on the data
+                page.mouse.wheel(0, -60 if next(ticks) % 2 == 0 else 60)
+                page.wait_for_timeout(16)
+
+            page.mouse.move(cx, cy)
+            page.mouse.down()
+            res["pan_fps"] = frames_while(drag)
+            page.mouse.up()
+            res["zoom_fps"] = frames_while(wheel)
+            res["page_errors"] = list(page.errors)
+            browser.close()
+    finally:
+        _stop_server(proc, logf)
+    return res
+
+
 def measure(n: int, name: str, steps: list[int], store: Path, cfg: dict, logdir: Path) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -359,11 +456,13 @@ def run(quick: bool) -> dict[str, Any]:
         big = build_store(store, (cfg["autoplay_n"],), snapshots=cfg["autoplay_snapshots"])
         name, steps = big[cfg["autoplay_n"]]
         log(f"dashboard: autoplay on {name}")
-        autoplay = measure_autoplay(name, steps, store, cfg, logdir)
+        autoplay = _recorded(lambda: measure_autoplay(name, steps, store, cfg, logdir))
+        million = _recorded(lambda: measure_million(*build_import(store, cfg["import_n"], cfg["import_d"]),
+                                                    store=store, cfg=cfg, logdir=logdir))
     finally:
         shutil.rmtree(store, ignore_errors=True)
     from dashboard import sampling
 
     return {"config": {**cfg, "N": list(cfg["N"])}, "max_points_drawn": sampling.MAX_POINTS, "rows": rows,
-            "autoplay": autoplay, "chromium_args": ARGS,
+            "autoplay": autoplay, "million": million, "chromium_args": ARGS,
             "chromium_args_no_gpu_process": ARGS_NO_GPU_PROCESS, "logs": str(logdir)}

@@ -334,7 +334,7 @@ def _player(doc: dict, summary: list) -> list[str]:
             continue
         plotly_step = r.get("slider_redraw_median_s")
         ratio = pl["step_first_frame_median_s"] / plotly_step if plotly_step else None
-        rows.append([f"{r['N']:,} ({r['run']})", f"{pl['points']:,}", _mb(pl["payload_bytes"]) if pl["payload_bytes"]
+        rows.append([f"{r['N']:,} ({r['run']})", f"{pl['points']:,}", f"{_mb(pl['payload_bytes'])} MB" if pl["payload_bytes"]
                      > 2**20 else f"{pl['payload_bytes'] / 1024:.0f} kB", _f(pl["first_draw_fresh_browser_median_s"]),
                      _s(pl["data_to_first_frame_median_s"]), _s(pl["step_first_frame_median_s"]),
                      _s(pl["step_settled_median_s"]), _f(plotly_step), _f(ratio, 3), *_no_gpu_process(r),
@@ -380,6 +380,22 @@ def _player(doc: dict, summary: list) -> list[str]:
                  f"{a['webgl_contexts_before']} / {a['webgl_contexts_after']}; page errors: {len(a['page_errors'])}."]
     elif a:
         text += ["", f"Autoplay not measured: {a.get('error')}"]
+    m = doc.get("million")
+    if m and "pan_fps" in m:
+        summary.append([f"Player: one snapshot of {m['N']:,} imported points × {m['d']}", "draws; pan/zoom measured",
+                        f"data → first frame {_s(m['data_to_first_frame_s'])} s; pan {_f(m['pan_fps'], 1)} fps, "
+                        f"zoom {_f(m['zoom_fps'], 1)} fps (software WebGL)", "measured"])
+        text += ["", f"**{m['N']:,} points × {m['d']}, imported** (`{m['run']}`: a generated `.npz`, 12 classes × 3 "
+                 f"modes, through `read_embeddings` + `import_run` — retrieval metrics on 20,000 sampled queries "
+                 f"against all points — then PCA): read {_f(m['read_s'], 0)} s, import {_f(m['import_s'], 0)} s, "
+                 f"PCA {_f(m['pca_s'], 0)} s; the Embedding page's player drew it {_f(m['first_draw_s'], 1)} s after "
+                 f"the page load (payload {_mb(m['payload_bytes'])} MB, data → first frame "
+                 f"{_s(m['data_to_first_frame_s'])} s); streamlit's RSS then {_mb(m['rss_server_bytes'])} MB. Frames "
+                 f"per second while dragging in pan mode: **{_f(m['pan_fps'], 1)}**; while zooming with the wheel: "
+                 f"**{_f(m['zoom_fps'], 1)}** (page errors: {len(m['page_errors'])}). Software WebGL on 2 CPU "
+                 "cores draws every one of the points on every frame; a GPU does this many times faster."]
+    elif m:
+        text += ["", f"Million-point view not measured: {m.get('error')}"]
     return text
 
 
