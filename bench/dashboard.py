@@ -242,6 +242,13 @@ def _measure_player(browser, url: str, steps: list[int], cfg: dict) -> dict[str,
     return out
 
 
+def _first_draw(page, ready_s: float) -> dict[str, Any]:
+    """What a player page reports once drawn: points, payload bytes, data → first frame; with the load time."""
+    return {"first_draw_s": ready_s, "points": page.evaluate(f"() => {API}.nPoints"),
+            "payload_bytes": page.evaluate(f"() => {API}.payloadBytes"),
+            "data_to_first_frame_s": page.evaluate(f"() => {API}.firstDrawMs") / 1000}
+
+
 def measure_autoplay(name: str, steps: list[int], store: Path, cfg: dict, logdir: Path) -> dict[str, Any]:
     """Play `name` at the fastest speed for cfg["autoplay_s"] seconds: steps drawn per second, frames per second,
     and whether the canvas and its WebGL context stayed the same (no remount)."""
@@ -253,9 +260,7 @@ def measure_autoplay(name: str, steps: list[int], store: Path, cfg: dict, logdir
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             ready, page = _open_player(browser, f"{url}/embedding?run={name}")
-            res.update(first_draw_s=ready, points=page.evaluate(f"() => {API}.nPoints"),
-                       payload_bytes=page.evaluate(f"() => {API}.payloadBytes"),
-                       data_to_first_frame_s=page.evaluate(f"() => {API}.firstDrawMs") / 1000)
+            res.update(_first_draw(page, ready))
             speeds = page.locator(".pxl-speed option").evaluate_all("os => os.map(o => o.value)")
             fastest = max(speeds, key=float)
             page.locator(".pxl-speed").select_option(fastest)
@@ -346,10 +351,7 @@ def measure_million(name: str, times: dict, *, store: Path, cfg: dict, logdir: P
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             ready, page = _open_player(browser, f"{url}/embedding?run={name}")
-            res.update(first_draw_s=ready, points=page.evaluate(f"() => {API}.nPoints"),
-                       payload_bytes=page.evaluate(f"() => {API}.payloadBytes"),
-                       data_to_first_frame_s=page.evaluate(f"() => {API}.firstDrawMs") / 1000,
-                       rss_server_bytes=tree_rss_bytes(proc.pid))
+            res.update(_first_draw(page, ready), rss_server_bytes=tree_rss_bytes(proc.pid))
             page.locator(".pxl-mouse").select_option("panZoom")
             box = page.locator(".pxl-player canvas").bounding_box()
             cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
