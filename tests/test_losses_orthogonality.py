@@ -148,3 +148,27 @@ def test_bad_input():
         soft_orthogonality(torch.randn(4, 3))
     with pytest.raises(ValueError, match=r"scope must be one of 'all', 'between_classes', got 'within'"):
         soft_orthogonality(torch.randn(2, 2, 3), "within")
+
+
+@pytest.mark.parametrize("collapse", [0.02, 0.1])
+def test_float32_between_classes_holds_when_each_class_sits_in_its_own_subspace(collapse):
+    """The (d, d) path (C·K > d) takes R_SO(between) = R_SO(all) − the same-class blocks: with each class's
+    sub-proxies close together (same-class cosines ~1) in a subspace of its own (between-class cosines ~0), two
+    sums of ~C·K² are subtracted to leave a small one. float32 accumulation lost ~1e-3 of it; float64 keeps it."""
+    C, K, d = 16, 8, 64
+    generator = torch.Generator().manual_seed(3)
+    own_axis = torch.zeros(C, 1, d, dtype=torch.float64)
+    own_axis[torch.arange(C), 0, 4 * torch.arange(C)] = 1.0  # class c along axis 4c
+    proxies = (own_axis + collapse * torch.randn(C, K, d, generator=generator, dtype=torch.float64)).float()
+    total, pairs = brute_force(proxies.double(), "between_classes")  # the float32 inputs, summed in float64
+    ours = proxies.clone().requires_grad_()
+    value = soft_orthogonality(ours, "between_classes")
+    assert value.total.dtype == torch.float32
+    assert value.total.item() == pytest.approx(total, rel=1e-6)
+    assert value.mean_sq_cos.item() == pytest.approx(total / pairs, rel=1e-6)
+    value.total.backward()
+    reference = proxies.double().requires_grad_()
+    unit = torch.nn.functional.normalize(reference.reshape(C * K, d), dim=1)
+    cls = torch.arange(C).repeat_interleave(K)
+    (unit @ unit.T).pow(2)[cls[:, None] != cls[None, :]].sum().backward()
+    torch.testing.assert_close(ours.grad.double(), reference.grad, rtol=1e-4, atol=1e-6)
