@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, OSError, TrainingError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"proxylab: error: {msg}", file=sys.stderr)
+        rank = os.environ.get("RANK", "0")  # under torchrun each failing rank says why, tagged
+        print(f"proxylab: error{'' if rank == '0' else f' (rank {rank})'}: {msg}", file=sys.stderr)
         return 2
 
 

@@ -112,6 +112,16 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, args, message):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("rank, prefix", [("0", "proxylab: error: "), ("1", "proxylab: error (rank 1): ")])
+def test_under_torchrun_a_failing_rank_tags_its_error(tmp_path, monkeypatch, capsys, rank, prefix):
+    from proxylab.cli import main
+
+    monkeypatch.setenv("RANK", rank)
+    assert main(["train", "--store", str(tmp_path), "--steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(prefix) and "steps" in err and err.count("\n") == 1, err
+
+
 def _help_blocks(text: str) -> dict[str, str]:
     """``{"--flag": its help text}`` from argparse's help output (an option's text may wrap onto more lines)."""
     blocks: dict[str, str] = {}

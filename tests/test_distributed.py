@@ -32,6 +32,7 @@ HARNESS = r"""
 import builtins, io, os, sqlite3, sys
 store, logdir = os.path.realpath(sys.argv[1]), sys.argv[2]
 log = open(os.path.join(logdir, f"rank{os.environ['RANK']}.log"), "a", buffering=1)
+sys.stderr = open(os.path.join(logdir, f"rank{os.environ['RANK']}.stderr"), "w", buffering=1)
 
 def record(kind, path):
     try:
@@ -72,15 +73,24 @@ def torchrun(tmp_path: Path, store: Path, args: list[str], logs: str, **popen) -
 
 
 def writes_by_rank(tmp_path: Path, logs: str) -> dict[str, list[str]]:
-    return {p.stem: p.read_text().splitlines() for p in sorted((tmp_path / logs).iterdir())}
+    return {p.stem: p.read_text().splitlines() for p in sorted((tmp_path / logs).glob("*.log"))}
+
+
+def said_by_rank(tmp_path: Path, logs: str) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in sorted((tmp_path / logs).glob("*.stderr"))}
 
 
 def test_a_two_process_run_has_exactly_one_writer_and_equal_replicas(tmp_path):
     store = tmp_path / "store"
-    proc = torchrun(tmp_path, store, ["--name", "ddp", *TINY, "--steps", "20"], "logs")
+    # a cut-off beyond the eval split (72 points) makes a note that every rank meets
+    proc = torchrun(tmp_path, store, ["--name", "ddp", *TINY, "--steps", "20", "--set", "eval_ks=[1,2,4,100]"],
+                    "logs")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert out.strip().splitlines() == [str(store / "ddp")]  # printed once, by rank 0
+    said = said_by_rank(tmp_path, "logs")
+    assert "R@100" in said["rank0"], said["rank0"]  # the note, from rank 0 ...
+    assert said["rank1"] == "", said["rank1"]  # ... and nothing at all from rank 1
     writes = writes_by_rank(tmp_path, "logs")
     assert sorted(writes) == ["rank0", "rank1"]
     assert writes["rank1"] == [], writes["rank1"][:5]  # rank 1 touched nothing in the store

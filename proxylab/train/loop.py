@@ -452,8 +452,8 @@ class Trainer:
         if note in self._eval_notes:
             return
         self._eval_notes.add(note)
-        warnings.warn(note, RuntimeWarning, stacklevel=3)
-        if self.rank == 0:
+        if self.rank == 0:  # under torchrun every rank meets the note; one says it
+            warnings.warn(note, RuntimeWarning, stacklevel=3)
             notes = self.writer.meta.get("eval_notes") or []  # a resumed run keeps its earlier notes
             if note not in notes:
                 self.writer.update_meta(eval_notes=[*notes, note])
