@@ -12,9 +12,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st  # noqa: E402
+from streamlit import config  # noqa: E402
 
 from dashboard import presenter  # noqa: E402
 from dashboard.data import store_path, store_signature  # noqa: E402
+from proxylab.serve import reachable_from_other_machines  # noqa: E402
 
 # not "pages/": Streamlit still treats a pages/ folder as old-style pages on deep links like /embedding
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -36,6 +38,9 @@ page = st.navigation([
     st.Page(VIEWS / "reproduce.py", title="Reproduce", icon=":material/science:"),
 ], position="hidden" if presenting else "sidebar")
 st.sidebar.caption(f"Run store: `{store_path()}`")
+if reachable_from_other_machines(config.get_option("server.address")):
+    st.sidebar.warning("This dashboard answers other machines on your network (it has no authentication). "
+                       "`proxylab dashboard`, or `streamlit run` from the repository root, binds it to 127.0.0.1.")
 
 
 @st.fragment(run_every=3.0)
@@ -49,5 +54,7 @@ def refresh_on_store_change() -> None:
 
 st.session_state["_store_signature"] = store_signature(store_path())  # the store as this full run sees it
 refresh_on_store_change()
+if st.session_state.get("_page") != page.url_path:  # a page opened anew mounts its elements anew
+    st.session_state["_page_visit"] = st.session_state.get("_page_visit", 0) + 1
 st.session_state["_page"] = page.url_path  # per-page memory (state.choose_step)
 page.run()

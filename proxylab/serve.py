@@ -17,6 +17,12 @@ APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 UPLOAD_LIMIT_MIB = 50
 
 
+def reachable_from_other_machines(address: str | None) -> bool:
+    """Whether a server bound to ``address`` answers other machines: unset (Streamlit then binds every interface,
+    as a plain `streamlit run` from outside the repository does), a wildcard or a non-loopback address."""
+    return not address or not (address in ("localhost", "::1") or address.startswith("127."))
+
+
 def check_port(port: object) -> int:
     """``port`` if it is a TCP port number (1-65535); ValueError naming it otherwise."""
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
@@ -41,6 +47,7 @@ def serve_dashboard(store: Path, port: int, host: str = "127.0.0.1") -> None:
     Raises ValueError, before anything starts, for a bad port or a store that is not a directory.
     """
     store = Path(store)
+    check_port(port)  # the flags in their order: a bad port is named even when the store is missing too
     if not store.is_dir():
         raise ValueError(f"store {str(store)!r} is not a directory; train a run first (proxylab demo, proxylab train) "
                          "or pass --store with an existing run store")

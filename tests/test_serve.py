@@ -23,8 +23,9 @@ def proxylab(*args, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("port", ["99999", "0", "-1"])
-def test_a_port_out_of_range_is_one_line(tmp_path, port):
-    out = proxylab("dashboard", "--store", tmp_path, "--port", port)
+@pytest.mark.parametrize("store", ["existing", "missing"])
+def test_a_port_out_of_range_is_one_line(tmp_path, port, store):
+    out = proxylab("dashboard", "--store", tmp_path if store == "existing" else tmp_path / "nope", "--port", port)
     assert (out.returncode, out.stderr) == (2, f"proxylab: error: port must be an integer in 1-65535, got {port}\n")
 
 
@@ -67,3 +68,25 @@ def test_a_signal_to_proxylab_dashboard_stops_the_server(tmp_path, signum):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("address, reachable", [(None, True), ("", True), ("0.0.0.0", True), ("::", True),
+                                                ("192.168.1.5", True), ("127.0.0.1", False), ("127.0.1.1", False),
+                                                ("localhost", False), ("::1", False)])
+def test_which_bind_addresses_answer_other_machines(address, reachable):
+    from proxylab.serve import reachable_from_other_machines
+
+    assert reachable_from_other_machines(address) is reachable
+
+
+@pytest.mark.parametrize("address, warned", [(None, True), ("0.0.0.0", True), ("127.0.0.1", False)])
+def test_the_dashboard_warns_when_other_machines_can_open_it(tmp_path, monkeypatch, address, warned):
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PROXYLAB_STORE", str(tmp_path))
+    real = config.get_option
+    monkeypatch.setattr(config, "get_option", lambda key: address if key == "server.address" else real(key))
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("answers other machines" in w.value for w in at.sidebar.warning) is warned

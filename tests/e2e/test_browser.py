@@ -174,3 +174,21 @@ def test_embedding_slider_projection_and_selection(server, page, record_property
           f"step-slider redraw at 5,000 points: {redraw:.2f} s")
     record_property("time_to_first_chart_s", round(first_chart, 2))
     record_property("slider_redraw_s", round(redraw, 2))
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_sent(server, page, tmp_path):
+    """The Runs page's uploader refuses a file over the stated limit in the browser: nothing reaches the server."""
+    from proxylab.serve import UPLOAD_LIMIT_MIB
+
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if "/_stcore/upload_file" in r.url else None)
+    _open(page, f"{server}/runs", wait="text=Small files only")
+    page.get_by_text(f"at most {UPLOAD_LIMIT_MIB} MiB each").wait_for()  # the limit the page states ...
+    big = tmp_path / "big.npz"
+    with open(big, "wb") as f:
+        f.truncate((UPLOAD_LIMIT_MIB + 1) * 2**20)  # sparse: one MiB over the limit
+    page.locator("input[type=file]").first.set_input_files(big)
+    page.get_by_text("or smaller").first.wait_for(timeout=30_000)  # ... is the one the uploader enforces
+    assert f"{UPLOAD_LIMIT_MIB}" in page.get_by_text("or smaller").first.inner_text()
+    page.wait_for_timeout(1000)
+    assert uploads == []
