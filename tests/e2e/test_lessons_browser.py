@@ -62,11 +62,16 @@ def test_presenter_mode_at_1280x720_has_the_chart_above_the_fold_and_play_advanc
     active = "() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active"
     last = tab.evaluate(active)
     tab.locator(".updatemenu-button").first.click()  # ▶ play
-    seen = set()
+    # the points drawn: the first trace's first coordinates (a frame replaces the data, not only the slider)
+    drawn = ("() => Array.from(document.querySelector('.js-plotly-plot')._fullData"
+             ".find((t) => t.x && t.x.length > 5 && typeof t.x[0] === 'number').x).slice(0, 5)")  # not the sphere's mesh
+    seen, pictures = set(), {repr(tab.evaluate(drawn))}
     for _ in range(20):
         tab.wait_for_timeout(150)
         seen.add(tab.evaluate(active))
-    assert len(seen - {last}) >= 2, seen  # the step moved through several snapshots
+        pictures.add(repr(tab.evaluate(drawn)))
+    assert len(seen - {last}) >= 2, seen  # the step moved through several snapshots ...
+    assert len(pictures) >= 3, pictures  # ... and the points moved with it
     assert not tab.errors, tab.errors
     tab.close()
 
