@@ -17,7 +17,7 @@ import streamlit as st
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from dashboard import data, figures, projections
-from dashboard.player.payload import (GRAD_LEVELS, decode_payload, encode_payload, link_payloads,
+from dashboard.player.payload import (GRAD_LEVELS, decode_payload, encode_payload, link_payloads, payload_id,
                                       unlink_payloads, with_view)
 
 BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
@@ -124,6 +124,30 @@ def _mount():
     return st.components.v2.component("proxylab_player", js=_bundle(), isolate_styles=False)
 
 
+def _view_to_send(key: str, ids: list[str], wanted: dict) -> dict:
+    """What goes with the payload this run: ``{"view", "known", "seq", ...}``, kept in the session per player.
+
+    Streamlit sends an element whose bytes did not change as a reference to the copy the browser already holds
+    (its message cache), so a payload travels once only if its bytes stay the same. Once the browser shows a
+    payload it owns the view (step, colouring, toggles), so the view sent with it is kept byte for byte while the
+    page stays open: reruns caused by the player itself (a step it stopped on, a lasso) send a reference of a few
+    bytes instead of the whole run again. The view changes only on a new payload, a page opened anew (a new
+    mount: it starts where the page wants), or a selection Python changed (cleared, from a link): `known` is the
+    selection the browser holds, as Python last heard or set it.
+    """
+    memory = st.session_state.setdefault("_player_sent", {})
+    visit = st.session_state.get("_page_visit", 0)
+    sent = memory.get(key)
+    if sent is None or sent["ids"] != ids or sent["visit"] != visit:
+        sent = memory[key] = {"ids": ids, "visit": visit, "view": {**wanted, "selected_rev": 0},
+                              "known": wanted["selected"], "seq": None}
+    elif wanted["selected"] != sent["known"]:  # `selected_rev` tells the browser it is new, even if equal to the last
+        view = sent["view"]
+        sent.update(view={**view, "selected": wanted["selected"], "selected_rev": view["selected_rev"] + 1},
+                    known=wanted["selected"])
+    return sent
+
+
 def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = None, colour: str = "label", show_proxies: bool = True,
            show_trajectories: bool = False, selected_ids: Sequence[int] = (), height: int = 560) -> PlayerState:
     """Mount the player on `payload` (from :func:`encode_payload`) and return what the browser reported.
@@ -145,10 +169,13 @@ def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = Non
     blobs = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else list(payload)
     if not blobs:
         raise ValueError("player needs a payload, got an empty list")
-    blobs[0] = with_view(blobs[0], view)
+    sent = _view_to_send(key, [payload_id(b) for b in blobs], view)
+    blobs[0] = with_view(blobs[0], sent["view"])
     result = _mount()(key=key, data=blobs[0] if len(blobs) == 1 else link_payloads(blobs), default={"selection": None, "view": None},
                       on_selection_change=lambda: None, on_view_change=lambda: None)
     selection = result.get("selection") or {}
+    if selection.get("seq") is not None and selection.get("seq") != sent["seq"]:  # a lasso: the browser knows it
+        sent.update(seq=selection["seq"], known=[int(i) for i in selection.get("ids") or []])
     shown = result.get("view") or {}
     return PlayerState(selected_ids=selection.get("ids"), selection_seq=selection.get("seq"),
                        step=shown.get("step"), colour=shown.get("colour"), show_proxies=shown.get("proxies"),

@@ -160,6 +160,11 @@ def _split(blob: bytes) -> tuple[dict[str, Any], memoryview]:
     return header, memoryview(blob)[start:]
 
 
+def payload_id(blob: bytes) -> str:
+    """The content id of a payload (a hash of its arrays, whatever view its header carries)."""
+    return _split(blob)[0]["id"]
+
+
 def with_view(blob: bytes, view: dict[str, Any]) -> bytes:
     """The same payload with `view` (initial step, colouring, selection…) in its header."""
     header, body = _split(blob)

@@ -72,7 +72,7 @@ def player_view(run: str, steps: list[int], method: str, proxy_shape: tuple[int,
         if shown.show_trajectories is not None:
             st.query_params["trails"] = "1" if shown.show_trajectories else "0"
         st.caption(f"{len(steps)} steps × {num_points:,} points sent once ({len(blob) / 1e6:.2f} MB); play, step, "
-                   "colour and hover run in the browser. Drag to lasso-select (or shift+drag in pan mode); "
+                   "colour and hover run in the browser. Drag to lasso- or box-select (or shift+drag in pan mode); "
                    "double-click clears.")
         snap = data.snapshot(store, run, step)
         selection_tables(store, run, snap, sample_frame(snap, names), selected, names, step)

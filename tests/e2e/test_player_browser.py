@@ -6,6 +6,7 @@ and no request leaves 127.0.0.1. Prints the payload size and the step → redraw
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -99,10 +100,11 @@ def test_step_moves_points_in_the_same_canvas(page, served):
           f"(wall incl. 600 ms settle {1000 * (time.perf_counter() - start):.0f} ms)")
 
 
-def test_lasso_returns_exactly_the_ids_inside(page, served):
+def _rectangle(page, served):
+    """A rectangle over the middle of the shown step (canvas CSS px) and the sample ids inside it, computed from the
+    payload: exactly inside, surely inside (1.5 px in from every edge) and maybe inside (1.5 px out)."""
     header, arrays = _payload(served[1])
-    index = page.evaluate(f"() => {API}.step")
-    index = header["steps"].index(index)
+    index = header["steps"].index(page.evaluate(f"() => {API}.step"))
     data_xy = arrays["points_xy"][index]
     screen = _positions(page)
     # the drawn positions are the payload's, through one affine map per axis (fit here, checked to < 1 px)
@@ -120,22 +122,42 @@ def test_lasso_returns_exactly_the_ids_inside(page, served):
 
     inside, surely_in, maybe_in = within(0), within(-1.5), within(1.5)
     assert 50 < len(inside) < 4000 and len(maybe_in - surely_in) < 0.1 * len(inside)
+    return (x0, y0, x1, y1), inside, surely_in, maybe_in
 
+
+def _drag(page, points, press_at=None) -> None:
+    """Press at `press_at` (default: the first point; canvas CSS px), move through the points in small steps,
+    release."""
     box = page.locator(".pxl-player canvas").bounding_box()
-    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)]
-    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    press_at = press_at or points[0]
+    page.mouse.move(box["x"] + press_at[0], box["y"] + press_at[1])
     page.mouse.down()
-    for (ax, ay), (bx, by) in zip(corners, corners[1:]):
+    if press_at != points[0]:
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    for (ax, ay), (bx, by) in zip(points, points[1:]):
         for t in np.linspace(0, 1, 12)[1:]:
             page.mouse.move(box["x"] + ax + (bx - ax) * t, box["y"] + ay + (by - ay) * t)
             page.wait_for_timeout(15)
+    page.wait_for_timeout(50)  # regl-scatterplot samples the drag at most every 10 ms: let it take the last point
+    page.mouse.move(box["x"] + points[-1][0], box["y"] + points[-1][1])
     page.mouse.up()
-    page.get_by_text("samples selected").wait_for(timeout=60_000)
-    page.wait_for_function("() => location.search.includes('sel=')", timeout=30_000)
+
+
+def _selected_in_url(page, before: str | None = None) -> set[int]:
+    """The ids of the selection once the page has put a new one into the URL (`sel=`)."""
     from dashboard.neighbours import ids_from_text
 
-    sel = parse_qs(urlparse(page.url).query)["sel"][0]
-    got = set(ids_from_text(sel, 5000))
+    page.wait_for_function(f"() => location.search.includes('sel=') && location.search !== {json.dumps(before)}",
+                           timeout=60_000)
+    return set(ids_from_text(parse_qs(urlparse(page.url).query)["sel"][0], 5000))
+
+
+def test_lasso_returns_exactly_the_ids_inside(page, served):
+    header, _ = _payload(served[1])
+    (x0, y0, x1, y1), inside, surely_in, maybe_in = _rectangle(page, served)
+    _drag(page, [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)])
+    page.get_by_text("samples selected").wait_for(timeout=60_000)
+    got = _selected_in_url(page)
     # exactly the ids inside, up to the points within 1.5 px of an edge (the lasso is sampled mouse positions)
     assert surely_in <= got <= maybe_in, (len(surely_in - got), len(got - maybe_in))
     print(f"\nlasso: {len(got)} ids returned, {len(inside)} inside the rectangle, "
@@ -147,6 +169,26 @@ def test_lasso_returns_exactly_the_ids_inside(page, served):
     assert page.evaluate(f"() => {API}.selection") == sorted(got)
 
 
+def test_box_select_returns_exactly_the_ids_inside(page, served):
+    """Box selection: a drag from one corner to the other selects the ids inside the rectangle."""
+    header, _ = _payload(served[1])
+    _set_step(page, 7)
+    _wait_drawn(page, header["steps"][7])
+    (x0, y0, x1, y1), inside, surely_in, maybe_in = _rectangle(page, served)
+    before = page.evaluate("() => location.search")
+    page.locator(".pxl-mouse").select_option("box")
+    # regl-scatterplot starts a lasso where the pointer first moves past a few pixels from the press: press just
+    # outside the corner, so that the box starts at the corner itself
+    _drag(page, [(x0, y0), (x1, y1)], press_at=(x0 - 5, y0 - 5))
+    got = _selected_in_url(page, before)
+    assert surely_in <= got <= maybe_in, (len(surely_in - got), len(got - maybe_in))
+    assert page.evaluate(f"() => {API}.selection") == sorted(got)
+    page.locator(".pxl-mouse").select_option("lasso")
+    # Python clears it (the page's button): the browser hears it, although the page opened with no selection too
+    page.get_by_role("button", name="Clear selection").click()
+    page.wait_for_function(f"() => {API}.selection.length === 0", timeout=30_000)
+
+
 def _screen_map(page, header, arrays):
     """The affine map (one per axis) from payload coordinates to the canvas's CSS pixels, fitted on the samples."""
     index = header["steps"].index(page.evaluate(f"() => {API}.step"))
@@ -154,6 +196,35 @@ def _screen_map(page, header, arrays):
     fits = [np.polyfit(data_xy[:, a], screen[:, a], 1) for a in range(2)]
     assert max(np.abs(np.polyval(fits[a], data_xy[:, a]) - screen[:, a]).max() for a in range(2)) < 1.0
     return lambda xy: np.column_stack([np.polyval(fits[a], xy[..., a]) for a in range(2)])
+
+
+def test_the_payload_travels_once(page, served):
+    """Reruns the player causes itself (the step it stopped on, a selection) send Streamlit's reference to the
+    payload the browser holds, not the payload again: counted on the page's websocket."""
+    header, _ = _payload(served[1])
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    received = []
+    tab.on("websocket", lambda ws: ws.on("framereceived", lambda frame: received.append(len(frame))))
+    tab.goto(f"{served[0]}/embedding?run={BIG}")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    tab.wait_for_timeout(1000)
+    payload_bytes, loaded = tab.evaluate(f"() => {API}.payloadBytes"), len(received)
+    assert max(received) > payload_bytes  # it came through this websocket, in one message
+    _set_step(tab, 2)  # the player reports the step once it settles: a rerun
+    tab.wait_for_function(f"() => new URLSearchParams(location.search).get('step') === '{header['steps'][2]}'",
+                          timeout=30_000)
+    (x0, y0, x1, y1), *_ = _rectangle(tab, served)
+    tab.locator(".pxl-mouse").select_option("box")
+    _drag(tab, [(x0, y0), (x1, y1)])  # a selection: another rerun, with the selection's tables
+    got = _selected_in_url(tab)
+    tab.wait_for_timeout(1000)
+    after = received[loaded:]
+    print(f"\npayload {payload_bytes:,} B; after a step report and a selection of {len(got)}: {len(after)} messages, "
+          f"{sum(after):,} B, the largest {max(after):,} B")
+    assert max(after) < payload_bytes / 2, (sorted(after)[-3:], payload_bytes)  # a resend is one whole-payload message
+    assert tab.evaluate(f"() => {API}.selection") == sorted(got)  # the reruns kept the browser's state
+    assert tab.evaluate(f"() => {API}.step") == header["steps"][2]
+    tab.close()
 
 
 def test_proxy_trajectories_follow_the_proxies_and_the_camera(page, served):

@@ -13,6 +13,12 @@ const COLOUR_NAMES = { label: 'class', mode: 'ground-truth mode', split: 'split'
 const SIZE = { sample: 0, halo: 1, core: 2 };
 const HALO = '#000000';
 const SVG = 'http://www.w3.org/2000/svg';
+// what a drag does: regl-scatterplot's mouse mode and lasso shape
+const DRAG = {
+  lasso: { mouseMode: 'lasso', lassoType: 'freeform' },
+  box: { mouseMode: 'lasso', lassoType: 'rectangle' },
+  panZoom: { mouseMode: 'panZoom', lassoType: 'freeform' },
+};
 const CSS = `
 .pxl-player { font: 14px "Source Sans Pro", sans-serif; color: #262730; }
 .pxl-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; margin: 0 0 6px; }
@@ -68,7 +74,7 @@ class Pane {
     this.title = el('div', { className: 'pxl-title' }, this.stage);
     this.tip = el('div', { className: 'pxl-tip' }, this.stage);
     this.scatter = createScatterplot({
-      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', mouseMode: player.mouse.value,
+      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', ...DRAG[player.mouse.value],
       colorBy: 'valueA', sizeBy: 'valueB', opacity: 0.9, opacityInactiveMax: 0.2, pointColorActive: '#111111',
       pointOutlineWidth: 1, pointSizeSelected: 1, lassoColor: '#333333', deselectOnDblClick: true,
       deselectOnEscape: true,
@@ -340,7 +346,7 @@ class Player {
     const trailLabel = el('label', { title: "each proxy's path over all steps (solid up to this step)" }, bar);
     this.trailsBox = el('input', { className: 'pxl-trails-box', type: 'checkbox' }, trailLabel);
     trailLabel.append(' trajectories');
-    this.mouse = this.select(bar, 'pxl-mouse', 'drag to', [['lasso', 'lasso-select'], ['panZoom', 'pan']]);
+    this.mouse = this.select(bar, 'pxl-mouse', 'drag to', [['lasso', 'lasso-select'], ['box', 'box-select'], ['panZoom', 'pan']]);
     this.reset = el('button', { className: 'pxl-reset', textContent: 'Reset view' }, bar);
     this.row = el('div', { className: 'pxl-row' }, this.root);
     this.legend = el('div', { className: 'pxl-legend' }, this.root);
@@ -372,7 +378,7 @@ class Player {
     this.colour.addEventListener('change', () => { this.redraw(); this.reportSoon(); });
     this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
     this.trailsBox.addEventListener('change', () => { this.panes.forEach((pane) => pane.drawTrails()); this.reportSoon(); });
-    this.mouse.addEventListener('change', () => this.panes.forEach((pane) => pane.scatter.set({ mouseMode: this.mouse.value })));
+    this.mouse.addEventListener('change', () => this.panes.forEach((pane) => pane.scatter.set(DRAG[this.mouse.value])));
     this.reset.addEventListener('click', () => this.panes.forEach((pane) => pane.scatter.reset()));
   }
 
@@ -417,9 +423,9 @@ class Player {
     if (id !== this.id) {
       this.firstFrom = receivedAt;
       this.load(id, decoded, view);
-    } else if (JSON.stringify(view.selected || []) !== JSON.stringify(this.pySelected)) {
-      this.pySelected = view.selected || [];
-      this.selection = this.pySelected.slice();
+    } else if ((view.selected_rev ?? 0) !== this.pySelectedRev) { // Python changed the selection (cleared, a link)
+      this.pySelectedRev = view.selected_rev ?? 0;
+      this.selection = (view.selected || []).slice();
       for (const pane of this.panes) pane.scatter.select(this.selection.filter((i) => i < pane.n), { preventEvent: true });
     }
   }
@@ -448,8 +454,8 @@ class Player {
     this.slider.max = h.steps.length - 1;
     const wanted = h.steps.indexOf(view.step);
     this.target = wanted >= 0 ? wanted : h.steps.length - 1;
-    this.pySelected = view.selected || [];
-    this.selection = this.pySelected.slice();
+    this.pySelectedRev = view.selected_rev ?? 0;
+    this.selection = (view.selected || []).slice();
     this.applySizes(false);
     this.goTo(this.target, 0);
   }
