@@ -1,6 +1,7 @@
 """Projections of run snapshots: PCA alignment, native, cache behaviour, UMAP on small data."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -243,3 +244,44 @@ def test_umap_init_small_data(run):
 def test_umap_aligned_small_data(run):
     proj = project_run(run, [20, 40, 60], "umap_aligned", params={"n_epochs": 50}, use_cache=False)
     assert all(proj[s].points.shape == (240, 2) and np.isfinite(proj[s].points).all() for s in proj)
+
+
+def test_umap_is_imported_with_numba_caching_on():
+    from numba.core.dispatcher import Dispatcher
+
+    from proxylab.projection import import_umap
+
+    umap = import_umap()
+    for module in (umap.layouts, umap.umap_):  # the layout optimisers and the fuzzy graph: the first fit's compile
+        jitted = [f for f in vars(module).values() if isinstance(f, Dispatcher)]
+        assert jitted and all(type(f._cache).__name__ != "NullCache" for f in jitted), module.__name__
+
+
+_SECOND_PROCESS = """
+import json, sys, warnings
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+from proxylab.projection import import_umap
+umap = import_umap()
+# not those compiled at import (an explicit signature): they were compiled before the cache was turned on
+lazy = [f for m in (umap.layouts, umap.umap_) for f in vars(m).values() if isinstance(f, Dispatcher) and not f.signatures]
+x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    umap.UMAP(n_neighbors=10, n_epochs=50, random_state=0, n_jobs=1).fit_transform(x)
+stats = [f.stats for f in lazy]
+print(json.dumps({"hits": sum(sum(s.cache_hits.values()) for s in stats),
+                  "misses": sum(sum(s.cache_misses.values()) for s in stats)}))
+"""
+
+
+@pytest.mark.slow  # two fresh processes, the first compiling umap (~30 s)
+def test_a_second_process_loads_umap_from_numba_cache(tmp_path):
+    """The first process compiles umap's functions into an empty NUMBA_CACHE_DIR; a second one loads them all."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    runs = [subprocess.run([sys.executable, "-c", _SECOND_PROCESS], capture_output=True, text=True, timeout=600,
+                           env=env) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), [r.stderr[-2000:] for r in runs]
+    first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
+    assert first["misses"] > 0  # compiled, and written to the cache ...
+    assert second["hits"] > 0 and second["misses"] == 0, (first, second)  # ... loaded, none compiled again
