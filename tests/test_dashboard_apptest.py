@@ -229,7 +229,8 @@ def test_embedding_proxies_hover_and_3d_toggle(dashboard_store, monkeypatch):
 
 def test_embedding_native_sphere_for_d3_and_url_state_restores_the_view(dashboard_store, monkeypatch):
     at = open_app(dashboard_store, monkeypatch, page="embedding",
-                  query={"run": "sphere-d3", "projection": "native", "colour": "split", "step": "12"})
+                  query={"run": "sphere-d3", "projection": "native", "colour": "split", "step": "12",
+                         "chart": "plotly"})
     assert at.selectbox(key="w_projection").value == "native"
     assert at.selectbox(key="w_colour").value == "split"
     assert int(at.select_slider[0].value) == 12
@@ -354,11 +355,42 @@ def test_compare_page_puts_runs_on_the_same_axes(dashboard_store, monkeypatch):
     assert "view" in panes[0][0] and not [c for c in charts(at) if "step" in c["layout"].get("title", {}).get("text", "")]
 
 
-def test_compare_keeps_the_plotly_sphere_for_a_d3_run(dashboard_store, monkeypatch):
+def test_a_sphere_run_opens_on_the_3d_player_natively(dashboard_store, monkeypatch):
+    """A d = 3 run opens on its own space (no projection) in the player, as 3-D points the browser rotates."""
+    from dashboard.player import decode_payload
+    from proxylab.store import open_run
+
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "sphere-d3"})
+    assert not at.exception and not charts(at)
+    assert at.selectbox(key="w_projection").value == "native"
+    (element,) = at.get("bidi_component")
+    header, arrays = decode_payload(element.proto.bytes)
+    assert header["dims"] == 3 and header["sphere"] is True
+    run = open_run(dashboard_store, "sphere-d3")
+    last = run.snapshot(header["steps"][-1])
+    unit = last.embeddings / np.linalg.norm(last.embeddings, axis=1, keepdims=True)
+    half_step = np.array([hi - lo for lo, hi in header["bounds"]]) / header["coord_levels"] / 2
+    assert np.all(np.abs(arrays["points_xy"][-1] - unit) <= half_step * (1 + 1e-6))  # the sphere's own points
+
+
+def test_a_3d_projection_plays_in_the_player(dashboard_store, monkeypatch):
+    from dashboard.player import decode_payload
+
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "projection": "pca", "dims": "3"})
+    assert not at.exception and not charts(at)
+    header, arrays = decode_payload(at.get("bidi_component")[0].proto.bytes)
+    assert header["dims"] == 3 and not header["sphere"] and arrays["points"].shape[2] == 3
+
+
+def test_compare_links_a_sphere_run_with_a_flat_one(dashboard_store, monkeypatch):
+    from dashboard.player import decode_payload, unlink_payloads
+
     at = open_app(dashboard_store, monkeypatch, page="compare", query={"runs": "sphere-d3,mpa-k4"})
-    assert not at.exception and not at.get("bidi_component")
-    embeddings = [c for c in charts(at) if "step" in c["layout"].get("title", {}).get("text", "")]
-    assert [c["layout"]["title"]["text"].split(",")[0] for c in embeddings] == ["sphere-d3", "mpa-k4"]
+    assert not at.exception
+    (element,) = at.get("bidi_component")
+    headers = [decode_payload(blob)[0] for blob in unlink_payloads(element.proto.bytes)]
+    assert [h["title"].split(" ")[0] for h in headers] == ["sphere-d3", "mpa-k4"]
+    assert [h["dims"] for h in headers] == [3, 2]  # the sphere natively in 3-D, the d = 16 run by its PCA
 
 
 def test_run_form_offers_exactly_the_registered_losses_and_datasets():
@@ -397,7 +429,7 @@ def test_3d_view_coloured_by_mode_draws_instead_of_crashing(dashboard_store, mon
     from dashboard.figures import MODE_SYMBOLS_3D
 
     at = open_app(dashboard_store, monkeypatch, page="embedding",
-                  query={"run": "mpa-k4", "projection": "pca", "dims": "3", "colour": "mode"})
+                  query={"run": "mpa-k4", "projection": "pca", "dims": "3", "colour": "mode", "chart": "plotly"})
     fig = charts(at)[0]
     symbols = {t["marker"]["symbol"] for t in fig["data"] if t["type"] == "scatter3d" and "mode" in t.get("name", "")}
     assert symbols and symbols <= set(MODE_SYMBOLS_3D)

@@ -88,12 +88,17 @@ def test_a_run_without_proxies_and_constant_axes():
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda r: r.update(points=r["points"][:, :, :1]), "points must have shape (steps, N, 2)"),
+    (lambda r: r.update(points=r["points"][:, :, :1]), "points must have shape (steps, N, 2|3)"),
+    (lambda r: r.update(proxies=np.zeros((4, 3, 2, 3))), "proxies must have shape (4, C, K, 2)"),
     (lambda r: r.update(steps=r["steps"][:2]), "points must have one entry per step"),
     (lambda r: r.update(labels=r["labels"][:-1]), "labels must have shape (300,), got (299,)"),
     (lambda r: r.update(grad_norm=r["grad_norm"][:1]), "grad_norm must have shape (4, 300), got (1, 300)"),
     (lambda r: r.update(proxies=r["proxies"][:2]), "proxies must have shape (4, C, K, 2)"),
     (lambda r: r["points"].__setitem__((0, 0, 0), np.nan), "must be finite"),
+    (lambda r: r.update(nearest_proxy=np.zeros((4, 299), int)), "nearest_proxy must have shape (4, 300), got (4, 299)"),
+    (lambda r: r.update(nearest_proxy=np.full((4, 300), 6)), "nearest_proxy must index the 6 proxies"),
+    (lambda r: r.update(images=np.zeros((300, 8, 8, 2), np.uint8)), "images must be uint8 shaped (300, H, W, 1|3)"),
+    (lambda r: r.update(images=np.zeros((300, 8, 8, 1))), "images must be uint8 shaped (300, H, W, 1|3)"),
 ])
 def test_bad_input_is_named(change, message):
     run = _run()
@@ -110,3 +115,40 @@ def test_palettes_give_each_mode_a_shade_of_its_class():
     assert len({colours["mode"][i] for i in mode_colour[[0, 1, 3]]}) == 3  # three modes, three colours
     assert colours["mode"][mode_colour[3]].lower() == colours["label"][1].lower()  # the first mode of a class wears its colour
     assert len(colours["grad_norm"]) == GRAD_LEVELS + 2  # one per code, then "not computed"
+
+
+def test_nearest_proxy_and_thumbnails_travel_exactly():
+    run = _run()
+    rng = np.random.default_rng(5)
+    nearest = rng.integers(0, 6, (4, 300))
+    images = rng.integers(0, 256, (300, 8, 8, 1), dtype=np.uint8)
+    header, arrays = decode_payload(encode_payload(**run, nearest_proxy=nearest, images=images))
+    assert arrays["nearest_proxy"].dtype == np.uint8 and np.array_equal(arrays["nearest_proxy"], nearest)
+    assert np.array_equal(arrays["images"], images) and header["arrays"]["images"]["shape"] == [300, 8, 8, 1]
+    plain_header, plain = decode_payload(encode_payload(**run))
+    assert "nearest_proxy" not in plain and "images" not in plain  # optional: absent unless given
+
+
+def test_thumbnails_over_the_budget_are_strided_to_fit(monkeypatch):
+    from dashboard.player import payload
+
+    monkeypatch.setattr(payload, "IMAGE_BUDGET_BYTES", 300 * 10 * 10 * 3)  # room for 10×10 RGB, given 32×32
+    images = np.random.default_rng(0).integers(0, 256, (300, 32, 32, 3), dtype=np.uint8)
+    fitted = payload.fit_images(images, 300)
+    assert fitted.shape == (300, 8, 8, 3)  # stride 4: 32 -> 8 (stride 3 gives 11 x 11, over the budget)
+    assert np.array_equal(fitted, images[:, ::4, ::4])
+    _, arrays = decode_payload(encode_payload(**_run(), images=images))
+    assert arrays["images"].shape == (300, 8, 8, 3)
+
+
+def test_3d_round_trip_within_the_quantisation_step():
+    rng = np.random.default_rng(2)
+    run = _run()
+    run["points"] = rng.normal(size=(4, 300, 3)) * [1.0, 2.0, 0.5]
+    run["proxies"] = rng.normal(size=(4, 3, 2, 3))
+    header, arrays = decode_payload(encode_payload(**run))
+    assert header["dims"] == 3 and arrays["points"].shape == (4, 300, 3) and arrays["proxies"].shape == (4, 6, 3)
+    every = np.concatenate([run["points"].reshape(-1, 3), run["proxies"].reshape(-1, 3)])
+    half_step = (every.max(axis=0) - every.min(axis=0)) / COORD_LEVELS / 2
+    assert np.all(np.abs(arrays["points_xy"] - run["points"]) <= half_step * (1 + 1e-9))
+    assert np.all(np.abs(arrays["proxies_xy"] - run["proxies"].reshape(4, 6, 3)) <= half_step * (1 + 1e-9))

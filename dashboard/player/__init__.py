@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 from plotly.colors import sample_colorscale, unlabel_rgb
 
-from dashboard import data, figures, projections
+from dashboard import analysis, data, figures, projections
 from dashboard.player.payload import (GRAD_LEVELS, decode_payload, encode_payload, link_payloads, payload_id,
                                       unlink_payloads, with_view)
 
@@ -68,35 +68,49 @@ def palettes(labels: np.ndarray, modes: np.ndarray, n_classes: int) -> tuple[dic
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
-                proxy_shape: tuple[int, int] | None, class_names: tuple[str, ...] | None) -> bytes:
-    """The payload of every snapshot of a run in `steps`, from the page's aligned 2-D projection (cached)."""
-    coords = projections.coordinates(store, name, steps, method, 2, proxy_shape)
+                proxy_shape: tuple[int, int] | None, class_names: tuple[str, ...] | None, dims: int = 2) -> bytes:
+    """The payload of every snapshot of a run in `steps`, from the page's aligned projection (cached) in `dims`
+    (2, or 3 for a view the browser rotates; "native" keeps the embedding's own d)."""
+    coords = projections.coordinates(store, name, steps, method, dims, proxy_shape)
     snaps = [data.snapshot(store, name, s) for s in steps]
     first = snaps[0]
     proxies = None if proxy_shape is None else np.stack([coords[s][1] for s in steps])
     n_classes = max(int(first.labels.max(initial=0)) + 1, proxy_shape[0] if proxy_shape else 0)
     colours, mode_colour = palettes(first.labels, first.modes, n_classes)
+    nearest = None
+    if proxy_shape is not None:  # in the embedding space, per step: (S, N) flat proxy index c·K + k
+        k = proxy_shape[1]
+        nearest = np.stack([cls * k + sub for cls, sub, _ in
+                            (analysis.nearest_proxy(s.embeddings, s.proxies) for s in snaps)])
     return encode_payload(steps, np.stack([coords[s][0] for s in steps]), first.labels, first.modes, first.split,
                           first.index, np.stack([s.grad_norm for s in snaps]), proxies,
                           class_names=class_names, palettes=colours, mode_colour=mode_colour,
-                          title=f"{name} ({projections.METHODS[method]})")
+                          title=f"{name} ({projections.METHODS[method]})", nearest_proxy=nearest,
+                          images=_thumbnails(store, name, first.num_points),
+                          sphere=method == "native" and first.dim == 3)
+
+
+def _thumbnails(store: str, name: str, n_points: int) -> np.ndarray | None:
+    """The run's sample thumbnails when it has them for every snapshot row (image data), else None."""
+    images = data.eval_images(store, name)
+    return images if images is not None and len(images) == n_points else None
 
 
 def drawable(store: str, name: str) -> bool:
-    """Whether the player can draw run `name` whole: it has snapshots and is not a native sphere (d = 3, a
-    3-D view, which stays on Plotly)."""
-    steps = data.snapshot_steps(store, name)
-    return bool(steps) and data.snapshot(store, name, steps[-1]).dim != 3
+    """Whether the player can draw run `name`: it has snapshots."""
+    return bool(data.snapshot_steps(store, name))
 
 
 def pane_payload(store: str, name: str) -> bytes:
-    """Run `name`'s payload for a linked pane: every snapshot, native for d = 2, else the run's own PCA."""
+    """Run `name`'s payload for a linked pane: every snapshot, native for d = 2 and the d = 3 sphere (rotated in
+    the browser), else the run's own PCA."""
     steps = tuple(data.snapshot_steps(store, name))
     snap = data.snapshot(store, name, steps[-1])
     proxy_shape = None if snap.proxies is None else tuple(snap.proxies.shape[:2])
     names = data.class_names(data.meta(store, name, data.run_stamp(Path(store), name))["meta"])
-    return run_payload(store, name, steps, "native" if snap.dim == 2 else "pca", proxy_shape,
-                       tuple(names) if names else None)
+    native = snap.dim in (2, 3)
+    return run_payload(store, name, steps, "native" if native else "pca", proxy_shape,
+                       tuple(names) if names else None, snap.dim if native else 2)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ VERSION = 1
 COORD_LEVELS = 65535  # uint16: 0 … 65535
 GRAD_LEVELS = 254  # uint8 0 … 254 for values, 255 for "not computed"
 GRAD_MISSING = 255
+IMAGE_BUDGET_BYTES = 16 * 2**20  # thumbnails in one payload: 8×8 digits × 250k, or 32×32 RGB × 5k
 _ALIGN = 8
 
 
@@ -46,7 +47,7 @@ def _check_shape(name: str, array: np.ndarray, shape: tuple) -> None:
 
 
 def _bounds(*arrays: np.ndarray) -> list[list[float]]:
-    """[[lo, hi] per axis] over the finite values of arrays (..., 2)."""
+    """[[lo, hi] per axis] over the finite values of arrays (..., D)."""
     stacked = np.concatenate([a.reshape(-1, a.shape[-1]) for a in arrays if a.size], axis=0)
     if not np.isfinite(stacked).all():
         raise ValueError("points and proxies must be finite, got NaN or inf coordinates")
@@ -57,20 +58,22 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
                    split: np.ndarray, index: np.ndarray, grad_norm: np.ndarray,
                    proxies: np.ndarray | None = None, *, class_names: Sequence[str] | None = None,
                    palettes: dict[str, list[str]] | None = None, mode_colour: np.ndarray | None = None,
-                   title: str = "") -> bytes:
+                   title: str = "", nearest_proxy: np.ndarray | None = None,
+                   images: np.ndarray | None = None, sphere: bool = False) -> bytes:
     """Pack a run's aligned 2-D projections and per-point attributes for the browser.
 
     Parameters
     ----------
     steps : sequence of int, length S
         Snapshot steps, in playing order.
-    points : ndarray of shape (S, N, 2)
-        Projected samples per step (the same N samples, in the same order, at every step).
+    points : ndarray of shape (S, N, D), D = 2 or 3
+        Projected samples per step (the same N samples, in the same order, at every step); D = 3 is drawn as a
+        3-D view the browser rotates.
     labels, modes, split, index : ndarray of shape (N,)
         Class, ground-truth mode (-1 unknown), split (0 train, 1 test) and row in its split of each sample.
     grad_norm : ndarray of shape (S, N)
         Per-sample gradient norm per step, NaN where not computed.
-    proxies : ndarray of shape (S, C, K, 2), optional
+    proxies : ndarray of shape (S, C, K, D), optional
         Projected proxies per step; proxy (c, k) belongs to class c.
     class_names : sequence of str, optional
         Names indexed by label (hover text).
@@ -81,6 +84,14 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         Index into palettes["mode"] of each sample (default: 0 for every sample).
     title : str
         Shown above the canvas.
+    nearest_proxy : ndarray of shape (S, N), optional
+        Per step, the flat index c·K + k of each sample's most similar proxy in the embedding space (hover text;
+        not the nearest marker on screen, which a projection can move).
+    images : ndarray of shape (N, H, W, C), uint8, optional
+        Thumbnails of the samples (image data; C = 1 or 3), shown on hover. Sent at most
+        ``IMAGE_BUDGET_BYTES``: larger sets are downsampled by a whole stride (nearest pixel).
+    sphere : bool
+        3-D only: the points are on the unit sphere (a native d = 3 run); the browser outlines it.
 
     Returns
     -------
@@ -89,8 +100,9 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
     """
     steps = [int(s) for s in steps]
     points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 3 or points.shape[2] != 2:
-        raise ValueError(f"points must have shape (steps, N, 2), got {points.shape}")
+    if points.ndim != 3 or points.shape[2] not in (2, 3):
+        raise ValueError(f"points must have shape (steps, N, 2|3), got {points.shape}")
+    dims = points.shape[2]
     n_steps, n_points = points.shape[:2]
     if n_steps != len(steps) or n_steps == 0:
         raise ValueError(f"points must have one entry per step ({len(steps)} steps, at least 1), got {n_steps}")
@@ -103,12 +115,12 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
     mode_colour = np.zeros(n_points, dtype=np.int64) if mode_colour is None else np.asarray(mode_colour)
     _check_shape("mode_colour", mode_colour, (n_points,))
     if proxies is None:
-        proxies = np.zeros((n_steps, 0, 0, 2))
+        proxies = np.zeros((n_steps, 0, 0, dims))
     proxies = np.asarray(proxies, dtype=np.float64)
-    if proxies.ndim != 4 or proxies.shape[0] != n_steps or proxies.shape[3] != 2:
-        raise ValueError(f"proxies must have shape ({n_steps}, C, K, 2), got {proxies.shape}")
+    if proxies.ndim != 4 or proxies.shape[0] != n_steps or proxies.shape[3] != dims:
+        raise ValueError(f"proxies must have shape ({n_steps}, C, K, {dims}), got {proxies.shape}")
     n_classes, per_class = proxies.shape[1:3]
-    flat_proxies = proxies.reshape(n_steps, n_classes * per_class, 2)
+    flat_proxies = proxies.reshape(n_steps, n_classes * per_class, dims)
 
     bounds = _bounds(points, flat_proxies)
     known = grad_norm[np.isfinite(grad_norm)]
@@ -117,11 +129,21 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
     grad_codes[np.isfinite(grad_norm)] = quantise(known, *grad_bounds, GRAD_LEVELS).astype(np.uint8)
 
     def coords(xy: np.ndarray) -> np.ndarray:
-        return np.stack([quantise(xy[..., a], *bounds[a], COORD_LEVELS) for a in range(2)], axis=-1).astype("<u2")
+        return np.stack([quantise(xy[..., a], *bounds[a], COORD_LEVELS) for a in range(dims)], axis=-1).astype("<u2")
 
+    extra = {}
+    if nearest_proxy is not None:
+        nearest_proxy = np.asarray(nearest_proxy)
+        _check_shape("nearest_proxy", nearest_proxy, (n_steps, n_points))
+        n_proxies = n_classes * per_class
+        if n_proxies == 0 or nearest_proxy.min(initial=0) < 0 or nearest_proxy.max(initial=0) >= n_proxies:
+            raise ValueError(f"nearest_proxy must index the {n_proxies} proxies, got values outside 0..{n_proxies - 1}")
+        extra["nearest_proxy"] = nearest_proxy.astype("u1" if n_proxies <= 256 else "<u2")  # (S, N)
+    if images is not None:
+        extra["images"] = fit_images(np.asarray(images), n_points)  # (N, h, w, C)
     arrays = {
-        "points": coords(points),  # (S, N, 2)
-        "proxies": coords(flat_proxies),  # (S, C*K, 2)
+        "points": coords(points),  # (S, N, D)
+        "proxies": coords(flat_proxies),  # (S, C*K, D)
         "proxy_class": np.repeat(np.arange(n_classes), per_class).astype("<u2"),
         "proxy_k": np.tile(np.arange(per_class), n_classes).astype("u1"),
         "labels": attributes["labels"].astype("<i4"),
@@ -130,6 +152,7 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         "index": attributes["index"].astype("<i4"),
         "mode_colour": mode_colour.astype("<u2"),
         "grad_norm": grad_codes,  # (S, N)
+        **extra,
     }
     body, table = bytearray(), {}
     for name, array in arrays.items():
@@ -137,11 +160,22 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         table[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": len(body)}
         body += np.ascontiguousarray(array).tobytes()
     header = {"version": VERSION, "id": hashlib.sha1(bytes(body)).hexdigest()[:16], "steps": steps,
-              "n_points": n_points, "n_proxies": n_classes * per_class, "bounds": bounds,
+              "n_points": n_points, "n_proxies": n_classes * per_class, "dims": dims, "bounds": bounds,
               "grad_bounds": grad_bounds, "coord_levels": COORD_LEVELS, "grad_levels": GRAD_LEVELS,
               "class_names": list(class_names) if class_names else None, "palettes": palettes or {},
-              "title": title, "arrays": table}
+              "title": title, "sphere": bool(sphere and dims == 3), "arrays": table}
     return _pack(header, bytes(body))
+
+
+def fit_images(images: np.ndarray, n_points: int) -> np.ndarray:
+    """Thumbnails (N, H, W, C) uint8 within ``IMAGE_BUDGET_BYTES``: every s-th row and column (nearest pixel) for the
+    smallest whole stride s that fits."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[0] != n_points or images.shape[3] not in (1, 3):
+        raise ValueError(f"images must be uint8 shaped ({n_points}, H, W, 1|3), got {images.dtype} {images.shape}")
+    stride = 1
+    while images[:, ::stride, ::stride].nbytes > IMAGE_BUDGET_BYTES and stride < max(images.shape[1:3]):
+        stride += 1
+    return np.ascontiguousarray(images[:, ::stride, ::stride])
 
 
 def _pack(header: dict[str, Any], body: bytes) -> bytes:
@@ -179,7 +213,7 @@ def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     header : dict
         The JSON header.
     arrays : dict of str to ndarray
-        As packed, plus "points_xy" (S, N, 2), "proxies_xy" (S, P, 2) and "grad_norm_value" (S, N; NaN
+        As packed, plus "points_xy" (S, N, D), "proxies_xy" (S, P, D) and "grad_norm_value" (S, N; NaN
         where not computed), dequantised.
     """
     header, body = _split(blob)
@@ -191,7 +225,7 @@ def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     for name in ("points", "proxies"):
         codes = arrays[name]
         arrays[f"{name}_xy"] = np.stack([dequantise(codes[..., a], *header["bounds"][a], header["coord_levels"])
-                                         for a in range(2)], axis=-1)
+                                         for a in range(codes.shape[-1])], axis=-1)
     grad = dequantise(arrays["grad_norm"], *header["grad_bounds"], header["grad_levels"])
     arrays["grad_norm_value"] = np.where(arrays["grad_norm"] == GRAD_MISSING, np.nan, grad)
     return header, arrays

@@ -68,7 +68,7 @@ with widgets.run_errors():
         st.caption(f"The first 3 of the {len(chosen)} runs chosen.")
     if all(player.drawable(store, r) for r in shown):
         linked_player(shown)
-    else:  # a d = 3 run is a sphere: the Plotly 3-D view, last snapshot only
+    else:  # a run without snapshots yet: its panel says so
         for column, run in zip(st.columns(len(shown)), shown):
             embedding_panel(column, run)
 

@@ -9,11 +9,13 @@ from dashboard import analysis, data, figures, neighbours, player, projections, 
 
 st.title("Embedding space")
 st.markdown("Each dot is a sample of the fixed evaluation subset, each large ringed dot a proxy (colour = its "
-            "class; in the Plotly chart, symbol = which sub-proxy). Move the **step** slider to watch training pull classes together; colour by "
-            "**mode** to see whether a class's separate centres each get a proxy of their own; tick **trajectories** "
-            "in the player to trace each proxy's path over training. Draw a lasso or box "
-            "to list the selected samples and their nearest neighbours. PCA and UMAP distort distances; use the "
-            "native view (d ≤ 3) or the metrics pages for numbers.")
+            "class; hover a sample for its most similar proxy; in the Plotly chart, symbol = which sub-proxy). Move "
+            "the **step** slider (or ▶ Play) to watch training pull classes together; colour by **mode** to see "
+            "whether a class's separate centres each get a proxy of their own; tick **trajectories** in the player to "
+            "trace each proxy's path over training. Draw a lasso or box to list the selected samples and their "
+            "nearest neighbours. A 3-D view (a d = 3 run's sphere, or the 3-D toggle) turns when you drag it; far "
+            "points are fainter. PCA and UMAP distort distances; use the native view (d ≤ 3) or the metrics pages "
+            "for numbers.")
 
 
 def sample_frame(snap, names: list[str] | None) -> pd.DataFrame:
@@ -44,18 +46,19 @@ def shared_selection(num_points: int) -> list[int]:
 
 
 @st.fragment
-def player_view(run: str, steps: list[int], method: str, proxy_shape: tuple[int, int] | None,
+def player_view(run: str, steps: list[int], method: str, dims: int, proxy_shape: tuple[int, int] | None,
                 names: list[str] | None, colours: list[str]) -> None:
     """The WebGL player: every step is in the browser already, so moving or playing the step reruns nothing;
     this fragment reruns only when the player reports a lasso or the step it stopped on."""
     store = str(widgets.store())
     with widgets.run_errors():
-        blob = player.run_payload(store, run, tuple(steps), method, proxy_shape, tuple(names) if names else None)
+        blob = player.run_payload(store, run, tuple(steps), method, proxy_shape, tuple(names) if names else None,
+                                  dims)
         first_step = state.initial_step("step", steps)
         num_points = data.snapshot(store, run, first_step).num_points
         selected = shared_selection(num_points)
         wanted_colour = st.query_params.get("colour")
-        shown = player.player(blob, key=f"player_{run}_{method}", step=first_step,
+        shown = player.player(blob, key=f"player_{run}_{method}_{dims}", step=first_step,
                               colour=wanted_colour if wanted_colour in colours else "label",
                               show_proxies=st.query_params.get("proxies", "1") == "1",
                               show_trajectories=st.query_params.get("trails") == "1", selected_ids=selected)
@@ -193,7 +196,9 @@ with widgets.run_errors():
     if st.session_state.pop("_switch_to_umap", None) == run:  # its background UMAP just finished
         st.session_state["w_projection"] = "umap"
         st.query_params["projection"] = "umap"
-    method = state.choose("projection", "Projection", methods, "umap" if umap_ready else "pca",
+    # a run with d <= 3 opens on its own space (the sphere itself for d = 3): no projection to distort it
+    method = state.choose("projection", "Projection", methods,
+                          "native" if first.dim <= 3 else "umap" if umap_ready else "pca",
                           format_func=lambda m: projections.option_label(m, umap_ready, job), container=top[1])
     has_modes = bool((first.modes >= 0).any())
     has_grad = bool(np.isfinite(first.grad_norm).any())
@@ -204,8 +209,7 @@ with widgets.run_errors():
     else:
         dims = 3 if st.toggle("3-D", value=st.query_params.get("dims") == "3", key="dims3") else 2
         st.query_params["dims"] = str(dims)
-    # the player draws 2-D; 3-D stays on Plotly, which 2-D keeps as a fallback
-    chart = state.choose("chart", "Chart", ["player", "plotly"] if dims == 2 else ["plotly"], "player",
+    chart = state.choose("chart", "Chart", ["player", "plotly"], "player",
                          format_func=lambda c: {"player": "Player (WebGL)", "plotly": "Plotly (static)"}[c],
                          container=top[2])
     colour_by = "label"
@@ -234,6 +238,6 @@ with widgets.run_errors():
         st.stop()
 
     if chart == "player":
-        player_view(run, steps, method, proxy_shape, names, colours)
+        player_view(run, steps, method, dims, proxy_shape, names, colours)
     else:
         step_view(run, steps, coords, method, dims, colour_by, names, widgets.is_final(table, run))

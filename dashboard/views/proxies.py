@@ -29,7 +29,8 @@ def coverage_bars(container, run: str, snap, step: int, key: str) -> None:
 
 
 def coverage_panel(container, run: str, step_name: str) -> None:
-    """One run on its own (a d = 3 sphere, or a run without proxies): Plotly embedding and coverage bars."""
+    """One run on its own (a run without snapshots or proxies, or the same run twice): Plotly embedding and
+    coverage bars."""
     steps = data.snapshot_steps(store, run)
     if not steps:
         container.info(f"**{run}** has no snapshots yet.")

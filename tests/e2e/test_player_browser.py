@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 BIG = "big-5k"
+IMAGES = "thumbs-300"
 API = "document.querySelector('.pxl-player')?.playerApi"
 
 
@@ -29,7 +30,13 @@ def served(tmp_path_factory):
     sys.path.insert(0, str(REPO / "tests"))
     from serving import serving, write_browser_store
 
+    from proxylab.store import write_eval_images, write_fake_run
+
     store = write_browser_store(tmp_path_factory.mktemp("player_store"))
+    # a run with a thumbnail per sample (as image data has): 8×8 grey pictures, each one different
+    write_fake_run(store, IMAGES, n=300, steps=40, k=2, classes=4, modes_per_class=2, d=8, seed=7)
+    pictures = np.random.default_rng(1).integers(0, 256, (300, 8, 8, 1), dtype=np.uint8)
+    write_eval_images(store / IMAGES, pictures)
     with serving(store, tmp_path_factory.mktemp("player_log")) as url:
         yield url, store
 
@@ -227,6 +234,41 @@ def test_the_payload_travels_once(page, served):
     tab.close()
 
 
+def test_hover_names_the_nearest_proxy_and_shows_the_thumbnail(page, served):
+    """Hovering a sample (the real mouse) shows its thumbnail, pixel for pixel, and its most similar proxy in the
+    embedding space, computed here from the snapshot (cosine), not read from the payload."""
+    import base64
+    from io import BytesIO
+
+    from PIL import Image
+
+    from proxylab.store import open_run
+
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    tab.goto(f"{served[0]}/embedding?run={IMAGES}")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    tab.wait_for_timeout(800)
+    run = open_run(served[1], IMAGES)
+    step = tab.evaluate(f"() => {API}.step")
+    snap = run.snapshot(step)
+    screen = _positions(tab)
+    gaps = np.sort(np.linalg.norm(screen[:, None] - screen[None], axis=-1), axis=1)[:, 1]
+    i = int(np.argmax(gaps))  # the most isolated sample: the pointer cannot land on a neighbour
+    box = tab.locator(".pxl-player canvas").bounding_box()
+    tab.mouse.move(box["x"] + screen[i, 0] + 0.5, box["y"] + screen[i, 1] + 0.5)
+    tab.wait_for_function(f"() => {API}.pane(0).tip?.startsWith('sample {i} ')", timeout=10_000)
+    tip = tab.evaluate(f"() => {API}.pane(0).tip")
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    c, k, d = snap.proxies.shape
+    best = int((unit(snap.proxies.reshape(c * k, d)) @ unit(snap.embeddings[i])).argmax())
+    own = "own class" if best // k == snap.labels[i] else "another class"
+    assert f"nearest proxy: class {best // k} #{best % k} ({own})" in tip, tip
+    url = tab.evaluate(f"() => {API}.pane(0).tipPicture")
+    shown = np.asarray(Image.open(BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("L"))
+    assert np.array_equal(shown, run.eval_images()[i, :, :, 0])
+    tab.close()
+
+
 def test_proxy_trajectories_follow_the_proxies_and_the_camera(page, served):
     header, arrays = _payload(served[1])
     steps, proxies = header["steps"], arrays["proxies_xy"]  # (S, P, 2)
@@ -326,4 +368,55 @@ def test_compare_links_the_panes_step_and_camera(page, served):
     assert np.abs(views[0] - start).max() > 1e-3, views  # the zoomed pane's camera moved ...
     assert np.abs(views[1] - start).max() > 1e-3  # ... and so did the other's ...
     np.testing.assert_allclose(views[1], views[0], atol=1e-6)  # ... to the same view
+    tab.close()
+
+
+def test_a_sphere_run_plays_in_3d_and_a_drag_rotates_it(page, served):
+    """A d = 3 run opens on the sphere itself in the player: a drag turns it (the same canvas), and what is drawn is
+    the payload's points through the rotation the player reports, up to one affine map per screen axis."""
+    from dashboard.player import decode_payload, run_payload
+    from proxylab.store import open_run
+
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    tab.goto(f"{served[0]}/embedding?run=sphere-d3")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    tab.wait_for_timeout(800)
+    assert tab.evaluate(f"() => {API}.pane(0).dims") == 3
+    assert tab.locator(".pxl-sphere").count() == 1  # the sphere's outline
+    run = open_run(served[1], "sphere-d3")
+    steps = run.snapshot_steps()
+    snap = run.snapshot(steps[-1])
+    header, arrays = decode_payload(run_payload(str(served[1]), "sphere-d3", tuple(steps), "native",
+                                                tuple(snap.proxies.shape[:2]), None, 3))
+
+    def check_drawn():
+        rotation = np.array(tab.evaluate(f"() => {API}.pane(0).rotation")).reshape(3, 3)
+        xyz = arrays["points_xy"][header["steps"].index(tab.evaluate(f"() => {API}.step"))]
+        turned = xyz @ rotation.T  # (N, 3): the player's rotation applied here
+        screen = _positions(tab)
+        for a in range(2):
+            fit = np.polyfit(turned[:, a], screen[:, a], 1)
+            assert np.abs(np.polyval(fit, turned[:, a]) - screen[:, a]).max() < 1.0
+        return rotation, screen
+
+    rotation, before = check_drawn()
+    tab.evaluate(f"() => {{ window.__canvas = {API}.canvas(); }}")
+    box = tab.locator(".pxl-player canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tab.mouse.move(cx, cy)
+    tab.mouse.down()
+    for t in range(1, 11):
+        tab.mouse.move(cx + 12 * t, cy + 4 * t)
+        tab.wait_for_timeout(20)
+    tab.mouse.up()
+    tab.wait_for_timeout(600)
+    turned, after = check_drawn()
+    assert np.abs(turned - rotation).max() > 0.5  # ~1.2 rad of yaw: the sphere turned ...
+    np.testing.assert_allclose(turned @ turned.T, np.eye(3), atol=1e-9)  # ... by a rotation
+    assert np.abs(after - before).max() > 20  # and the points moved on screen
+    assert tab.evaluate(f"() => window.__canvas === {API}.canvas()")  # in the same canvas
+    assert tab.evaluate(f"() => {API}.selection") == []  # a rotation is not a lasso
+    _set_step(tab, 0)
+    _wait_drawn(tab, steps[0])
+    check_drawn()  # the step moves, the rotation stays
     tab.close()

@@ -10,11 +10,15 @@ const SMOOTH_MS = 150; // play faster than one step per this and steps jump: a t
 const INDEX_CACHE_BYTES = 64 * 2 ** 20; // spatial indexes (lasso, hover) kept per step for the next loop
 const SETTLE_MS = 600; // the view is reported to Python this long after the step stopped moving
 const COLOUR_NAMES = { label: 'class', mode: 'ground-truth mode', split: 'split', grad_norm: 'gradient norm ‖∂L/∂f(x)‖' };
-const SIZE = { sample: 0, halo: 1, core: 2 };
+const DEPTH_BINS = 8; // 3-D: samples drawn in 8 depth layers, the far ones fainter
+const ORBIT_RAD_PER_PX = 0.01;
+const OBLIQUE = [0.6, 0.45]; // 3-D opens turned (yaw, pitch in rad), so that depth reads at once
+const PROXY = { halo: 0, core: 1, far: 2 }; // after the depth layers: halo, core; +2 when behind the centre
 const HALO = '#000000';
 const SVG = 'http://www.w3.org/2000/svg';
 // what a drag does: regl-scatterplot's mouse mode and lasso shape
 const DRAG = {
+  orbit: { mouseMode: 'panZoom', lassoType: 'freeform' }, // 3-D: the drag rotates (ours), the wheel zooms
   lasso: { mouseMode: 'lasso', lassoType: 'freeform' },
   box: { mouseMode: 'lasso', lassoType: 'rectangle' },
   panZoom: { mouseMode: 'panZoom', lassoType: 'freeform' },
@@ -32,7 +36,8 @@ const CSS = `
 .pxl-trails { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
 .pxl-title { position: absolute; left: 10px; top: 6px; font-weight: 600; pointer-events: none; }
 .pxl-tip { position: absolute; display: none; pointer-events: none; background: rgba(255,255,255,.95);
-  border: 1px solid #999; border-radius: 4px; padding: 3px 6px; font-size: 12px; white-space: nowrap; }
+  border: 1px solid #999; border-radius: 4px; padding: 3px 6px; font-size: 12px; white-space: pre; }
+.pxl-thumb { display: block; margin-bottom: 3px; image-rendering: pixelated; border: 1px solid #ddd; }
 .pxl-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; margin-top: 4px; font-size: 12px; }
 .pxl-chip { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; vertical-align: middle; }
 .pxl-ramp { display: inline-block; width: 140px; height: 10px; vertical-align: middle; margin: 0 4px; }
@@ -62,6 +67,20 @@ function el(tag, attrs = {}, parent = null) {
   return node;
 }
 
+/** Rx(pitch) · Ry(yaw), row-major: a turn by `yaw` about the screen's vertical axis, then `pitch` about its
+ * horizontal one. */
+function turnMatrix(yaw, pitch) {
+  const [cy, sy, cp, sp] = [Math.cos(yaw), Math.sin(yaw), Math.cos(pitch), Math.sin(pitch)];
+  return [cy, 0, sy, sp * sy, cp, -sp * cy, -cp * sy, sp, cp * cy];
+}
+
+/** 3×3 matrices, row-major: a · b. */
+function multiply(a, b) {
+  const out = new Array(9).fill(0);
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) for (let k = 0; k < 3; k++) out[3 * r + c] += a[3 * r + k] * b[3 * k + c];
+  return out;
+}
+
 /** One scatter: a run's payload on its own canvas (several panes share the controls, the step and the camera). */
 class Pane {
   constructor(player, parent) {
@@ -74,7 +93,7 @@ class Pane {
     this.title = el('div', { className: 'pxl-title' }, this.stage);
     this.tip = el('div', { className: 'pxl-tip' }, this.stage);
     this.scatter = createScatterplot({
-      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', ...DRAG[player.mouse.value],
+      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', ...(DRAG[player.mouse.value] || DRAG.lasso),
       colorBy: 'valueA', sizeBy: 'valueB', opacity: 0.9, opacityInactiveMax: 0.2, pointColorActive: '#111111',
       pointOutlineWidth: 1, pointSizeSelected: 1, lassoColor: '#333333', deselectOnDblClick: true,
       deselectOnEscape: true,
@@ -82,6 +101,8 @@ class Pane {
     this.drawing = false;
     this.drawn = -1;
     this.want = 0;
+    this.version = 0; // bumped when the same step must be drawn again (new colours, a rotation)
+    this.drawnVersion = -1;
     this.scatter.subscribe('view', ({ view }) => {
       this.drawTrails();
       player.followCamera(this, view);
@@ -93,6 +114,11 @@ class Pane {
     this.scatter.subscribe('pointOut', () => { this.tip.style.display = 'none'; });
     this.scatter.subscribe('draw', () => player.drewFrame(this));
     this.scatter.subscribe('transitionEnd', () => player.transitionEnded(this));
+    this.rotation = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+    this.orbitDrag = null;
+    this.stage.addEventListener('mousedown', (e) => this.orbitStart(e), { capture: true });
+    window.addEventListener('mousemove', (e) => this.orbitMove(e));
+    window.addEventListener('mouseup', () => { this.orbitDrag = null; });
     this.api = this.testApi();
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.stage);
@@ -113,23 +139,89 @@ class Pane {
     const p = header.n_proxies;
     this.n = n;
     this.p = p;
-    // one square view: both axes share a scale, so distances keep their proportions
-    const [[x0, x1], [y0, y1]] = header.bounds;
-    const span = Math.max(x1 - x0, y1 - y0) || 1;
+    this.dims = header.dims || 2;
+    // valueB: samples' depth layer 0..bins-1, then a proxy's halo and core, each near (in front) or far (behind)
+    this.bins = this.dims === 3 ? DEPTH_BINS : 1;
+    // code → centred model coordinate per axis: offset + code * scale. One scale for all axes, so distances keep
+    // their proportions: 2-D fills the square view; 3-D fits the farthest point at any rotation
     const L = header.coord_levels;
-    this.sx = ((x1 - x0) / L) * (1.9 / span);
-    this.sy = ((y1 - y0) / L) * (1.9 / span);
-    this.ox = ((x0 - (x0 + x1) / 2) * 1.9) / span;
-    this.oy = ((y0 - (y0 + y1) / 2) * 1.9) / span;
+    const mids = header.bounds.map(([lo, hi]) => (lo + hi) / 2);
+    let fit = 1.9 / (Math.max(...header.bounds.map(([lo, hi]) => hi - lo)) || 1);
+    if (this.dims === 3) fit = 0.95 / (this.radius(header, arrays, mids) || 1);
+    this.scale = header.bounds.map(([lo, hi]) => ((hi - lo) / L) * fit);
+    this.offset = header.bounds.map(([lo], a) => (lo - mids[a]) * fit);
+    [this.ox, this.oy] = this.offset;
+    [this.sx, this.sy] = this.scale;
+    this.sphereCentre = header.sphere ? mids.map((m) => -m * fit) : null; // the unit sphere, in model coordinates
+    this.sphereRadius = fit;
     const total = n + 2 * p; // samples, then each proxy twice: a black halo under a class-coloured core
     this.x = new Float32Array(total);
     this.y = new Float32Array(total);
+    this.depth = new Float32Array(total);
     this.valueA = new Float32Array(total);
     this.valueB = new Float32Array(total);
-    this.valueB.fill(SIZE.halo, n, n + p);
-    this.valueB.fill(SIZE.core, n + p);
+    this.valueB.fill(this.bins + PROXY.halo, n, n + p);
+    this.valueB.fill(this.bins + PROXY.core, n + p);
+    if (this.dims === 3) this.rotation = turnMatrix(...OBLIQUE);
     this.title.textContent = header.title || '';
     this.drawn = -1;
+  }
+
+  /** Largest distance of any point or proxy, at any step, from the centre of the bounds (data units). */
+  radius(header, arrays, mids) {
+    const L = header.coord_levels;
+    const unit = header.bounds.map(([lo, hi]) => (hi - lo) / L);
+    let far = 0;
+    for (const codes of [arrays.points, arrays.proxies]) {
+      for (let i = 0; i < codes.length; i += 3) {
+        let r2 = 0;
+        for (let a = 0; a < 3; a++) {
+          const v = header.bounds[a][0] + codes[i + a] * unit[a] - mids[a];
+          r2 += v * v;
+        }
+        if (r2 > far) far = r2;
+      }
+    }
+    return Math.sqrt(far);
+  }
+
+  /** Model coordinates [x, y, depth] of the point whose codes start at `at` in `codes` (rotated in 3-D). */
+  place(codes, at) {
+    const { offset: o, scale: k } = this;
+    const vx = o[0] + codes[at] * k[0];
+    const vy = o[1] + codes[at + 1] * k[1];
+    if (this.dims === 2) return [vx, vy, 0];
+    const vz = o[2] + codes[at + 2] * k[2];
+    const R = this.rotation;
+    return [R[0] * vx + R[1] * vy + R[2] * vz, R[3] * vx + R[4] * vy + R[5] * vz, R[6] * vx + R[7] * vy + R[8] * vz];
+  }
+
+  /** 3-D, drag to rotate ("drag to: rotate"): taken before regl-scatterplot sees the press. */
+  orbitStart(event) {
+    if (this.dims !== 3 || this.player.mouse.value !== 'orbit' || event.button !== 0) return;
+    event.stopPropagation();
+    event.preventDefault();
+    this.orbitDrag = [event.clientX, event.clientY];
+  }
+
+  orbitMove(event) {
+    if (!this.orbitDrag) return;
+    const [x0, y0] = this.orbitDrag;
+    this.orbitDrag = [event.clientX, event.clientY];
+    this.player.rotate(this, (event.clientX - x0) * ORBIT_RAD_PER_PX, (event.clientY - y0) * ORBIT_RAD_PER_PX);
+  }
+
+  /** Turn by `yaw` about the screen's vertical axis and `pitch` about its horizontal one, then redraw. */
+  turn(yaw, pitch) {
+    this.setRotation(multiply(turnMatrix(yaw, pitch), this.rotation));
+  }
+
+  setRotation(rotation) {
+    this.rotation = rotation;
+    this.indexes.clear(); // the spatial indexes hold screen positions of another rotation
+    this.indexBytes = 0;
+    this.version += 1;
+    this.drawTrails();
   }
 
   /** This pane's step index for the player's step: the last of its steps at or before that step. */
@@ -142,7 +234,11 @@ class Pane {
 
   applySizes(shown, redraw = true) {
     const base = this.n > 50000 ? 2 : this.n > 10000 ? 3 : 5;
-    this.scatter.set({ pointSize: [base, shown ? 19 : 0, shown ? 13 : 0] });
+    const layers = Array.from({ length: this.bins }, (_, b) => (this.bins > 1 ? 0.25 + (0.7 * b) / (this.bins - 1) : 0.9));
+    this.scatter.set({
+      pointSize: [...Array(this.bins).fill(base), ...[19, 13, 19, 13].map((size) => (shown ? size : 0))],
+      opacityBy: 'valueB', opacity: [...layers, 1, 1, 0.35, 0.35], // 3-D: far layers and far proxies fainter
+    });
     if (redraw) this.scatter.redraw?.();
   }
 
@@ -152,18 +248,32 @@ class Pane {
   }
 
   fill(stepIndex, colouring) {
-    const { n, p, a } = this;
-    const pts = a.points.subarray(stepIndex * n * 2, (stepIndex + 1) * n * 2);
-    for (let i = 0; i < n; i++) {
-      this.x[i] = this.ox + pts[2 * i] * this.sx;
-      this.y[i] = this.oy + pts[2 * i + 1] * this.sy;
+    const { n, p, a, dims: D } = this;
+    const pts = a.points.subarray(stepIndex * n * D, (stepIndex + 1) * n * D);
+    if (D === 2) { // the hot loop of autoplay at 100k points: no rotation, no depth
+      for (let i = 0; i < n; i++) {
+        this.x[i] = this.ox + pts[2 * i] * this.sx;
+        this.y[i] = this.oy + pts[2 * i + 1] * this.sy;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        [this.x[i], this.y[i], this.depth[i]] = this.place(pts, 3 * i);
+        this.valueB[i] = Math.min(this.bins - 1, Math.max(0, Math.floor(((this.depth[i] + 1) / 2) * this.bins)));
+      }
     }
-    const prx = a.proxies.subarray(stepIndex * p * 2, (stepIndex + 1) * p * 2);
+    const prx = a.proxies.subarray(stepIndex * p * D, (stepIndex + 1) * p * D);
     for (let j = 0; j < p; j++) {
-      const px = this.ox + prx[2 * j] * this.sx;
-      const py = this.oy + prx[2 * j + 1] * this.sy;
+      const [px, py, pz] = this.place(prx, D * j);
       this.x[n + j] = this.x[n + p + j] = px;
       this.y[n + j] = this.y[n + p + j] = py;
+      const behind = pz < 0 ? PROXY.far : 0;
+      this.valueB[n + j] = this.bins + PROXY.halo + behind;
+      this.valueB[n + p + j] = this.bins + PROXY.core + behind;
+    }
+    if (D === 3) { // far samples first, near ones over them, proxies on top
+      const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => this.depth[i] - this.depth[j]);
+      for (let j = n; j < n + 2 * p; j++) order.push(j);
+      this.scatter.set({ pointOrder: order });
     }
     const own = (this.h.palettes[colouring] || ['#888888']).length;
     const perSample = {
@@ -180,8 +290,9 @@ class Pane {
 
   /** Draw step index `want`; regl-scatterplot refuses a draw while one runs, so later requests wait for it. */
   flush(transitionMs, colouring, selection) {
-    if (this.drawing || this.drawn === this.want) return;
+    if (this.drawing || (this.drawn === this.want && this.drawnVersion === this.version)) return;
     const step = this.want;
+    const version = this.version;
     const transition = this.drawn >= 0 && transitionMs > 0;
     this.fill(step, colouring);
     this.scatter.set({ pointColor: this.palette(colouring) });
@@ -191,7 +302,8 @@ class Pane {
       preventFilterReset: true, select: selection.filter((i) => i < this.n), spatialIndex: this.indexes.get(step),
     }).then(() => {
       this.drawn = step;
-      this.keepIndex(step);
+      this.drawnVersion = version;
+      if (version === this.version) this.keepIndex(step);
     }).catch((e) => console.error('player draw failed', e)).finally(() => {
       this.drawing = false;
       this.player.flushPane(this);
@@ -219,18 +331,18 @@ class Pane {
   /** Each proxy's path over all steps: solid up to the shown step, faint after it; a ring marks step 0. */
   drawTrails() {
     const { p, a } = this;
+    const nodes = this.outline();
     if (!this.h || !p || !this.player.trailsBox.checked) {
-      this.trails.replaceChildren();
+      this.trails.replaceChildren(...nodes);
       return;
     }
     const S = this.h.steps.length;
     const upTo = this.want;
-    const nodes = [];
     for (let j = 0; j < p; j++) {
       const path = [];
       for (let s = 0; s < S; s++) {
-        const k = (s * p + j) * 2;
-        path.push(this.toScreen(this.ox + a.proxies[k] * this.sx, this.oy + a.proxies[k + 1] * this.sy));
+        const [x, y] = this.place(a.proxies, (s * p + j) * this.dims);
+        path.push(this.toScreen(x, y));
       }
       const colour = this.h.palettes.label[a.proxy_class[j]] || '#888888';
       const line = (from, to, attrs) => {
@@ -259,37 +371,94 @@ class Pane {
     this.trails.replaceChildren(...nodes);
   }
 
+  className(c) { return this.h.class_names?.[c] ?? `class ${c}`; }
+
+  /** A native sphere (d = 3): its outline and equator, faint, so the 3-D view reads as a ball. */
+  outline() {
+    if (!this.h || !this.sphereCentre) return [];
+    const R = this.rotation;
+    const [cx, cy, cz] = this.sphereCentre;
+    const centre = [R[0] * cx + R[1] * cy + R[2] * cz, R[3] * cx + R[4] * cy + R[5] * cz];
+    const [sx, sy] = this.toScreen(...centre);
+    const edge = this.toScreen(centre[0] + this.sphereRadius, centre[1]);
+    const ring = document.createElementNS(SVG, 'circle');
+    for (const [k, v] of Object.entries({ cx: sx, cy: sy, r: Math.abs(edge[0] - sx), fill: 'none', stroke: '#bbbbbb',
+      'stroke-width': 1, class: 'pxl-sphere' })) ring.setAttribute(k, v);
+    const equator = document.createElementNS(SVG, 'polyline');
+    const pts = [];
+    for (let t = 0; t <= 64; t++) { // the circle z = 0 of the data, rotated
+      const [ex, ey] = [Math.cos((2 * Math.PI * t) / 64) * this.sphereRadius, Math.sin((2 * Math.PI * t) / 64) * this.sphereRadius];
+      pts.push(this.toScreen(centre[0] + R[0] * ex + R[1] * ey, centre[1] + R[3] * ex + R[4] * ey));
+    }
+    equator.setAttribute('points', pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '));
+    for (const [k, v] of Object.entries({ fill: 'none', stroke: '#dddddd', 'stroke-width': 1 })) equator.setAttribute(k, v);
+    return [ring, equator];
+  }
+
   hover(i) {
     const { n, p, a, h } = this;
     let text;
+    let picture = null;
     if (i < n) {
       const label = a.labels[i];
-      const name = h.class_names?.[label] ?? `class ${label}`;
       const mode = a.modes[i] >= 0 ? `mode ${a.modes[i]}` : 'mode unknown';
       const code = a.grad_norm[this.want * n + i];
       const [g0, g1] = h.grad_bounds;
       const grad = code === 255 ? '–' : (g0 + (code * (g1 - g0)) / h.grad_levels).toPrecision(3);
-      text = `sample ${i} (row ${a.index[i]} of its ${a.split[i] ? 'test' : 'train'} split) · ${name} · ${mode} · ‖∂L/∂f‖ ${grad}`;
+      const lines = [`sample ${i} · ${this.className(label)} · ${mode}`,
+        `row ${a.index[i]} of the ${a.split[i] ? 'test' : 'train'} split · ‖∂L/∂f‖ ${grad}`];
+      if (a.nearest_proxy) { // most similar proxy in the embedding space (a projection can move the marker)
+        const j = a.nearest_proxy[this.want * n + i];
+        const own = a.proxy_class[j] === label ? 'own class' : 'another class';
+        lines.push(`nearest proxy: ${this.className(a.proxy_class[j])} #${a.proxy_k[j]} (${own})`);
+      }
+      text = lines.join('\n');
+      if (a.images) picture = this.thumbnail(i);
     } else {
       const j = (i - n) % p;
-      const cls = a.proxy_class[j];
-      text = `proxy of ${h.class_names?.[cls] ?? `class ${cls}`}, sub-proxy ${a.proxy_k[j]}`;
+      text = `proxy of ${this.className(a.proxy_class[j])}, sub-proxy ${a.proxy_k[j]}`;
     }
     const [sx, sy] = this.scatter.getScreenPosition(i) || [0, 0];
-    this.tip.textContent = text;
-    this.tip.style.left = `${Math.min(sx + 12, this.stage.clientWidth - 360)}px`;
-    this.tip.style.top = `${sy + 12}px`;
+    this.tip.replaceChildren(...(picture ? [picture] : []), el('span', { textContent: text }));
     this.tip.style.display = 'block';
+    // beside the point, flipped to its left / above it where it would leave the canvas
+    const { offsetWidth: w, offsetHeight: th } = this.tip;
+    const { clientWidth: W, clientHeight: H } = this.stage;
+    this.tip.style.left = `${Math.max(0, sx + 12 + w > W ? sx - 12 - w : sx + 12)}px`;
+    this.tip.style.top = `${Math.max(0, sy + 12 + th > H ? sy - 12 - th : sy + 12)}px`;
+  }
+
+  /** Sample i's thumbnail (image data) on a small canvas, enlarged with crisp pixels. */
+  thumbnail(i) {
+    const [, height, width, channels] = this.h.arrays.images.shape;
+    const size = height * width * channels;
+    const pixels = this.a.images.subarray(i * size, (i + 1) * size);
+    const canvas = el('canvas', { className: 'pxl-thumb', width, height });
+    const image = new ImageData(width, height);
+    for (let q = 0; q < height * width; q++) {
+      for (let ch = 0; ch < 3; ch++) image.data[4 * q + ch] = pixels[q * channels + (channels === 3 ? ch : 0)];
+      image.data[4 * q + 3] = 255;
+    }
+    canvas.getContext('2d').putImageData(image, 0, 0);
+    const scale = Math.max(1, Math.round(64 / Math.max(width, height)));
+    canvas.style.width = `${width * scale}px`;
+    canvas.style.height = `${height * scale}px`;
+    return canvas;
   }
 
   testApi() {
     const self = this;
     return {
+      get tip() { return self.tip.style.display === 'none' ? null : self.tip.textContent; },
+      get tipPicture() { return self.tip.querySelector('canvas.pxl-thumb')?.toDataURL() ?? null; },
+      hover: (i) => self.hover(i),
       get drawnStep() { return self.drawn >= 0 ? self.h.steps[self.drawn] : null; },
       get nPoints() { return self.n; },
       get cachedIndexes() { return self.indexes.size; },
       get title() { return self.title.textContent; },
       cameraView: () => Array.from(self.scatter.get('cameraView')),
+      get rotation() { return self.rotation.slice(); },
+      get dims() { return self.dims; },
       /** Screen positions (CSS px) of proxy j's trajectory vertices as drawn, or null when hidden. */
       trail: (j) => {
         const node = self.trails.querySelector(`.pxl-trail-done[data-proxy="${j}"]`);
@@ -346,7 +515,7 @@ class Player {
     const trailLabel = el('label', { title: "each proxy's path over all steps (solid up to this step)" }, bar);
     this.trailsBox = el('input', { className: 'pxl-trails-box', type: 'checkbox' }, trailLabel);
     trailLabel.append(' trajectories');
-    this.mouse = this.select(bar, 'pxl-mouse', 'drag to', [['lasso', 'lasso-select'], ['box', 'box-select'], ['panZoom', 'pan']]);
+    this.mouse = this.select(bar, 'pxl-mouse', 'drag to', []);
     this.reset = el('button', { className: 'pxl-reset', textContent: 'Reset view' }, bar);
     this.row = el('div', { className: 'pxl-row' }, this.root);
     this.legend = el('div', { className: 'pxl-legend' }, this.root);
@@ -379,7 +548,25 @@ class Player {
     this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
     this.trailsBox.addEventListener('change', () => { this.panes.forEach((pane) => pane.drawTrails()); this.reportSoon(); });
     this.mouse.addEventListener('change', () => this.panes.forEach((pane) => pane.scatter.set(DRAG[this.mouse.value])));
-    this.reset.addEventListener('click', () => this.panes.forEach((pane) => pane.scatter.reset()));
+    this.reset.addEventListener('click', () => {
+      this.transitionMs = 0;
+      for (const pane of this.panes) {
+        pane.scatter.reset();
+        if (pane.dims === 3) pane.setRotation(turnMatrix(...OBLIQUE));
+        this.flushPane(pane);
+      }
+    });
+  }
+
+  /** 3-D: one rotation for all panes, redrawn at once (no transition). */
+  rotate(source, yaw, pitch) {
+    source.turn(yaw, pitch);
+    this.transitionMs = 0;
+    this.requestedAt = performance.now();
+    for (const pane of this.panes) {
+      if (pane !== source && pane.dims === 3) pane.setRotation(source.rotation.slice());
+      this.flushPane(pane);
+    }
   }
 
   /** One camera: a pan or zoom in one pane moves the others the same way (their events muted: no echo). */
@@ -447,6 +634,11 @@ class Player {
     this.colour.replaceChildren(...colourings.map((c) => el('option', { value: c, textContent: COLOUR_NAMES[c] })));
     this.colour.value = colourings.includes(view.colour) ? view.colour : 'label';
     const p = Math.max(...this.panes.map((pane) => pane.p));
+    const solid = this.panes.some((pane) => pane.dims === 3);
+    const drags = [...(solid ? [['orbit', 'rotate']] : []), ['lasso', 'lasso-select'], ['box', 'box-select'], ['panZoom', 'pan']];
+    this.mouse.replaceChildren(...drags.map(([value, text]) => el('option', { value, textContent: text })));
+    this.mouse.value = drags[0][0];
+    this.panes.forEach((pane) => pane.scatter.set(DRAG[this.mouse.value]));
     this.proxies.checked = view.proxies !== false;
     this.proxies.parentElement.style.display = p ? '' : 'none';
     this.trailsBox.checked = Boolean(view.trajectories) && p > 0;
@@ -483,14 +675,16 @@ class Player {
     this.requestedAt = performance.now();
     this.transitionMs = 0;
     for (const pane of this.panes) {
-      pane.drawn = -1; // same step, new colours
+      pane.version += 1; // same step, new colours
       this.flushPane(pane);
     }
     this.legendFor();
   }
 
   flushPane(pane) {
-    if (pane === this.lead && !pane.drawing && pane.drawn !== pane.want) this.frameFrom = this.settleFrom = this.requestedAt;
+    if (pane === this.lead && !pane.drawing && (pane.drawn !== pane.want || pane.drawnVersion !== pane.version)) {
+      this.frameFrom = this.settleFrom = this.requestedAt;
+    }
     pane.flush(this.transitionMs, this.colour.value, this.selection);
     if (this.legendColouring !== this.colour.value) this.legendFor();
   }
