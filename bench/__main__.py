@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only losses,metrics,training,projection,dashboard] [--out bench/results]
+"""``python -m bench [--quick] [--only losses,metrics,training,projection,umap_start,dashboard] [--out bench/results]
 [--no-report] [--report-only]``"""
 from __future__ import annotations
 

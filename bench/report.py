@@ -271,6 +271,37 @@ def _projection(doc: dict, summary: list) -> str:
     return "\n".join(text)
 
 
+def _umap_start(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    cases, cfg = doc["cases"], doc["config"]
+    rows, first = [], {}
+    for side in cfg["sides"]:
+        for when in ("cold", "second_process"):
+            c = cases.get(f"{side} {when}", {"error": "missing"})
+            if "error" in c:
+                rows.append([side, when.replace("_", " "), c["error"][:80], "", "", ""])
+                continue
+            first[side, when] = c["first_s"]
+            rows.append([side, when.replace("_", " "), f"{c['points']:,} × {c['dim']}", _f(c["import_umap_s"], 1),
+                         _s(c["first_s"]), _s(c["warm_s"])])
+    ratios = [f"{when.replace('_', ' ')} {_f(first['proxylab', when] / first['plain', when])}"
+              for when in ("cold", "second_process") if ("plain", when) in first and ("proxylab", when) in first]
+    return "\n".join([
+        f"The same points on both sides: every snapshot of a `{cfg['preset']}` demo run stacked "
+        f"({cfg['points_per_snapshot']} points per snapshot), fitted by plain umap-learn (`{cfg['plain']}`) and by "
+        f"proxylab's default UMAP (`{cfg['proxylab']}`, which fits the same stacked rows and returns them per step). "
+        "Each row is a fresh process; numba's cache directory is emptied before each side's *cold* process, so "
+        "*cold* is the very first time after installing and *second process* every later process (a dashboard "
+        "server, a projection job, a CLI call). *first* = the first fit in the process (numba compiles or loads "
+        "here), *warm* = the same fit again in that process.",
+        "",
+        _table(["side", "process", "points", "import umap s", "first fit s", "warm fit s"], rows),
+        "",
+        "proxylab ÷ plain umap-learn, first fit: " + (", ".join(ratios) if ratios else "–") + ".",
+    ])
+
+
 def _dashboard(doc: dict, summary: list) -> str:
     if "error" in doc:
         return f"Not measured: {doc['error']}"
@@ -465,9 +496,10 @@ def render(out: Path) -> str:
     sections = []
     titles = {"losses": "1. Losses (forward + backward)", "metrics": "2. Retrieval metrics",
               "training": "3. Training throughput and logging overhead", "projection": "4. Projection",
+              "umap_start": "4b. UMAP's first fit: proxylab vs plain umap-learn",
               "dashboard": "5. Dashboard in a real browser"}
     fns = {"losses": _losses, "metrics": _metrics, "training": _training, "projection": _projection,
-           "dashboard": _dashboard}
+           "umap_start": _umap_start, "dashboard": _dashboard}
     for s in SUITES:
         if s not in docs:
             sections.append(f"## {titles[s]}\n\nNot measured (no `{s}.json` in `{out}`).")
