@@ -17,8 +17,8 @@ from .proxies import ImportedProxies
 IMAGE_PATHS_FILE = "image_paths.json"
 DEFAULT_KS = (1, 2, 4, 8)
 #: beyond this many points in a split, retrieval metrics and NMI use this many random queries against all points
-#: (20,000 queries: R@1's standard error ≤ 0.0036; never N × N. A 1,000,000 × 128 import of 12 classes took 290 s on
-#: 2 cores, most of it MAP@R's R ≈ 83,000 neighbours per query: BENCHMARKS.md section 5)
+#: (20,000 queries: R@1's standard error ≤ 0.0036; never N × N. A 1,000,000 × 128 import of 12 classes took 290-727 s on
+#: 2 cores (two hosts), most of it MAP@R's R ≈ 83,000 neighbours per query: BENCHMARKS.md section 5)
 MAX_EVAL_QUERIES = 20_000
 
 

@@ -163,6 +163,7 @@ class Pane {
     this.valueB.fill(this.bins + PROXY.halo, n, n + p);
     this.valueB.fill(this.bins + PROXY.core, n + p);
     if (this.dims === 3) this.rotation = turnMatrix(...OBLIQUE);
+    else this.scatter.set({ pointOrder: null }); // a 2-D payload after a 3-D one: the input order again
     this.title.textContent = header.title || '';
     this.drawn = -1;
   }
