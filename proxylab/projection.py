@@ -327,8 +327,13 @@ def import_umap():
     import umap
 
     try:
-        from numba.core.dispatcher import Dispatcher
+        import warnings
 
+        from numba.core.dispatcher import Dispatcher
+        from numba.core.errors import NumbaWarning
+
+        # what numba cannot cache it compiles as before; its warning about that is ours to silence, not the user's
+        warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
         for name, module in list(sys.modules.items()):
             if module is None or not name.startswith(("umap.", "pynndescent.")):
                 continue
