@@ -452,7 +452,6 @@ class Pane {
     return {
       get tip() { return self.tip.style.display === 'none' ? null : self.tip.textContent; },
       get tipPicture() { return self.tip.querySelector('canvas.pxl-thumb')?.toDataURL() ?? null; },
-      hover: (i) => self.hover(i),
       get drawnStep() { return self.drawn >= 0 ? self.h.steps[self.drawn] : null; },
       get nPoints() { return self.n; },
       get cachedIndexes() { return self.indexes.size; },
@@ -767,6 +766,9 @@ class Player {
       if (colouring === 'mode') items.push(el('span', { textContent: 'each mode wears a shade of its class colour' }));
     }
     if (this.panes.some((pane) => pane.p)) items.push(el('span', { textContent: '● large ringed dots = proxies (class colour)' }));
+    if (this.panes.some((pane) => pane.dims === 3)) {
+      items.push(el('span', { textContent: '3-D: drag to rotate, wheel to zoom; fainter = farther away' }));
+    }
     if (this.panes.length > 1) items.push(el('span', { textContent: 'one step, one camera, one selection for all panes' }));
     this.legend.replaceChildren(...items);
   }
