@@ -1,5 +1,6 @@
 """Per-step statistics of the trainer against brute-force references."""
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -14,16 +15,27 @@ from proxylab.train.stats import (
 )
 
 
-def gini_brute(x):
-    x = np.asarray(x, dtype=float)
-    if x.sum() == 0:
+def gini_brute(values):
+    """Mean absolute difference over twice the mean, in exact rational arithmetic.
+
+    Exact so that the reference itself cannot underflow: with subnormal inputs such as [0, 5e-324] a float
+    mean rounds to 0 and the float formula returns inf where the true value is 0.5.
+    """
+    x = [Fraction(v) for v in values]
+    total = sum(x)
+    if total == 0:
         return 0.0
-    return np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
+    return float(sum(abs(a - b) for a in x for b in x) / (2 * len(x) * total))
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=40))
 def test_gini_matches_mean_absolute_difference_definition(values):
+    assert gini(torch.tensor(values, dtype=torch.float64)) == pytest.approx(gini_brute(values), abs=1e-9)
+
+
+@pytest.mark.parametrize("values", [[0.0, 5e-324], [5e-324, 1e-323, 0.0], [1e308, 1e308, 0.0], [0.0, 2.2e-308, 1.0]])
+def test_gini_at_the_ends_of_the_float_range(values):
     assert gini(torch.tensor(values, dtype=torch.float64)) == pytest.approx(gini_brute(values), abs=1e-9)
 
 

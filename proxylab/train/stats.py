@@ -11,9 +11,10 @@ from ..losses.orthogonality import pair_mask, welch_floor
 def gini(values: Tensor) -> float:
     """Gini coefficient of non-negative values (0 = all equal, → 1 = all mass on one item)."""
     v = values.detach().double().flatten().sort().values  # (n,) ascending
-    n, total = v.numel(), v.sum()
-    if n == 0 or total <= 0:
+    if v.numel() == 0 or v[-1] <= 0:
         return 0.0
+    v = v / v[-1]  # scale-free: keeps sums finite near the float maximum and exact for subnormal inputs
+    n, total = v.numel(), v.sum()
     ranks = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
     return float((2 * (ranks * v).sum() / (n * total)) - (n + 1) / n)
 
