@@ -118,6 +118,21 @@ def mode_coverage(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
                                        "nearest_proxy_class", "covered"])
 
 
+def mode_assignments(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
+                     proxies: np.ndarray) -> pd.DataFrame:
+    """Per ground-truth mode: its unit centre, the own-class sub-proxy it is assigned to (most similar) and
+    that proxy's unit vector, the cosine between them, and whether the mode is covered (nearest proxy overall
+    is of its own class). Columns: mode, class, best_cos_own, best_sub_proxy, covered, centre, proxy."""
+    cov = mode_coverage(embeddings, labels, modes, proxies)
+    if cov.empty:
+        return cov.assign(centre=[], proxy=[])
+    x = normalize_rows(embeddings)
+    p = normalize_rows(proxies)
+    cov["centre"] = [normalize_rows(x[modes == m].mean(axis=0)) for m in cov["mode"]]
+    cov["proxy"] = [p[c, k] for c, k in zip(cov["class"], cov["best_sub_proxy"])]
+    return cov
+
+
 def _flatten(config: dict, prefix: str = "") -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in config.items():

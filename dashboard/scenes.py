@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis import mode_coverage, normalize_rows
+from dashboard.analysis import normalize_rows
 
 REPORT = "reports/reproduce.md"
 
@@ -77,21 +77,6 @@ def mode_centre_cosines(embeddings: np.ndarray, labels: np.ndarray, modes: np.nd
     return np.asarray(out, dtype=float)
 
 
-def assignments(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
-                proxies: np.ndarray) -> pd.DataFrame:
-    """Per ground-truth mode: its unit centre, the own-class sub-proxy it is assigned to (most similar) and
-    that proxy's unit vector, the cosine between them, and whether the mode is covered (nearest proxy overall
-    is of its own class). Columns: mode, class, best_cos_own, best_sub_proxy, covered, centre, proxy."""
-    cov = mode_coverage(embeddings, labels, modes, proxies)
-    if cov.empty:
-        return cov.assign(centre=[], proxy=[])
-    x = normalize_rows(embeddings)
-    p = normalize_rows(proxies)
-    cov["centre"] = [normalize_rows(x[modes == m].mean(axis=0)) for m in cov["mode"]]
-    cov["proxy"] = [p[c, k] for c, k in zip(cov["class"], cov["best_sub_proxy"])]
-    return cov
-
-
 def distinct_share(cov: pd.DataFrame) -> float:
     """Share of classes whose modes are each assigned to a different sub-proxy."""
     per_class = cov.groupby("class")["best_sub_proxy"].agg(lambda s: s.nunique() == len(s))
@@ -122,34 +107,3 @@ def first_step_reaching(evals: pd.DataFrame, metric: str, target: float, split: 
 def final_value(evals: pd.DataFrame, metric: str, split: str = "test") -> float:
     rows = evals[(evals["split"] == split) & (evals["metric"] == metric)].sort_values("step")
     return float(rows["value"].iloc[-1]) if len(rows) else float("nan")
-
-
-# ---------------------------------------------------------------- what the embedding scenes draw
-
-@dataclass(frozen=True)
-class PanelStep:
-    """What one panel draws at one step: unit-norm native coordinates (d = 2 or 3)."""
-    points: np.ndarray  # (N, dims)
-    labels: np.ndarray  # (N,)
-    mode_rank: np.ndarray  # (N,) rank of a sample's mode within its class (0, 1, …), -1 unknown
-    proxies: np.ndarray | None  # (C, K, dims) or None: not drawn
-    assignments: pd.DataFrame | None  # dashboard.scenes.assignments(): mode → assigned proxy, covered
-
-
-
-def mode_ranks(labels: np.ndarray, modes: np.ndarray) -> np.ndarray:
-    """(N,) rank of each sample's mode among its class's modes (0, 1, …; -1 where the mode is unknown)."""
-    rank = np.full(len(modes), -1, dtype=int)
-    for cls in np.unique(labels):
-        for r, m in enumerate(np.unique(modes[(labels == cls) & (modes >= 0)])):
-            rank[(labels == cls) & (modes == m)] = r
-    return rank
-
-
-def panel_step(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray, proxies: np.ndarray | None,
-               show_proxies: bool = True):
-    """The native (d ≤ 3) picture of one snapshot: unit points, unit proxies, mode → proxy assignments."""
-    drawn = proxies is not None and show_proxies
-    cov = assignments(embeddings, labels, modes, proxies) if drawn and (modes >= 0).any() else None
-    return PanelStep(points=normalize_rows(embeddings), labels=np.asarray(labels), mode_rank=mode_ranks(labels, modes),
-                     proxies=normalize_rows(proxies) if drawn else None, assignments=cov)

@@ -31,7 +31,7 @@ def test_every_scene_shows_its_figure_its_claim_and_a_measured_number(demo_store
     assert scene.takeaway in text
     numbers = re.findall(r"<b>[^<]*\d[^<]*</b>", text)
     assert numbers, text  # the number that proves the claim, measured on the scene's runs
-    assert charts(at), f"scene {key} drew no figure"
+    assert charts(at) or at.get("bidi_component"), f"scene {key} drew no figure"
     for role in scene.roles:  # on the tagged runs
         assert scenes.runs_by_role(data.runs_table(demo_store))[role] in text
 
@@ -44,26 +44,46 @@ def test_coverage_scene_numbers_are_the_runs_own(demo_store, monkeypatch):
     assert abs(cos_single) < 0.3 and cos_multi >= 0.7
 
 
-def test_the_coverage_player_animates_both_panels_over_the_snapshot_steps(demo_store, monkeypatch):
+def _panes(at):
+    from dashboard.player import decode_payload, unlink_payloads
+
+    (element,) = at.get("bidi_component")
+    return [decode_payload(blob) for blob in unlink_payloads(element.proto.bytes)]
+
+
+def test_the_coverage_scene_plays_both_runs_in_linked_player_panes_with_mode_links(demo_store, monkeypatch):
+    """Both runs natively in one player (one step control, ▶ in the browser), every snapshot step sent once, and
+    at every step each mode joined to the sub-proxy computed here from the snapshot, marked covered or not."""
     from proxylab.store import open_run
 
     at = open_app(demo_store, monkeypatch, page="lessons", query={"scene": "coverage"})
-    fig = charts(at)[0]
-    steps = open_run(demo_store, "demo-sphere-multi").snapshot_steps()
-    assert [f["name"] for f in fig["frames"]] == [str(s) for s in steps]
-    assert [s["label"] for s in fig["layout"]["sliders"][0]["steps"]] == [str(s) for s in steps]
-    buttons = [b["label"] for b in fig["layout"]["updatemenus"][0]["buttons"]]
-    assert any("play" in b for b in buttons) and any("pause" in b for b in buttons)
-    first, last = fig["frames"][0], fig["frames"][-1]
-    assert first["traces"] == last["traces"] and len(first["traces"]) == len(first["data"])
-    # the frames move the points: the samples of the first class in the right-hand panel differ between steps
-    panel_traces = len(first["data"]) // 2
-    a = values(first["data"][panel_traces]["x"]).astype(float)
-    b = values(last["data"][panel_traces]["x"]).astype(float)
-    assert a.shape == b.shape and not np.allclose(a, b)
-    # covered/uncovered is marked by shape and ✓/✗, not colour alone
-    marks = [t for t in last["data"] if str(t.get("name", "")).startswith("mode centre")]
-    assert len(marks) == 2 and set(marks[1]["text"]) == {"✓"} and "✗" in marks[0]["text"]
+    assert not charts(at)  # the player draws, not a Plotly animation
+    roles = scenes.runs_by_role(data.runs_table(demo_store))
+    panes = _panes(at)
+    assert [h["title"].split(" · ")[-1] for h, _ in panes] == [roles["sphere/single"], roles["sphere/multi"]]
+    for (header, arrays), role in zip(panes, ("sphere/single", "sphere/multi")):
+        run = open_run(demo_store, roles[role])
+        steps = run.snapshot_steps()
+        assert header["steps"] == steps and header["dims"] == 3 and header["sphere"]
+        assert not np.allclose(arrays["points_xy"][0], arrays["points_xy"][-1])  # training moves the points
+        half_step = np.array([hi - lo for lo, hi in header["bounds"]]) / header["coord_levels"] / 2
+        for s, step in enumerate(steps):
+            snap = run.snapshot(step)
+            x = snap.embeddings / np.linalg.norm(snap.embeddings, axis=1, keepdims=True)
+            p = snap.proxies / np.linalg.norm(snap.proxies, axis=2, keepdims=True)  # (C, K, 3)
+            k = p.shape[1]
+            for i, mode in enumerate(np.unique(snap.modes[snap.modes >= 0])):
+                member = snap.modes == mode
+                cls = int(np.bincount(snap.labels[member]).argmax())
+                raw = snap.embeddings[member].mean(axis=0)
+                centre = x[member].mean(axis=0)
+                centre /= np.linalg.norm(centre)
+                assert np.all(np.abs(arrays["mode_centres_xy"][s, i] - centre) <= half_step * (1 + 1e-6))
+                assert arrays["mode_proxy"][s, i] == cls * k + int(np.argmax(p[cls] @ raw))
+                nearest = int(np.argmax(p.reshape(-1, 3) @ raw)) // k
+                assert bool(arrays["mode_covered"][s, i]) == (nearest == cls)
+    covered_single, covered_multi = (arrays["mode_covered"][-1] for _, arrays in panes)
+    assert covered_multi.all() and not covered_single.all()  # ✓ everywhere with four sub-proxies, ✗ with one
 
 
 def test_next_and_previous_move_through_the_scenes(demo_store, monkeypatch):
@@ -80,10 +100,12 @@ def test_presenter_mode_hides_chrome_and_enlarges_type_and_controls_can_be_hidde
     at = open_app(demo_store, monkeypatch, page="lessons", query={"scene": "coverage", "present": "1"})
     css = markdown(at)
     assert "display: none" in css and "font-size: 20px" in css
-    fig = charts(at)[0]
-    assert fig["layout"]["font"]["size"] >= 18
-    sample_sizes = [t["marker"]["size"] for t in fig["data"] if t.get("type") == "scatter3d" and "marker" in t]
-    assert min(sample_sizes) >= 9
+    view = _panes(at)[0][0]["view"]
+    assert view["font_px"] >= 18 and view["point_px"] >= 9 and view["proxy_px"] > view["point_px"]
+    assert view["controls"] == "play"  # presenting: play, step and speed only
+    at = open_app(demo_store, monkeypatch, page="lessons", query={"scene": "coverage"})
+    view = _panes(at)[0][0]["view"]
+    assert view["controls"] == "all" and view["font_px"] is None and view["point_px"] is None
     at = open_app(demo_store, monkeypatch, page="lessons", query={"scene": "coverage", "present": "1", "controls": "0"})
     assert not at.button and not at.selectbox
 

@@ -152,3 +152,37 @@ def test_3d_round_trip_within_the_quantisation_step():
     half_step = (every.max(axis=0) - every.min(axis=0)) / COORD_LEVELS / 2
     assert np.all(np.abs(arrays["points_xy"] - run["points"]) <= half_step * (1 + 1e-9))
     assert np.all(np.abs(arrays["proxies_xy"] - run["proxies"].reshape(4, 6, 3)) <= half_step * (1 + 1e-9))
+
+
+def _links(run, modes=5, seed=3):
+    rng = np.random.default_rng(seed)
+    s, p = len(run["steps"]), run["proxies"].shape[1] * run["proxies"].shape[2]
+    return {"centres": rng.normal(size=(s, modes, 2)) * 20.0,  # beyond the points: the bounds must grow
+            "proxy": rng.integers(0, p, (s, modes)), "covered": rng.integers(0, 2, (s, modes)).astype(bool)}
+
+
+def test_mode_links_round_trip_and_share_the_coordinate_bounds():
+    run = _run()
+    links = _links(run)
+    header, arrays = decode_payload(encode_payload(**run, mode_links=links))
+    every = np.concatenate([run["points"].reshape(-1, 2), run["proxies"].reshape(-1, 2), links["centres"].reshape(-1, 2)])
+    half_step = (every.max(axis=0) - every.min(axis=0)) / COORD_LEVELS / 2
+    assert np.all(np.abs(arrays["mode_centres_xy"] - links["centres"]) <= half_step * (1 + 1e-9))
+    assert np.all(np.abs(arrays["points_xy"] - run["points"]) <= half_step * (1 + 1e-9))
+    assert np.array_equal(arrays["mode_proxy"], links["proxy"])
+    assert np.array_equal(arrays["mode_covered"].astype(bool), links["covered"])
+    assert "mode_centres" not in decode_payload(encode_payload(**run))[1]  # only when asked for
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda l: l.pop("covered"), "keys centres, proxy, covered"),
+    (lambda l: l.update(centres=l["centres"][:, :, :1]), r"centres must have shape \(4, M, 2\)"),
+    (lambda l: l.update(proxy=l["proxy"][:-1]), "mode_links proxy must have shape"),
+    (lambda l: l.update(proxy=l["proxy"] + 6), "must index the 6 proxies"),
+])
+def test_bad_mode_links_are_named(change, message):
+    run = _run()
+    links = _links(run)
+    change(links)
+    with pytest.raises(ValueError, match=message):
+        encode_payload(**run, mode_links=links)

@@ -68,9 +68,14 @@ def palettes(labels: np.ndarray, modes: np.ndarray, n_classes: int) -> tuple[dic
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
-                proxy_shape: tuple[int, int] | None, class_names: tuple[str, ...] | None, dims: int = 2) -> bytes:
+                proxy_shape: tuple[int, int] | None, class_names: tuple[str, ...] | None, dims: int = 2,
+                mode_links: bool = False, title: str | None = None) -> bytes:
     """The payload of every snapshot of a run in `steps`, from the page's aligned projection (cached) in `dims`
-    (2, or 3 for a view the browser rotates; "native" keeps the embedding's own d)."""
+    (2, or 3 for a view the browser rotates; "native" keeps the embedding's own d).
+
+    `mode_links` adds, per step, each ground-truth mode joined to its assigned sub-proxy (the own-class proxy most
+    similar to the mode's centre in the embedding space) and whether the mode is covered (its nearest proxy is of
+    its class); when the run has proxies and known modes."""
     coords = projections.coordinates(store, name, steps, method, dims, proxy_shape)
     snaps = [data.snapshot(store, name, s) for s in steps]
     first = snaps[0]
@@ -85,9 +90,26 @@ def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
     return encode_payload(steps, np.stack([coords[s][0] for s in steps]), first.labels, first.modes, first.split,
                           first.index, np.stack([s.grad_norm for s in snaps]), proxies,
                           class_names=class_names, palettes=colours, mode_colour=mode_colour,
-                          title=f"{name} ({projections.METHODS[method]})", nearest_proxy=nearest,
+                          title=title or f"{name} ({projections.METHODS[method]})", nearest_proxy=nearest,
                           images=_thumbnails(store, name, first.num_points),
-                          sphere=method == "native" and first.dim == 3)
+                          sphere=method == "native" and first.dim == 3,
+                          mode_links=_mode_links(snaps, [coords[s][0] for s in steps], method == "native")
+                          if mode_links and proxy_shape is not None and (first.modes >= 0).any() else None)
+
+
+def _mode_links(snaps: list, drawn: list[np.ndarray], native: bool) -> dict[str, np.ndarray]:
+    """Per step, each mode's drawn centre, its assigned flat proxy index and whether it is covered (see
+    :func:`analysis.mode_assignments`). A native view draws the centre where it is (the unit mean embedding); a
+    projection draws it at the mean of the mode's projected samples."""
+    centres, proxy, covered = [], [], []
+    for snap, points in zip(snaps, drawn):
+        table = analysis.mode_assignments(snap.embeddings, snap.labels, snap.modes, snap.proxies)
+        k, dims = snap.proxies.shape[1], points.shape[1]
+        where = list(table["centre"]) if native else [points[snap.modes == m].mean(axis=0) for m in table["mode"]]
+        centres.append(np.stack(where) if where else np.zeros((0, dims)))
+        proxy.append(table["class"].to_numpy() * k + table["best_sub_proxy"].to_numpy())
+        covered.append(table["covered"].to_numpy())
+    return {"centres": np.stack(centres), "proxy": np.stack(proxy), "covered": np.stack(covered)}
 
 
 def _thumbnails(store: str, name: str, n_points: int) -> np.ndarray | None:
@@ -162,24 +184,38 @@ def _view_to_send(key: str, ids: list[str], wanted: dict) -> dict:
     return sent
 
 
-def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = None, colour: str = "label", show_proxies: bool = True,
-           show_trajectories: bool = False, selected_ids: Sequence[int] = (), height: int = 560) -> PlayerState:
+CONTROLS = ("all", "play")
+
+
+def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = None, colour: str = "label",
+           show_proxies: bool = True, show_trajectories: bool = False, show_links: bool = True,
+           selected_ids: Sequence[int] = (), height: int = 560, controls: str = "all",
+           font_px: int | None = None, point_px: int | None = None, proxy_px: int | None = None) -> PlayerState:
     """Mount the player on `payload` (from :func:`encode_payload`) and return what the browser reported.
 
     A list of payloads gives linked panes side by side (two runs, or two projections of one): one step control
     (the first payload's steps; every other pane shows its last step at or before it), one camera, one lasso
     selection (by sample id) and one colouring for all.
 
-    `step`, `colour`, `show_proxies` and `show_trajectories` (each proxy's path over the steps) set the view when the player first shows this payload; after that the
-    browser owns them. `selected_ids` is applied whenever it changes on the Python side (a cleared selection,
-    a shared link).
+    `step`, `colour`, `show_proxies`, `show_trajectories` (each proxy's path over the steps) and `show_links` (each
+    mode joined to its assigned proxy, marked ✓/✗, for payloads that carry mode links) set the view when the player
+    first shows this payload; after that the browser owns them. `selected_ids` is applied whenever it changes on
+    the Python side (a cleared selection, a shared link).
+
+    `controls` is "all" or "play" (play, step and speed only: a stripped-down lesson). `font_px`, `point_px` (the
+    samples' marker size, at least) and `proxy_px` size the player for a lecture room (presenter mode); None keeps
+    the defaults (14 px type, markers sized by the number of points).
     """
     if colour not in COLOURINGS:
         raise ValueError(f"colour must be one of {COLOURINGS}, got {colour!r}")
-    if height <= 0:
-        raise ValueError(f"height must be > 0, got {height}")
+    if controls not in CONTROLS:
+        raise ValueError(f"controls must be one of {CONTROLS}, got {controls!r}")
+    for name, value in (("height", height), ("font_px", font_px), ("point_px", point_px), ("proxy_px", proxy_px)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
     view = {"step": step, "colour": colour, "proxies": bool(show_proxies), "trajectories": bool(show_trajectories),
-            "selected": [int(i) for i in selected_ids], "height": int(height)}
+            "links": bool(show_links), "selected": [int(i) for i in selected_ids], "height": int(height),
+            "controls": controls, "font_px": font_px, "point_px": point_px, "proxy_px": proxy_px}
     blobs = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else list(payload)
     if not blobs:
         raise ValueError("player needs a payload, got an empty list")

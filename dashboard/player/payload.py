@@ -59,7 +59,8 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
                    proxies: np.ndarray | None = None, *, class_names: Sequence[str] | None = None,
                    palettes: dict[str, list[str]] | None = None, mode_colour: np.ndarray | None = None,
                    title: str = "", nearest_proxy: np.ndarray | None = None,
-                   images: np.ndarray | None = None, sphere: bool = False) -> bytes:
+                   images: np.ndarray | None = None, sphere: bool = False,
+                   mode_links: dict[str, np.ndarray] | None = None) -> bytes:
     """Pack a run's aligned 2-D projections and per-point attributes for the browser.
 
     Parameters
@@ -92,6 +93,10 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         ``IMAGE_BUDGET_BYTES``: larger sets are downsampled by a whole stride (nearest pixel).
     sphere : bool
         3-D only: the points are on the unit sphere (a native d = 3 run); the browser outlines it.
+    mode_links : dict, optional
+        Each ground-truth mode joined to the sub-proxy it is assigned to, per step (the Lessons' coverage
+        picture): ``"centres"`` (S, M, D), where each mode's centre is drawn; ``"proxy"`` (S, M), the flat index
+        c·K + k of its assigned proxy; ``"covered"`` (S, M), bool, whether its nearest proxy is of its class.
 
     Returns
     -------
@@ -122,7 +127,8 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
     n_classes, per_class = proxies.shape[1:3]
     flat_proxies = proxies.reshape(n_steps, n_classes * per_class, dims)
 
-    bounds = _bounds(points, flat_proxies)
+    links = _mode_links(mode_links, n_steps, dims, n_classes * per_class)
+    bounds = _bounds(points, flat_proxies, *([links["centres"]] if links else []))
     known = grad_norm[np.isfinite(grad_norm)]
     grad_bounds = [float(known.min()), float(known.max())] if known.size else [0.0, 0.0]
     grad_codes = np.full(grad_norm.shape, GRAD_MISSING, dtype=np.uint8)
@@ -141,6 +147,10 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         extra["nearest_proxy"] = nearest_proxy.astype("u1" if n_proxies <= 256 else "<u2")  # (S, N)
     if images is not None:
         extra["images"] = fit_images(np.asarray(images), n_points)  # (N, h, w, C)
+    if links:
+        extra["mode_centres"] = coords(links["centres"])  # (S, M, D)
+        extra["mode_proxy"] = links["proxy"]  # (S, M)
+        extra["mode_covered"] = links["covered"]  # (S, M)
     arrays = {
         "points": coords(points),  # (S, N, D)
         "proxies": coords(flat_proxies),  # (S, C*K, D)
@@ -165,6 +175,24 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
               "class_names": list(class_names) if class_names else None, "palettes": palettes or {},
               "title": title, "sphere": bool(sphere and dims == 3), "arrays": table}
     return _pack(header, bytes(body))
+
+
+def _mode_links(links: dict[str, np.ndarray] | None, n_steps: int, dims: int, n_proxies: int) -> dict | None:
+    """`mode_links` checked and typed for the wire (see :func:`encode_payload`); None when there are none."""
+    if links is None:
+        return None
+    if set(links) != {"centres", "proxy", "covered"}:
+        raise ValueError(f"mode_links must have the keys centres, proxy, covered, got {sorted(links)}")
+    centres = np.asarray(links["centres"], dtype=np.float64)
+    if centres.ndim != 3 or centres.shape[0] != n_steps or centres.shape[2] != dims:
+        raise ValueError(f"mode_links centres must have shape ({n_steps}, M, {dims}), got {centres.shape}")
+    proxy, covered = np.asarray(links["proxy"]), np.asarray(links["covered"])
+    _check_shape("mode_links proxy", proxy, centres.shape[:2])
+    _check_shape("mode_links covered", covered, centres.shape[:2])
+    if proxy.size and (proxy.min() < 0 or proxy.max() >= n_proxies):
+        raise ValueError(f"mode_links proxy must index the {n_proxies} proxies, got values outside 0..{n_proxies - 1}")
+    return {"centres": centres, "proxy": proxy.astype("u1" if n_proxies <= 256 else "<u2"),
+            "covered": covered.astype(bool).astype("u1")}
 
 
 def fit_images(images: np.ndarray, n_points: int) -> np.ndarray:
@@ -213,8 +241,8 @@ def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     header : dict
         The JSON header.
     arrays : dict of str to ndarray
-        As packed, plus "points_xy" (S, N, D), "proxies_xy" (S, P, D) and "grad_norm_value" (S, N; NaN
-        where not computed), dequantised.
+        As packed, plus "points_xy" (S, N, D), "proxies_xy" (S, P, D), "mode_centres_xy" (S, M, D) when the
+        payload has mode links, and "grad_norm_value" (S, N; NaN where not computed), dequantised.
     """
     header, body = _split(blob)
     arrays = {}
@@ -222,7 +250,9 @@ def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         dtype = np.dtype(spec["dtype"])
         count = int(np.prod(spec["shape"]))
         arrays[name] = np.frombuffer(body, dtype=dtype, count=count, offset=spec["offset"]).reshape(spec["shape"])
-    for name in ("points", "proxies"):
+    for name in ("points", "proxies", "mode_centres"):
+        if name not in arrays:
+            continue
         codes = arrays[name]
         arrays[f"{name}_xy"] = np.stack([dequantise(codes[..., a], *header["bounds"][a], header["coord_levels"])
                                          for a in range(codes.shape[-1])], axis=-1)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, data, figures, lesson_figures, presenter, scenes, widgets
+from dashboard import analysis, data, figures, lesson_figures, player, presenter, scenes, widgets
 
 present = presenter.active()
 style = lesson_figures.Style.presenter() if present else lesson_figures.Style()
@@ -58,21 +58,21 @@ def claim(takeaway: str, number: str) -> None:
     right.markdown(f"<div class='lesson-number'>{number}</div>", unsafe_allow_html=True)
 
 
-def player(runs_shown: list[str], titles: list[str], show_proxies: bool = True) -> None:
-    steps = sorted(set.intersection(*(set(data.snapshot_steps(store, r)) for r in runs_shown)))
-    panels = []
-    for run in runs_shown:
-        panel = {}
-        for step in steps:
-            snap = data.snapshot(store, run, step)
-            panel[step] = scenes.panel_step(snap.embeddings, snap.labels, snap.modes, snap.proxies, show_proxies)
-        panels.append(panel)
-    meta = meta_of(runs_shown[0])
-    names = data.class_names(meta)
-    num_classes = len(names) if names else int(max(p[steps[-1]].labels.max() for p in panels)) + 1
-    fig = lesson_figures.training_player_figure(panels, titles, class_names=names, num_classes=num_classes,
-                                                style=style)
-    st.plotly_chart(fig, key=f"lesson_{current.key}", config={"displaylogo": False})
+def player_scene(runs_shown: list[str], titles: list[str], show_proxies: bool = True, colour: str = "label") -> None:
+    """The runs in linked player panes in their own space (d = 2 or 3, no projection): one step control, ▶ plays
+    training in the browser, each mode joined to its assigned sub-proxy and marked ✓ (covered) or ✗."""
+    blobs = []
+    for run, title in zip(runs_shown, titles):
+        steps = tuple(data.snapshot_steps(store, run))
+        snap = data.snapshot(store, run, steps[-1])
+        proxy_shape = None if snap.proxies is None else tuple(snap.proxies.shape[:2])
+        names = data.class_names(meta_of(run))
+        blobs.append(player.run_payload(store, run, steps, "native", proxy_shape, tuple(names) if names else None,
+                                        snap.dim, mode_links=show_proxies, title=f"{title} · {run}"))
+    player.player(blobs, key=f"lesson_{current.key}", colour=colour, show_proxies=show_proxies,
+                  height=style.player_height, controls="all" if controls and not present else "play",
+                  font_px=style.font if present else None, point_px=style.sample if present else None,
+                  proxy_px=style.proxy if present else None)
 
 
 with widgets.run_errors():
@@ -85,11 +85,12 @@ with widgets.run_errors():
         claim(current.takeaway,
               f"cosine between the two mode centres of a class: <b>{np.median(cosines):.2f}</b> (median over "
               f"classes; −1 = opposite) in <code>{run}</code>, d = {snap.dim}, no projection.")
-        player([run], [f"{run}: samples by class (colour) and mode (shape)"], show_proxies=False)
+        player_scene([run], ["samples by class; each mode a shade of its class colour"], show_proxies=False,
+                     colour="mode")
 
     elif current.key == "coverage":
         single, multi = runs
-        nums = {r: scenes.coverage_numbers(scenes.assignments(
+        nums = {r: scenes.coverage_numbers(analysis.mode_assignments(
             (s := final_snapshot(r)).embeddings, s.labels, s.modes, s.proxies)) for r in runs}
         claim(current.takeaway,
               f"modes covered: <b>{nums[single]['covered']:.0%}</b> with one proxy vs "
@@ -97,7 +98,7 @@ with widgets.run_errors():
               f"<b>{nums[single]['median_cos']:.2f}</b> vs <b>{nums[multi]['median_cos']:.2f}</b> "
               f"(<code>{single}</code> vs <code>{multi}</code>, final step).")
         k = [int(meta_of(r)["config"]["proxies_per_class"]) for r in runs]
-        player(runs, [f"K = {k[0]} proxy per class", f"K = {k[1]} sub-proxies per class"])
+        player_scene(runs, [f"K = {k[0]} proxy per class", f"K = {k[1]} sub-proxies per class"])
 
     elif current.key == "usage":
         (run,) = runs

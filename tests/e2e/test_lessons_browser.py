@@ -1,10 +1,12 @@
-"""The Lessons page in a real browser on the demo's runs: presenter mode at 1280×720 keeps the chart above the
-fold, ▶ plays training, nothing is fetched from off the machine; screenshots of every scene at two sizes."""
+"""The Lessons page in a real browser on the demo's runs: presenter mode at 1280×720 keeps the player above the
+fold, ▶ plays training (the points and the mode → proxy links move), nothing is fetched from off the machine;
+screenshots of every scene at two sizes."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dashboard.scenes import SCENE_KEYS
@@ -15,6 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHART = ".js-plotly-plot .main-svg"
+PLAYER = ".pxl-player canvas"
+API = "document.querySelector('.pxl-player')?.playerApi"
+PLAYER_SCENES = ("data", "coverage")  # the embedding scenes play in the embedding player
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +38,10 @@ def browser():
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless=new", "--disable-gpu",
-                                                              "--disable-background-networking",
-                                                              "--disable-component-update", "--disable-sync"])
+        # software WebGL (SwiftShader): the player needs a WebGL context, not a GPU
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless=new", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         yield b
         b.close()
 
@@ -48,30 +54,48 @@ def _tab(browser, width, height):
     return tab
 
 
-def test_presenter_mode_at_1280x720_has_the_chart_above_the_fold_and_play_advances(server, browser):
+def _marks_follow_the_proxies(tab, pane: int) -> list[dict]:
+    """The pane's ✓/✗ marks, each link ending on a proxy marker as drawn (within 1.5 px)."""
+    marks = tab.evaluate(f"() => {API}.pane({pane}).modeMarks()")
+    proxies = np.array(tab.evaluate(f"() => {API}.pane({pane}).proxyPositions()"), dtype=float)
+    for mark in marks:
+        assert mark["text"] == ("✓" if mark["covered"] else "✗")
+        assert np.min(np.linalg.norm(proxies - np.array(mark["proxy"]), axis=1)) < 1.5, mark
+    return marks
+
+
+def test_presenter_mode_at_1280x720_has_the_player_above_the_fold_and_play_advances(server, browser):
     tab = _tab(browser, 1280, 720)
     tab.goto(f"{server}/?scene=coverage&present=1")
-    tab.wait_for_selector(CHART, timeout=60_000)
-    tab.wait_for_timeout(1500)
-    box = tab.locator(".js-plotly-plot").first.bounding_box()
-    assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box  # the whole chart on one screen
+    tab.wait_for_function(f"() => {API}?.pane(1)?.drawnStep != null", timeout=60_000)
+    tab.wait_for_timeout(1000)
+    box = tab.locator(".pxl-player").first.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box  # the whole player on one screen
     assert tab.locator("[data-testid='stSidebar']").count() == 0 or not tab.locator(
         "[data-testid='stSidebar']").first.is_visible()
     assert tab.get_by_text("Deploy").count() == 0
+    assert not tab.locator(".pxl-colour").is_visible() and tab.locator(".pxl-play").is_visible()  # play-only bar
+    assert min(tab.evaluate(f"() => {API}.pointSize")) >= 9  # markers for the back of the room
     tab.screenshot(path=str(ARTIFACTS / "lessons-present-1280.png"))
-    active = "() => document.querySelector('.js-plotly-plot')._fullLayout.sliders[0].active"
-    last = tab.evaluate(active)
-    tab.locator(".updatemenu-button").first.click()  # ▶ play
-    # the points drawn: the first trace's first coordinates (a frame replaces the data, not only the slider)
-    drawn = ("() => Array.from(document.querySelector('.js-plotly-plot')._fullData"
-             ".find((t) => t.x && t.x.length > 5 && typeof t.x[0] === 'number').x).slice(0, 5)")  # not the sphere's mesh
-    seen, pictures = set(), {repr(tab.evaluate(drawn))}
+    single, multi = (_marks_follow_the_proxies(tab, pane) for pane in (0, 1))
+    assert len(single) == len(multi) == 6  # 3 classes × 2 modes in each run
+    assert all(m["covered"] for m in multi) and not all(m["covered"] for m in single)
+    last = tab.evaluate(f"() => {API}.step")
+    positions = f"() => JSON.stringify({API}.screenPositions(5))"
+    links = f"() => JSON.stringify({API}.pane(1).modeMarks().map((m) => m.proxy))"
+    seen, pictures, linked = set(), {tab.evaluate(positions)}, {tab.evaluate(links)}
+    tab.locator(".pxl-play").click()
     for _ in range(20):
         tab.wait_for_timeout(150)
-        seen.add(tab.evaluate(active))
-        pictures.add(repr(tab.evaluate(drawn)))
+        seen.add(tab.evaluate(f"() => {API}.step"))
+        pictures.add(tab.evaluate(positions))
+        linked.add(tab.evaluate(links))
     assert len(seen - {last}) >= 2, seen  # the step moved through several snapshots ...
-    assert len(pictures) >= 3, pictures  # ... and the points moved with it
+    assert len(pictures) >= 3, len(pictures)  # ... the points moved with it ...
+    assert len(linked) >= 3, len(linked)  # ... and so did the links to the proxies
+    tab.locator(".pxl-play").click()  # pause: the marks stay on the proxies at whatever step it stopped
+    tab.wait_for_timeout(800)
+    _marks_follow_the_proxies(tab, 1)
     assert not tab.errors, tab.errors
     tab.close()
 
@@ -81,7 +105,7 @@ def test_every_scene_renders_and_nothing_leaves_the_machine(server, browser, wid
     tab = _tab(browser, width, height)
     for key in SCENE_KEYS:
         tab.goto(f"{server}/?scene={key}")
-        tab.wait_for_selector(CHART, timeout=60_000)
+        tab.wait_for_selector(PLAYER if key in PLAYER_SCENES else CHART, timeout=60_000)
         tab.wait_for_timeout(800)
         assert tab.locator("[data-testid='stException']").count() == 0, key
         tab.screenshot(path=str(ARTIFACTS / f"lessons-{key}-{width}.png"))

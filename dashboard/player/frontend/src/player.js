@@ -35,12 +35,14 @@ const CSS = `
 .pxl-stage canvas { display: block; width: 100%; height: 100%; }
 .pxl-trails { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
 .pxl-title { position: absolute; left: 10px; top: 6px; font-weight: 600; pointer-events: none; }
-.pxl-tip { position: absolute; display: none; pointer-events: none; background: rgba(255,255,255,.95);
-  border: 1px solid #999; border-radius: 4px; padding: 3px 6px; font-size: 12px; white-space: pre; }
+.pxl-tip { position: absolute; display: none; pointer-events: none; background: rgba(255,255,255,.95); font-size: 0.85em;
+  border: 1px solid #999; border-radius: 4px; padding: 3px 6px; white-space: pre; }
 .pxl-thumb { display: block; margin-bottom: 3px; image-rendering: pixelated; border: 1px solid #ddd; }
-.pxl-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; margin-top: 4px; font-size: 12px; }
+.pxl-legend { display: flex; flex-wrap: wrap; gap: 2px 12px; margin-top: 4px; font-size: 0.85em; }
 .pxl-chip { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; vertical-align: middle; }
 .pxl-ramp { display: inline-block; width: 140px; height: 10px; vertical-align: middle; margin: 0 4px; }
+.pxl-play-only .pxl-opt { display: none; }
+.pxl-mark { font-weight: 700; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }
 `;
 
 /** Header and typed arrays of a payload (bytes from Python). */
@@ -104,7 +106,7 @@ class Pane {
     this.version = 0; // bumped when the same step must be drawn again (new colours, a rotation)
     this.drawnVersion = -1;
     this.scatter.subscribe('view', ({ view }) => {
-      this.drawTrails();
+      this.drawOverlay();
       player.followCamera(this, view);
     });
     this.scatter.subscribe('lassoEnd', () => { this.lassoEndAt = performance.now(); });
@@ -126,8 +128,20 @@ class Pane {
 
   resize() {
     const { width, height } = this.stage.getBoundingClientRect();
-    if (width > 0 && height > 0) this.scatter.set({ width, height });
-    this.drawTrails();
+    if (width > 0 && height > 0) {
+      this.scatter.set({ width, height });
+      if (!this.fitted) this.fitCamera();
+    }
+    this.drawOverlay();
+  }
+
+  /** Zoom out so that the whole [-1, 1] square shows in a pane narrower than it is tall (regl-scatterplot fits
+   * the height); done once per payload and on "Reset view", never over a zoom of the user's. */
+  fitCamera() {
+    const { width, height } = this.stage.getBoundingClientRect();
+    if (!(width > 0 && height > 0)) return;
+    this.fitted = true;
+    this.scatter.set({ cameraDistance: Math.max(1, height / width) });
   }
 
   load(header, arrays) {
@@ -165,7 +179,10 @@ class Pane {
     if (this.dims === 3) this.rotation = turnMatrix(...OBLIQUE);
     else this.scatter.set({ pointOrder: null }); // a 2-D payload after a 3-D one: the input order again
     this.title.textContent = header.title || '';
+    this.m = arrays.mode_centres ? header.arrays.mode_centres.shape[1] : 0; // modes joined to their proxies
     this.drawn = -1;
+    this.fitted = false;
+    this.fitCamera();
   }
 
   /** Largest distance of any point or proxy, at any step, from the centre of the bounds (data units). */
@@ -222,7 +239,7 @@ class Pane {
     this.indexes.clear(); // the spatial indexes hold screen positions of another rotation
     this.indexBytes = 0;
     this.version += 1;
-    this.drawTrails();
+    this.drawOverlay();
   }
 
   /** This pane's step index for the player's step: the last of its steps at or before that step. */
@@ -234,11 +251,14 @@ class Pane {
   }
 
   applySizes(shown, redraw = true) {
-    const base = this.n > 50000 ? 2 : this.n > 10000 ? 3 : 5;
+    const { point, proxy } = this.player.sizes; // presenter mode: at least these (CSS px)
+    const base = Math.max(point || 0, this.n > 50000 ? 2 : this.n > 10000 ? 3 : 5);
+    const core = proxy || 13;
     const layers = Array.from({ length: this.bins }, (_, b) => (this.bins > 1 ? 0.25 + (0.7 * b) / (this.bins - 1) : 0.9));
     this.scatter.set({
-      pointSize: [...Array(this.bins).fill(base), ...[19, 13, 19, 13].map((size) => (shown ? size : 0))],
-      opacityBy: 'valueB', opacity: [...layers, 1, 1, 0.35, 0.35], // 3-D: far layers and far proxies fainter
+      pointSize: [...Array(this.bins).fill(base), ...[core + 6, core, core + 6, core].map((size) => (shown ? size : 0))],
+      // 3-D: far layers and far proxies fainter; hidden proxies are transparent (a size 0 still leaves a speck)
+      opacityBy: 'valueB', opacity: [...layers, ...(shown ? [1, 1, 0.35, 0.35] : [0, 0, 0, 0])],
     });
     if (redraw) this.scatter.redraw?.();
   }
@@ -329,14 +349,54 @@ class Pane {
     return [(width * (cx + 1)) / 2, height * (0.5 - cy / 2)];
   }
 
-  /** Each proxy's path over all steps: solid up to the shown step, faint after it; a ring marks step 0. */
-  drawTrails() {
-    const { p, a } = this;
-    const nodes = this.outline();
-    if (!this.h || !p || !this.player.trailsBox.checked) {
-      this.trails.replaceChildren(...nodes);
-      return;
+  /** The SVG drawn over the canvas: a sphere's outline, proxy trajectories, mode → proxy links. */
+  drawOverlay() {
+    const nodes = [...this.outline(), ...this.trajectories(), ...this.links()];
+    this.trails.replaceChildren(...nodes);
+  }
+
+  /** Each mode's centre joined to its assigned sub-proxy at the shown step, marked ✓ (covered: its nearest proxy
+   * is of its class) or ✗ — by symbol, not by colour alone. */
+  links() {
+    const { m, p, a } = this;
+    if (!this.h || !m || !p || !this.player.linksBox.checked || !this.player.proxies.checked) return [];
+    const D = this.dims;
+    const s = Math.min(this.want, this.h.steps.length - 1);
+    const big = this.player.sizes.font >= 18;
+    const lines = [];
+    const marks = [];
+    for (let i = 0; i < m; i++) {
+      const [cx, cy, cz] = this.place(a.mode_centres, (s * m + i) * D);
+      const j = a.mode_proxy[s * m + i];
+      const [px, py] = this.place(a.proxies, (s * p + j) * D);
+      const covered = a.mode_covered[s * m + i] === 1;
+      const [x0, y0] = this.toScreen(cx, cy);
+      const [x1, y1] = this.toScreen(px, py);
+      const faint = D === 3 && cz < 0 ? 0.35 : 1; // behind the centre of a rotated view
+      const line = document.createElementNS(SVG, 'line');
+      for (const [k, v] of Object.entries({ x1: x0, y1: y0, x2: x1, y2: y1, stroke: '#222222', 'stroke-width': big ? 3 : 2,
+        'stroke-opacity': 0.8 * faint, class: 'pxl-link' })) line.setAttribute(k, v);
+      lines.push(line);
+      const dot = document.createElementNS(SVG, 'circle');
+      const colour = this.h.palettes.label[a.proxy_class[j]] || '#888888';
+      for (const [k, v] of Object.entries({ cx: x0, cy: y0, r: big ? 8 : 5, fill: colour, stroke: '#000000',
+        'stroke-width': 2, opacity: faint })) dot.setAttribute(k, v);
+      const mark = document.createElementNS(SVG, 'text');
+      for (const [k, v] of Object.entries({ x: x0, y: y0 - (big ? 12 : 8), 'text-anchor': 'middle', opacity: faint,
+        fill: covered ? '#0a7d28' : '#c8102e', 'font-size': big ? 28 : 18, class: 'pxl-mark' })) mark.setAttribute(k, v);
+      mark.textContent = covered ? '✓' : '✗';
+      mark.dataset.covered = covered ? '1' : '0';
+      mark.dataset.mode = i;
+      marks.push(dot, mark);
     }
+    return [...lines, ...marks]; // marks over every line
+  }
+
+  /** Each proxy's path over all steps: solid up to the shown step, faint after it; a ring marks step 0. */
+  trajectories() {
+    const { p, a } = this;
+    const nodes = [];
+    if (!this.h || !p || !this.player.trailsBox.checked) return nodes;
     const S = this.h.steps.length;
     const upTo = this.want;
     for (let j = 0; j < p; j++) {
@@ -369,7 +429,7 @@ class Pane {
       start.setAttribute('stroke-width', 1.5);
       nodes.push(start);
     }
-    this.trails.replaceChildren(...nodes);
+    return nodes;
   }
 
   className(c) { return this.h.class_names?.[c] ?? `class ${c}`; }
@@ -465,6 +525,17 @@ class Pane {
         return node ? node.getAttribute('points').split(' ').map((xy) => xy.split(',').map(Number)) : null;
       },
       canvas: () => self.canvas,
+      /** The mode marks as drawn: screen position (CSS px), covered, and the far end of the mode's link. */
+      modeMarks: () => {
+        const lines = Array.from(self.trails.querySelectorAll('.pxl-link'));
+        return Array.from(self.trails.querySelectorAll('.pxl-mark')).map((node, i) => ({
+          covered: node.dataset.covered === '1', text: node.textContent,
+          centre: [+lines[i].getAttribute('x1'), +lines[i].getAttribute('y1')],
+          proxy: [+lines[i].getAttribute('x2'), +lines[i].getAttribute('y2')],
+        }));
+      },
+      /** CSS-pixel positions of the proxies' markers, as drawn now (flat proxy index c·K + k). */
+      proxyPositions: () => Array.from({ length: self.p }, (_, j) => self.scatter.getScreenPosition(self.n + self.p + j)),
       /** CSS-pixel positions (relative to the canvas) of the first `count` samples, as drawn now. */
       screenPositions: (count) => Array.from({ length: Math.min(count ?? self.n, self.n) },
         (_, i) => self.scatter.getScreenPosition(i)),
@@ -505,18 +576,24 @@ class Player {
     this.stepLabel = el('span', { className: 'pxl-step-label' }, bar);
     this.speed = this.select(bar, 'pxl-speed', 'speed', SPEEDS.map((s) => [String(s), `${s}×`]));
     this.speed.value = '1';
-    const loopLabel = el('label', {}, bar);
+    const loopLabel = el('label', { className: 'pxl-opt' }, bar);
     this.loop = el('input', { className: 'pxl-loop', type: 'checkbox', checked: true }, loopLabel);
     loopLabel.append(' loop');
     this.colour = this.select(bar, 'pxl-colour', 'colour by', []);
-    const proxyLabel = el('label', {}, bar);
+    this.colour.parentElement.classList.add('pxl-opt');
+    const proxyLabel = el('label', { className: 'pxl-opt' }, bar);
     this.proxies = el('input', { className: 'pxl-proxies', type: 'checkbox', checked: true }, proxyLabel);
     proxyLabel.append(' proxies');
-    const trailLabel = el('label', { title: "each proxy's path over all steps (solid up to this step)" }, bar);
+    const trailLabel = el('label', { className: 'pxl-opt', title: "each proxy's path over all steps (solid up to this step)" }, bar);
     this.trailsBox = el('input', { className: 'pxl-trails-box', type: 'checkbox' }, trailLabel);
     trailLabel.append(' trajectories');
+    const linkLabel = el('label', { className: 'pxl-opt', title: 'each mode joined to its closest own-class sub-proxy; ✓ covered, ✗ not' }, bar);
+    this.linksBox = el('input', { className: 'pxl-links-box', type: 'checkbox', checked: true }, linkLabel);
+    linkLabel.append(' mode → proxy');
     this.mouse = this.select(bar, 'pxl-mouse', 'drag to', []);
-    this.reset = el('button', { className: 'pxl-reset', textContent: 'Reset view' }, bar);
+    this.mouse.parentElement.classList.add('pxl-opt');
+    this.reset = el('button', { className: 'pxl-reset pxl-opt', textContent: 'Reset view' }, bar);
+    this.sizes = { font: null, point: null, proxy: null };
     this.row = el('div', { className: 'pxl-row' }, this.root);
     this.legend = el('div', { className: 'pxl-legend' }, this.root);
     this.panes = [];
@@ -545,13 +622,24 @@ class Player {
     this.slider.addEventListener('input', () => { this.pause(false); this.goTo(+this.slider.value, 250); });
     this.speed.addEventListener('change', () => { if (this.timer) { this.pause(false); this.start(); } });
     this.colour.addEventListener('change', () => { this.redraw(); this.reportSoon(); });
-    this.proxies.addEventListener('change', () => { this.applySizes(); this.reportSoon(); });
-    this.trailsBox.addEventListener('change', () => { this.panes.forEach((pane) => pane.drawTrails()); this.reportSoon(); });
+    this.proxies.addEventListener('change', () => {
+      this.applySizes();
+      this.legendFor();
+      this.panes.forEach((pane) => pane.drawOverlay());
+      this.reportSoon();
+    });
+    this.linksBox.addEventListener('change', () => {
+      this.panes.forEach((pane) => pane.drawOverlay());
+      this.legendFor();
+      this.reportSoon();
+    });
+    this.trailsBox.addEventListener('change', () => { this.panes.forEach((pane) => pane.drawOverlay()); this.reportSoon(); });
     this.mouse.addEventListener('change', () => this.panes.forEach((pane) => pane.scatter.set(DRAG[this.mouse.value])));
     this.reset.addEventListener('click', () => {
       this.transitionMs = 0;
       for (const pane of this.panes) {
         pane.scatter.reset();
+        pane.fitCamera();
         if (pane.dims === 3) pane.setRotation(turnMatrix(...OBLIQUE));
         this.flushPane(pane);
       }
@@ -574,7 +662,7 @@ class Player {
     for (const pane of this.panes) {
       if (pane === source || !pane.h) continue;
       pane.scatter.view(Float32Array.from(view), { preventEvent: true }); // a copy: the camera keeps the array
-      pane.drawTrails();
+      pane.drawOverlay();
     }
   }
 
@@ -643,6 +731,12 @@ class Player {
     this.proxies.parentElement.style.display = p ? '' : 'none';
     this.trailsBox.checked = Boolean(view.trajectories) && p > 0;
     this.trailsBox.parentElement.style.display = p && h.steps.length > 1 ? '' : 'none';
+    const linked = this.panes.some((pane) => pane.m > 0);
+    this.linksBox.checked = view.links !== false && linked;
+    this.linksBox.parentElement.style.display = linked ? '' : 'none';
+    this.sizes = { font: view.font_px || null, point: view.point_px || null, proxy: view.proxy_px || null };
+    this.root.style.fontSize = this.sizes.font ? `${this.sizes.font}px` : '';
+    this.root.classList.toggle('pxl-play-only', view.controls === 'play');
     this.slider.max = h.steps.length - 1;
     const wanted = h.steps.indexOf(view.step);
     this.target = wanted >= 0 ? wanted : h.steps.length - 1;
@@ -666,7 +760,7 @@ class Player {
     for (const pane of this.panes) {
       pane.want = pane === this.lead ? this.target : pane.indexFor(steps[this.target]);
       this.flushPane(pane);
-      pane.drawTrails();
+      pane.drawOverlay();
     }
     if (!this.timer) this.reportSoon();
   }
@@ -765,7 +859,10 @@ class Player {
       });
       if (colouring === 'mode') items.push(el('span', { textContent: 'each mode wears a shade of its class colour' }));
     }
-    if (this.panes.some((pane) => pane.p)) items.push(el('span', { textContent: '● large ringed dots = proxies (class colour)' }));
+    if (this.proxies.checked && this.panes.some((pane) => pane.p)) items.push(el('span', { textContent: '● large ringed dots = proxies (class colour)' }));
+    if (this.linksBox.checked && this.panes.some((pane) => pane.m)) {
+      items.push(el('span', { textContent: '— each mode centre joined to its closest own-class proxy: ✓ covered (its nearest proxy is of its class), ✗ not' }));
+    }
     if (this.panes.some((pane) => pane.dims === 3)) {
       items.push(el('span', { textContent: '3-D: drag to rotate, wheel to zoom; fainter = farther away' }));
     }
@@ -786,6 +883,7 @@ class Player {
       get nPoints() { return self.lead?.n; },
       get cachedIndexes() { return self.lead.api.cachedIndexes; },
       get panes() { return self.panes.length; },
+      get pointSize() { return Array.from(self.lead.scatter.get('pointSize')); },
       pane: (i) => self.panes[i]?.api ?? null,
       trail: lead('trail'),
       canvas: lead('canvas'),
