@@ -373,6 +373,20 @@ def test_a_sphere_run_opens_on_the_3d_player_natively(dashboard_store, monkeypat
     assert np.all(np.abs(arrays["points_xy"][-1] - unit) <= half_step * (1 + 1e-6))  # the sphere's own points
 
 
+def test_a_second_projection_of_the_run_plays_beside_the_first(dashboard_store, monkeypatch):
+    """"Beside it": the same run in a linked pane under another projection: the same samples, the same steps."""
+    from dashboard.player import decode_payload, unlink_payloads
+
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "sphere-d3", "beside": "pca"})
+    (element,) = at.get("bidi_component")
+    (h1, a1), (h2, a2) = (decode_payload(blob) for blob in unlink_payloads(element.proto.bytes))
+    assert (h1["dims"], h1["sphere"], h2["dims"], h2["sphere"]) == (3, True, 2, False)  # the sphere, then its PCA
+    assert h1["title"].endswith("(native circle / sphere)") and h2["title"].endswith("(PCA)")
+    assert h1["steps"] == h2["steps"] and np.array_equal(a1["index"], a2["index"])
+    at.selectbox(key="w_beside").set_value("none").run()
+    assert unlink_payloads(at.get("bidi_component")[0].proto.bytes) == [at.get("bidi_component")[0].proto.bytes]
+
+
 def test_a_3d_projection_plays_in_the_player(dashboard_store, monkeypatch):
     from dashboard.player import decode_payload
 

@@ -46,19 +46,21 @@ def shared_selection(num_points: int) -> list[int]:
 
 
 @st.fragment
-def player_view(run: str, steps: list[int], method: str, dims: int, proxy_shape: tuple[int, int] | None,
+def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_shape: tuple[int, int] | None,
                 names: list[str] | None, colours: list[str]) -> None:
     """The WebGL player: every step is in the browser already, so moving or playing the step reruns nothing;
-    this fragment reruns only when the player reports a lasso or the step it stopped on."""
+    this fragment reruns only when the player reports a lasso or the step it stopped on. `views` holds one
+    (method, dims) per pane: a second one puts another projection of the run beside the first, linked."""
     store = str(widgets.store())
     with widgets.run_errors():
-        blob = player.run_payload(store, run, tuple(steps), method, proxy_shape, tuple(names) if names else None,
-                                  dims)
+        blobs = [player.run_payload(store, run, tuple(steps), method, proxy_shape, tuple(names) if names else None,
+                                    dims) for method, dims in views]
         first_step = state.initial_step("step", steps)
         num_points = data.snapshot(store, run, first_step).num_points
         selected = shared_selection(num_points)
         wanted_colour = st.query_params.get("colour")
-        shown = player.player(blob, key=f"player_{run}_{method}_{dims}", step=first_step,
+        key = "+".join(f"{method}_{dims}" for method, dims in views)
+        shown = player.player(blobs if len(blobs) > 1 else blobs[0], key=f"player_{run}_{key}", step=first_step,
                               colour=wanted_colour if wanted_colour in colours else "label",
                               show_proxies=st.query_params.get("proxies", "1") == "1",
                               show_trajectories=st.query_params.get("trails") == "1", selected_ids=selected)
@@ -74,9 +76,12 @@ def player_view(run: str, steps: list[int], method: str, dims: int, proxy_shape:
             st.query_params["proxies"] = "1" if shown.show_proxies else "0"
         if shown.show_trajectories is not None:
             st.query_params["trails"] = "1" if shown.show_trajectories else "0"
-        st.caption(f"{len(steps)} steps × {num_points:,} points sent once ({len(blob) / 1e6:.2f} MB); play, step, "
+        sent = sum(len(b) for b in blobs)
+        st.caption(f"{len(steps)} steps × {num_points:,} points sent once ({sent / 1e6:.2f} MB); play, step, "
                    "colour and hover run in the browser. Drag to lasso- or box-select (or shift+drag in pan mode); "
-                   "double-click clears.")
+                   "double-click clears."
+                   + (" Both panes show the same samples: a selection in one lights them up in the other, so you "
+                      "can see where one projection puts what another keeps together." if len(blobs) > 1 else ""))
         snap = data.snapshot(store, run, step)
         selection_tables(store, run, snap, sample_frame(snap, names), selected, names, step)
 
@@ -218,12 +223,24 @@ with widgets.run_errors():
                                  format_func=lambda c: {"label": "class", "mode": "ground-truth mode", "split": "split",
                                                         "grad_norm": "per-sample gradient norm"}[c])
 
+    beside = "none"
+    if chart == "player":
+        beside = state.choose("beside", "Beside it", ["none", *methods], "none", container=top[1],
+                              format_func=lambda m: "nothing" if m == "none" else projections.METHODS[m],
+                              help="Another projection of the same run in a linked pane: one step, one camera, one "
+                                   "selection.")
     proxy_shape = None if first.proxies is None else tuple(first.proxies.shape[:2])
     if job_active:
         umap_progress(run)
         if method == "umap" and dims == 2:  # never compute twice: PCA until the background job is done
             method = "pca"
-    try:
+        if beside == "umap":
+            beside = "none"
+    views = [(method, dims)]
+    if beside not in ("none", method):
+        views.append((beside, first.dim if beside == "native" else 2 if method == "native" else dims))
+
+    def projected(method: str, dims: int) -> dict:
         if not projections.is_cached(store, run, all_steps, method, dims):
             with st.status(f"Computing UMAP of {len(steps)} snapshots (first time only, about a minute on a small "
                            "machine; then cached with the run)…", expanded=True) as status:
@@ -231,13 +248,19 @@ with widgets.run_errors():
                 projections.compute(store, run, all_steps, method, dims,
                                     progress=lambda frac, text: bar.progress(min(1.0, float(frac)), text=text))
                 status.update(label="UMAP ready", state="complete", expanded=False)
-        coords = projections.coordinates(store, run, all_steps, method, dims, proxy_shape)
-    except (ValueError, ImportError) as exc:  # RunError is a ValueError: shown the same way
-        st.warning(f"The {projections.METHODS[method]} projection is not available for this run: {exc}. "
-                   "PCA always works.")
-        st.stop()
+        return projections.coordinates(store, run, all_steps, method, dims, proxy_shape)
+
+    coords = None  # the first view's: the Plotly chart draws it
+    for shown_method, shown_dims in views:
+        try:
+            view_coords = projected(shown_method, shown_dims)
+        except (ValueError, ImportError) as exc:  # RunError is a ValueError: shown the same way
+            st.warning(f"The {projections.METHODS[shown_method]} projection is not available for this run: {exc}. "
+                       "PCA always works.")
+            st.stop()
+        coords = view_coords if coords is None else coords
 
     if chart == "player":
-        player_view(run, steps, method, dims, proxy_shape, names, colours)
+        player_view(run, steps, views, proxy_shape, names, colours)
     else:
         step_view(run, steps, coords, method, dims, colour_by, names, widgets.is_final(table, run))
