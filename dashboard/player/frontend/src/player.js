@@ -1,7 +1,7 @@
 // The embedding player (a Streamlit components-v2 module): decodes the run payload once (see
 // dashboard/player/payload.py for the format), then steps, plays and recolours it in the browser with
 // regl-scatterplot. Python hears back only a lasso ("selection") and, once the step stops moving, the view.
-import createScatterplot from 'regl-scatterplot';
+import createScatterplot, { createRenderer } from 'regl-scatterplot';
 
 const TYPED = { '<u2': Uint16Array, '|u1': Uint8Array, '<i4': Int32Array };
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16];
@@ -94,8 +94,12 @@ class Pane {
     this.stage.appendChild(this.trails);
     this.title = el('div', { className: 'pxl-title' }, this.stage);
     this.tip = el('div', { className: 'pxl-tip' }, this.stage);
+    // A renderer of the pane's own size: regl-scatterplot's default one is as large as the window, and every
+    // frame clears, gamma-corrects and copies all of it (in software WebGL, most of a frame's time)
+    this.renderer = createRenderer({ canvas: document.createElement('canvas') });
+    this.renderer.resize(600, 400);
     this.scatter = createScatterplot({
-      canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', ...(DRAG[player.mouse.value] || DRAG.lasso),
+      renderer: this.renderer, canvas: this.canvas, width: 600, height: 400, backgroundColor: '#ffffff', ...(DRAG[player.mouse.value] || DRAG.lasso),
       colorBy: 'valueA', sizeBy: 'valueB', opacity: 0.9, opacityInactiveMax: 0.2, pointColorActive: '#111111',
       pointOutlineWidth: 1, pointSizeSelected: 1, lassoColor: '#333333', deselectOnDblClick: true,
       deselectOnEscape: true,
@@ -129,6 +133,7 @@ class Pane {
   resize() {
     const { width, height } = this.stage.getBoundingClientRect();
     if (width > 0 && height > 0) {
+      this.renderer.resize(width, height);
       this.scatter.set({ width, height });
       if (!this.fitted) this.fitCamera();
     }
@@ -176,6 +181,9 @@ class Pane {
     this.valueB = new Float32Array(total);
     this.valueB.fill(this.bins + PROXY.halo, n, n + p);
     this.valueB.fill(this.bins + PROXY.core, n + p);
+    // the rows regl-scatterplot draws, [x, y, valueA, valueB] per point, allocated once per payload and refilled
+    // in place each step (handing it typed arrays makes it allocate n small arrays per draw)
+    this.rows = Array.from({ length: total }, () => [0, 0, 0, 0]);
     if (this.dims === 3) this.rotation = turnMatrix(...OBLIQUE);
     else this.scatter.set({ pointOrder: null }); // a 2-D payload after a 3-D one: the input order again
     this.title.textContent = header.title || '';
@@ -318,7 +326,15 @@ class Pane {
     this.fill(step, colouring);
     this.scatter.set({ pointColor: this.palette(colouring) });
     this.drawing = true;
-    this.scatter.draw({ x: this.x, y: this.y, valueA: this.valueA, valueB: this.valueB }, {
+    const { rows, x, y, valueA, valueB } = this;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      row[0] = x[i];
+      row[1] = y[i];
+      row[2] = valueA[i];
+      row[3] = valueB[i];
+    }
+    this.scatter.draw(rows, {
       transition, transitionDuration: transitionMs, zDataType: 'categorical', wDataType: 'categorical',
       preventFilterReset: true, select: selection.filter((i) => i < this.n), spatialIndex: this.indexes.get(step),
     }).then(() => {
@@ -545,6 +561,7 @@ class Pane {
   destroy() {
     this.resizer.disconnect();
     this.scatter.destroy();
+    this.renderer.destroy(); // ours: regl-scatterplot destroys only a renderer it made
   }
 }
 
