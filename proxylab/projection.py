@@ -66,7 +66,7 @@ from .store.atomic import atomic_write
 from .store.layout import PROJECTION_DIR
 
 #: bump when a change to this module changes the coordinates it produces (invalidates caches).
-CODE_VERSION = 1
+CODE_VERSION = 2
 METHODS = ("pca", "umap", "umap_aligned", "native")
 UMAP_ALIGNMENTS = ("joint", "init", "independent")
 DEFAULT_UMAP_ALIGNMENT = "joint"
@@ -316,11 +316,13 @@ def _pca(clouds: list[_Cloud], n_components: int, p: dict[str, Any]) -> list[np.
 def import_umap():
     """umap-learn, imported lazily, with numba's on-disk cache turned on for all of its compiled functions.
 
-    umap-learn compiles most of its numba functions without ``cache=True`` (pynndescent caches its own), so every
-    new process compiled them again: ≈ 20 s before its first fit, in each dashboard server, background projection
-    job and CLI call. With the cache on, only the very first process compiles; later ones load the machine code
-    from numba's cache (``__pycache__`` beside umap's sources, or ``NUMBA_CACHE_DIR``). A function numba cannot
-    cache is compiled as before (numba warns and goes on); numba internals that differ just leave it off.
+    umap-learn compiles most of its numba functions without ``cache=True``, so every new process compiled them
+    again: ≈ 20 s before its first fit, in each dashboard server, background projection job and CLI call. With the
+    cache on, only the very first process compiles; later ones load the machine code from numba's cache
+    (``__pycache__`` beside umap's sources, or ``NUMBA_CACHE_DIR``). A function numba cannot cache is compiled as
+    before (numba warns and goes on); numba internals that differ just leave it off. pynndescent's neighbour search
+    is one numba cannot cache (it takes the distance function as an argument): proxylab does not call it up to
+    ``EXACT_KNN_MAX_ROWS`` rows (see ``_umap_fit``).
     """
     import sys
 
@@ -345,13 +347,71 @@ def import_umap():
     return umap
 
 
-def _umap_model(n_components: int, p: dict[str, Any], n_rows: int, init: Any = "spectral"):
-    umap = import_umap()  # lazily: the first import and compile take ~25 s (then numba's cache)
+# umap-learn finds neighbours with pynndescent from 4,096 rows on, and numba cannot cache pynndescent's search (it
+# takes the distance function as an argument): ~17 s of compilation in every new process. Up to this many rows the
+# exact neighbours cost less than that compilation alone (on 2 cores: 6,000 rows × 128 in ~1 s, 20,000 × 16 in ~6 s).
+EXACT_KNN_MAX_ROWS = 20_000
 
-    return umap.UMAP(n_components=n_components, n_neighbors=min(p["n_neighbors"], n_rows - 1),
-                     min_dist=p["min_dist"], n_epochs=p["n_epochs"], init=init, random_state=p["seed"],
-                     n_jobs=1,  # a seeded UMAP is single-threaded anyway; saying so silences its warning
-                     metric="euclidean")  # on unit vectors euclidean ranks neighbours like cosine
+
+def exact_knn(x: np.ndarray, k: int, max_block_elements: int = 8_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows of every row of ``x`` (euclidean, the row itself first), by brute force in blocks.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d)
+    k : int
+        Neighbours per row, itself included (umap-learn's convention), ``1 <= k <= n``.
+    max_block_elements : int, default 8,000,000
+        Distances held at once (rows per block × n): bounds memory at 64 MB, whatever n.
+
+    Returns
+    -------
+    indices : ndarray of shape (n, k), int32
+        Row ``i`` lists ``i`` first, then its neighbours by distance (ties in index order).
+    distances : ndarray of shape (n, k), float32
+        The matching euclidean distances (0 for the row itself).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}], got {k}")
+    squared = np.einsum("ij,ij->i", x, x)  # (n,)
+    indices = np.empty((n, k), dtype=np.int32)
+    distances = np.empty((n, k), dtype=np.float32)
+    rows = max(1, max_block_elements // n)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        d2 = squared[start:stop, None] + squared[None, :] - 2.0 * (x[start:stop] @ x.T)  # (b, n)
+        np.maximum(d2, 0.0, out=d2)
+        own = np.arange(start, stop)
+        d2[own - start, own] = -1.0  # the row itself first, even beside an exact duplicate
+        kth = np.partition(d2, k - 1, axis=1)[:, k - 1:k]  # (b, 1): the k-th smallest distance of each row
+        # every candidate up to it, ties at the k-th included, ordered by row, distance, index: the first k per row
+        row, col = np.nonzero(d2 <= kth)
+        order = np.lexsort((col, d2[row, col], row))
+        first = np.searchsorted(row[order], np.arange(stop - start))[:, None] + np.arange(k)  # (b, k)
+        pick = order[first]
+        indices[start:stop] = col[pick]
+        distances[start:stop] = np.sqrt(np.maximum(d2[row[pick], col[pick]], 0.0))
+    return indices, distances
+
+
+def _umap_fit(x: np.ndarray, n_components: int, p: dict[str, Any], init: Any = "spectral") -> np.ndarray:
+    """``umap.UMAP(...).fit_transform(x)`` with proxylab's settings; exact neighbours where pynndescent would search."""
+    import warnings
+
+    umap = import_umap()  # lazily: the first import and compile take ~25 s (then numba's cache)
+    n_neighbors = min(p["n_neighbors"], x.shape[0] - 1)
+    # below 4,096 rows umap-learn takes exact (cached) distances itself
+    knn = exact_knn(x, n_neighbors) if 4096 <= x.shape[0] <= EXACT_KNN_MAX_ROWS else (None, None, None)
+    model = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=p["min_dist"],
+                      n_epochs=p["n_epochs"], init=init, random_state=p["seed"],
+                      n_jobs=1,  # a seeded UMAP is single-threaded anyway; saying so silences its warning
+                      metric="euclidean",  # on unit vectors euclidean ranks neighbours like cosine
+                      precomputed_knn=knn)
+    with warnings.catch_warnings():  # no search index: proxylab places further points itself, never via transform
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
+        return model.fit_transform(x)
 
 
 def _umap(clouds: list[_Cloud], n_components: int, p: dict[str, Any], progress: ProgressFn) -> list[np.ndarray]:
@@ -363,7 +423,7 @@ def _umap(clouds: list[_Cloud], n_components: int, p: dict[str, Any], progress: 
         fit_ids = [_fit_subset(c.x.shape[0], c.n_points, per_step, rng) for c in clouds]
         stacked = np.concatenate([c.x[ids] for c, ids in zip(clouds, fit_ids)])
         progress(0.3, f"fitting UMAP on {stacked.shape[0]} points of {len(clouds)} steps")
-        coords = _umap_model(n_components, p, stacked.shape[0]).fit_transform(stacked)
+        coords = _umap_fit(stacked, n_components, p)
         out, offset = [], 0
         for c, ids in zip(clouds, fit_ids):
             out.append(_extend_layout(c.x, ids, coords[offset:offset + len(ids)]))
@@ -379,7 +439,7 @@ def _umap(clouds: list[_Cloud], n_components: int, p: dict[str, Any], progress: 
         if alignment == "init" and same_rows:
             init = prev[ids]
             init = (init - init.mean(axis=0)) / max(float(init.std()), 1e-12) * 5.0  # umap expects a modest scale
-        coords = _umap_model(n_components, p, len(ids), init).fit_transform(c.x[ids])
+        coords = _umap_fit(c.x[ids], n_components, p, init)
         prev, prev_ids = _extend_layout(c.x, ids, coords), ids
         out.append(prev)
     return out

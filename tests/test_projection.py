@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from proxylab.projection import (
-    Projection, _extend_layout, cache_key, cache_path, cached_projection, knn_preservation, layout_motion,
-    project_run,
+    Projection, _extend_layout, cache_key, cache_path, cached_projection, exact_knn, knn_preservation,
+    layout_motion, project_run,
 )
 from proxylab.store import RunWriter, open_run, write_fake_run
 
@@ -244,6 +244,48 @@ def test_umap_init_small_data(run):
 def test_umap_aligned_small_data(run):
     proj = project_run(run, [20, 40, 60], "umap_aligned", params={"n_epochs": 50}, use_cache=False)
     assert all(proj[s].points.shape == (240, 2) and np.isfinite(proj[s].points).all() for s in proj)
+
+
+def test_exact_knn_is_the_brute_force_neighbours_in_any_block_size():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(3)
+    x = _unit(rng.normal(size=(700, 16))).astype(np.float32)
+    x[100] = x[7]  # an exact duplicate: each of the two still lists itself first
+    reference_d, reference_i = NearestNeighbors(n_neighbors=16, algorithm="brute").fit(x).kneighbors(x)
+    # rows whose 16 nearest distances are all apart (no tie inside the 15, none at the boundary to the 16th)
+    unambiguous = np.diff(reference_d, axis=1).min(axis=1) > 1e-6
+    reference_d, reference_i = reference_d[:, :15], reference_i[:, :15]
+    for block in (1, 1_000, 10**9):  # one distance per block, a few rows per block, everything at once
+        indices, distances = exact_knn(x, 15, max_block_elements=block)
+        assert indices.shape == distances.shape == (700, 15) and indices.dtype == np.int32
+        assert (indices[:, 0] == np.arange(700)).all() and (distances[:, 0] == 0).all()
+        assert indices[7, 1] == 100 and indices[100, 1] == 7 and distances[7, 1] == 0
+        np.testing.assert_allclose(distances, reference_d, atol=1e-6)
+        assert (indices[unambiguous] == reference_i[unambiguous]).all() and unambiguous.mean() > 0.9
+    assert (exact_knn(x[:5], 5)[0][:, 0] == np.arange(5)).all()  # k = n
+    with pytest.raises(ValueError, match="k must be in"):
+        exact_knn(x[:5], 6)
+
+
+def test_a_joint_umap_past_4096_rows_takes_exact_neighbours_not_pynndescent(tmp_path, monkeypatch):
+    """pynndescent's search is compiled in every new process (numba cannot cache it); proxylab hands umap-learn
+    exact neighbours instead, so a fit of 4,500 stacked rows must never reach umap's own neighbour search."""
+    from proxylab.projection import import_umap
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("umap-learn searched for neighbours itself (pynndescent)")
+
+    monkeypatch.setattr(import_umap().umap_, "nearest_neighbors", no_search)
+    write_fake_run(tmp_path, "wide", steps=60, snapshot_every=20, n=1500, classes=4, modes_per_class=2, k=2, d=12)
+    big = open_run(tmp_path, "wide")
+    proj = project_run(big, [20, 40, 60], "umap", params={"n_epochs": 30}, use_cache=False)  # 3 x 1,500 rows
+    snap = big.snapshot(60)
+    pts = proj[60].points.astype(np.float64)
+    assert pts.shape == (1500, 2) and np.isfinite(pts).all()
+    d2 = ((pts[:, None] - pts[None]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    assert (snap.labels[d2.argmin(1)] == snap.labels).mean() > 0.9  # the layout keeps the classes together
 
 
 def test_umap_is_imported_with_numba_caching_on():
