@@ -71,7 +71,9 @@ def source_state() -> dict[str, Any]:
                                capture_output=True, text=True, timeout=10).stdout.strip()
         out["uncommitted_changes_in_measured_code"] = bool(dirty)
     except (OSError, subprocess.SubprocessError):
-        out["git_head"] = "unknown"
+        out["git_head"] = ""
+    # a copy of the tree without .git (a lent GPU machine): the commit it was copied at, if the caller says so
+    out["git_head"] = out["git_head"] or os.environ.get("BENCH_GIT_HEAD", "unknown")
     digest = hashlib.sha1()
     for folder in ("proxylab", "dashboard", "bench"):
         for path in sorted((REPO / folder).rglob("*.py")):

@@ -26,19 +26,19 @@ FAMILY = ("mpa", "mpa_dw", "mpa_pw", "proxy_anchor+so", "mpa+so")
 SO_WEIGHT = 0.05
 
 
-def _make_pairs(B: int, d: int, C: int, K: int, seed: int = 0):
+def _make_pairs(B: int, d: int, C: int, K: int, seed: int = 0, device: str = "cpu"):
     import torch
     from pytorch_metric_learning import losses as pml
 
     from proxylab.losses import make_loss
 
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(B, d, generator=g).requires_grad_(True)
-    y = torch.randint(0, C, (B,), generator=g)
+    x = torch.randn(B, d, generator=g).to(device).requires_grad_(True)
+    y = torch.randint(0, C, (B,), generator=g).to(device)
 
     def ours(name, **params):
         torch.manual_seed(seed)
-        return make_loss(name, C, d, proxies_per_class=K, **params)
+        return make_loss(name, C, d, proxies_per_class=K, **params).to(device)
 
     def ours_step(loss_fn):
         def fn():
@@ -60,7 +60,8 @@ def _make_pairs(B: int, d: int, C: int, K: int, seed: int = 0):
     p_nca = pml.ProxyNCALoss(num_classes=C * K, embedding_size=d, softmax_scale=1.0)
     p_nca.proxies = torch.nn.Parameter(nca.proxies.detach().reshape(C * K, d).clone())
     if K > 1:
-        p_nca.proxy_labels = torch.arange(C).repeat_interleave(K)
+        p_nca.proxy_labels = torch.arange(C, device=device).repeat_interleave(K)
+    p_nca.to(device)
     fns["proxy_nca"], fns["pml:proxy_nca"] = ours_step(nca), pml_step(p_nca, "proxies", y)
     checks["proxy_nca"] = (lambda: nca(x, y).loss, lambda: p_nca(x, y))
     same["proxy_nca"] = True
@@ -68,6 +69,7 @@ def _make_pairs(B: int, d: int, C: int, K: int, seed: int = 0):
     pa = ours("proxy_anchor", alpha=32.0, margin=0.1)
     p_pa = pml.ProxyAnchorLoss(num_classes=C * K, embedding_size=d, margin=0.1, alpha=32)
     p_pa.proxies = torch.nn.Parameter(pa.proxies.detach().reshape(C * K, d).clone())
+    p_pa.to(device)
     pa_labels = y * K  # K > 1: same sizes, different function (PML has no sub-proxies of one class)
     fns["proxy_anchor"], fns["pml:proxy_anchor"] = ours_step(pa), pml_step(p_pa, "proxies", pa_labels)
     checks["proxy_anchor"] = (lambda: pa(x, y).loss, lambda: p_pa(x, pa_labels))
@@ -76,6 +78,7 @@ def _make_pairs(B: int, d: int, C: int, K: int, seed: int = 0):
     st = ours("soft_triple", tau=0.0, scale=20.0, gamma=0.1, margin=0.01)
     p_st = pml.SoftTripleLoss(num_classes=C, embedding_size=d, centers_per_class=K, la=20, gamma=0.1, margin=0.01)
     p_st.fc = torch.nn.Parameter(st.proxies.detach().reshape(C * K, d).T.clone())
+    p_st.to(device)
     fns["soft_triple"], fns["pml:soft_triple"] = ours_step(st), pml_step(p_st, "fc", y)
     checks["soft_triple"] = (lambda: st(x, y).loss, lambda: p_st(x, y))
     same["soft_triple"] = True
@@ -89,14 +92,19 @@ def _make_pairs(B: int, d: int, C: int, K: int, seed: int = 0):
 
 
 def run(quick: bool) -> dict[str, Any]:
+    return measure(QUICK if quick else FULL, "cpu")
+
+
+def measure(cfg: dict[str, Any], device: str) -> dict[str, Any]:
+    """Time every pair and family member of ``cfg``'s sizes on ``device`` (``torch.utils.benchmark`` synchronises
+    CUDA around each timed block)."""
     import torch
 
-    cfg = QUICK if quick else FULL
     rows = []
     configs = list(itertools.product(cfg["B"], cfg["d"], cfg["C"], cfg["K"]))
     for i, (B, d, C, K) in enumerate(configs):
         log(f"losses {i + 1}/{len(configs)}: B={B} d={d} C={C} K={K}")
-        fns, checks, same = _make_pairs(B, d, C, K)
+        fns, checks, same = _make_pairs(B, d, C, K, device=device)
         diffs = {}
         for name, (a, b) in checks.items():
             with torch.no_grad():
@@ -116,4 +124,4 @@ def run(quick: bool) -> dict[str, Any]:
             row["family"][name] = {"ms": 1e3 * times[name]["median_s"], "vs_proxy_anchor": times[name]["median_s"] / ref}
         rows.append(row)
     return {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
-            "so_weight": SO_WEIGHT, "rows": rows}
+            "so_weight": SO_WEIGHT, "device": device, "rows": rows}

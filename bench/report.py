@@ -490,6 +490,22 @@ def _scaling(docs: dict) -> str:
     return "\n".join(out)
 
 
+def _gpu(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    losses: list = []
+    text = [f"On **{doc['gpu']}** (CUDA {doc['cuda']}), everything on the GPU. **Losses**, the pairs and sizes of "
+            "section 1: " + _losses(doc["losses"], losses)]
+    summary += [[row[0].replace("Losses:", "GPU losses:"), *row[1:]] for row in losses]
+    rows = [[f"{r['N']:,}", r["d"], _f(r["cpu_s"], 3), _f(r["gpu_s"], 4), _f(r["cpu_over_gpu"], 0),
+             f"{r['max_abs_diff']:.0e}", _f(r["metrics_cpu"]["R@1"], 3)] for r in doc["metrics"]]
+    text += ["", "**Retrieval metrics** (R@k, MAP@R, ... with the default ks) of the same seeded unit vectors, one "
+             "call on the GPU (after a warm-up call on 2,000 of them) against one on this machine's CPU "
+             f"({doc['machine']['logical_cores']} cores):", "",
+             _table(["N", "d", "CPU s", "GPU s", "CPU ÷ GPU", "max |Δ metric|", "R@1"], rows)]
+    return "\n".join(text)
+
+
 def render(out: Path) -> str:
     docs = _load(out)
     summary: list[list[str]] = []
@@ -497,9 +513,9 @@ def render(out: Path) -> str:
     titles = {"losses": "1. Losses (forward + backward)", "metrics": "2. Retrieval metrics",
               "training": "3. Training throughput and logging overhead", "projection": "4. Projection",
               "umap_start": "4b. UMAP's first fit: proxylab vs plain umap-learn",
-              "dashboard": "5. Dashboard in a real browser"}
+              "dashboard": "5. Dashboard in a real browser", "gpu": "5b. On a GPU"}
     fns = {"losses": _losses, "metrics": _metrics, "training": _training, "projection": _projection,
-           "umap_start": _umap_start, "dashboard": _dashboard}
+           "umap_start": _umap_start, "dashboard": _dashboard, "gpu": _gpu}
     for s in SUITES:
         if s not in docs:
             sections.append(f"## {titles[s]}\n\nNot measured (no `{s}.json` in `{out}`).")

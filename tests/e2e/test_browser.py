@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -45,7 +46,8 @@ def page(server):
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         tab.on("pageerror", lambda e: errors.append(str(e)))
-        tab.errors = errors
+        tab.errors, tab.requests = errors, []
+        tab.on("request", lambda r: tab.requests.append(r.url))
         yield tab
         browser.close()
 
@@ -87,6 +89,11 @@ def test_every_page_renders_without_errors(server, page):
         assert page.locator(".js-plotly-plot").count() >= 1
         _settle_and_shoot(page, name)
     assert not page.errors, page.errors
+    # every page, its scripts, fonts and favicon included, is served by the dashboard itself
+    outside = [u for u in page.requests
+               if urlparse(u).scheme not in ("blob", "data") and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    assert not outside, outside
+    assert len(page.requests) > 20  # the recorder saw the pages load
 
 
 # What every chart on the page draws: trace coordinates and colours, the axes' types and ranges (a JS expression).
