@@ -31,6 +31,7 @@ def test_every_scene_shows_its_figure_its_claim_and_a_measured_number(demo_store
     assert scene.takeaway in text
     numbers = re.findall(r"<b>[^<]*\d[^<]*</b>", text)
     assert numbers, text  # the number that proves the claim, measured on the scene's runs
+    assert not re.search(r"-0\.0+\b", text), text  # a cosine of exactly zero is "0.00", not "-0.00"
     assert charts(at) or at.get("bidi_component"), f"scene {key} drew no figure"
     for role in scene.roles:  # on the tagged runs
         assert scenes.runs_by_role(data.runs_table(demo_store))[role] in text

@@ -83,7 +83,7 @@ with widgets.run_errors():
         snap = final_snapshot(run)
         cosines = scenes.mode_centre_cosines(snap.embeddings, snap.labels, snap.modes)
         claim(current.takeaway,
-              f"cosine between the two mode centres of a class: <b>{np.median(cosines):.2f}</b> (median over "
+              f"cosine between the two mode centres of a class: <b>{np.median(cosines):z.2f}</b> (median over "
               f"classes; −1 = opposite) in <code>{run}</code>, d = {snap.dim}, no projection.")
         player_scene([run], ["samples by class; each mode a shade of its class colour"], show_proxies=False,
                      colour="mode")
@@ -95,7 +95,7 @@ with widgets.run_errors():
         claim(current.takeaway,
               f"modes covered: <b>{nums[single]['covered']:.0%}</b> with one proxy vs "
               f"<b>{nums[multi]['covered']:.0%}</b> with four; best own-proxy cosine of a mode (median): "
-              f"<b>{nums[single]['median_cos']:.2f}</b> vs <b>{nums[multi]['median_cos']:.2f}</b> "
+              f"<b>{nums[single]['median_cos']:z.2f}</b> vs <b>{nums[multi]['median_cos']:z.2f}</b> "
               f"(<code>{single}</code> vs <code>{multi}</code>, final step).")
         k = [int(meta_of(r)["config"]["proxies_per_class"]) for r in runs]
         player_scene(runs, [f"K = {k[0]} proxy per class", f"K = {k[1]} sub-proxies per class"])
@@ -130,8 +130,8 @@ with widgets.run_errors():
             medians[run] = float(np.median(best[run]))
         small, large = runs
         claim(current.takeaway,
-              f"median best own-proxy cosine of a mode: <b>{medians[small]:.2f}</b> at δ = {margins[small]:g} vs "
-              f"<b>{medians[large]:.2f}</b> at δ = {margins[large]:g} (same data, loss, K and steps).")
+              f"median best own-proxy cosine of a mode: <b>{medians[small]:z.2f}</b> at δ = {margins[small]:g} vs "
+              f"<b>{medians[large]:z.2f}</b> at δ = {margins[large]:g} (same data, loss, K and steps).")
         st.plotly_chart(lesson_figures.margin_figure(best, margins, style=style), key="lesson_margin")
 
     elif current.key == "orthogonality":
