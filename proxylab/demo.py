@@ -123,7 +123,7 @@ def start_umap_in_background(store: Path) -> None:
     from .projection_jobs import start
 
     start(Path(store), list(UMAP_RUNS), "umap", 2)
-    print(f"UMAP of {len(UMAP_RUNS)} teaching runs is being computed in the background (a few minutes on 2 cores); "
+    print(f"UMAP of {len(UMAP_RUNS)} teaching runs is being computed in the background (about a minute on 2 cores); "
           "the Embedding page shows PCA until a run's UMAP is ready, then switches to it.")
 
 
