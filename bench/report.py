@@ -404,8 +404,10 @@ def _player(doc: dict, summary: list) -> list[str]:
         text += ["", f"**Autoplay** on `{a['run']}` ({a['points']:,} points, {a['snapshots']} snapshots, payload "
                  f"{_mb(a['payload_bytes'])} MB): first draw {_f(a['first_draw_s'])} s after page load "
                  f"(data → first frame {_s(a['data_to_first_frame_s'])} s); played at the fastest speed "
-                 f"({a['speed']:g}×, one step every {_f(a['period_ms'], 0)} ms asked) for {_f(a['played_s'], 1)} s: "
-                 f"{a['steps_drawn']} steps drawn = **{_f(a['steps_per_s'], 1)} steps/s**, {_f(a['frames_per_s'], 0)} "
+                 f"({a['speed']:g}×, one step every {_f(a['period_ms'], 0)} ms asked) for {_f(a['played_s'], 1)} s"
+                 + (f", the median of {len(a['plays'])} plays (each: " + ", ".join(
+                     _f(play["steps_per_s"], 1) for play in a["plays"]) + " steps/s)" if a.get("plays") else "") +
+                 f": {a['steps_drawn']} steps drawn = **{_f(a['steps_per_s'], 1)} steps/s**, {_f(a['frames_per_s'], 0)} "
                  f"frames/s (transition frames included); the canvas element stayed the same: "
                  f"{'yes' if a['same_canvas'] else '**no**'}; WebGL contexts before / after playing: "
                  f"{a['webgl_contexts_before']} / {a['webgl_contexts_after']}; page errors: {len(a['page_errors'])}."]
