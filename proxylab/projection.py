@@ -362,7 +362,8 @@ def exact_knn(x: np.ndarray, k: int, max_block_elements: int = 8_000_000) -> tup
     k : int
         Neighbours per row, itself included (umap-learn's convention), ``1 <= k <= n``.
     max_block_elements : int, default 8,000,000
-        Distances held at once (rows per block × n): bounds memory at 64 MB, whatever n.
+        Distances per block (rows per block × n): a block's float64 distances take at most 64 MB (with a few
+        temporaries of that size), whatever n.
 
     Returns
     -------
