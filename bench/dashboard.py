@@ -54,7 +54,7 @@ VIEWPORT = {"width": 1400, "height": 1000}
 FULL = {"N": (5000, 50000), "loads": 4, "slides": 6, "autoplay_n": 100_000, "autoplay_snapshots": 20,
         "autoplay_s": 8.0, "autoplay_plays": 5, "import_n": 1_000_000, "import_d": 128, "pan_s": 4.0}
 QUICK = {"N": (5000,), "loads": 2, "slides": 2, "autoplay_n": 20_000, "autoplay_snapshots": 20, "autoplay_s": 3.0,
-         "autoplay_plays": 2, "import_n": 100_000, "import_d": 128, "pan_s": 2.0}
+         "autoplay_plays": 3, "import_n": 100_000, "import_d": 128, "pan_s": 2.0}
 API = "document.querySelector('.pxl-player')?.playerApi"
 # counts the WebGL contexts a page creates (one per canvas that asks for one), before any page script runs
 COUNT_CONTEXTS = """(() => {
@@ -288,7 +288,7 @@ def measure_autoplay(name: str, steps: list[int], store: Path, cfg: dict, logdir
                 plays.append({"seconds": played["seconds"], "steps_drawn": played["changes"],
                               "steps_per_s": played["changes"] / played["seconds"],
                               "frames_per_s": played["frames"] / played["seconds"], "still_playing": played["playing"]})
-            median = sorted(plays, key=lambda play: play["steps_per_s"])[len(plays) // 2]
+            median = sorted(plays, key=lambda play: play["steps_per_s"])[len(plays) // 2]  # odd counts: the median
             res.update(speed=float(fastest), period_ms=700 / float(fastest), played_s=median["seconds"],
                        steps_drawn=median["steps_drawn"], steps_per_s=median["steps_per_s"],
                        frames_per_s=median["frames_per_s"], still_playing=all(p["still_playing"] for p in plays),

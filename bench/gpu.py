@@ -2,8 +2,9 @@
 (proxylab vs pytorch-metric-learning, the same functions as section 1), and retrieval metrics of the same points on
 the GPU against this machine's CPU (time and agreement).
 
-Without a CUDA device the suite measures nothing and leaves the last ``gpu.json`` as it was. The GPU timings synchronise the device around each
-timed block (``torch.utils.benchmark``); the metrics time one call after a warm-up call on a subset.
+Without a CUDA device the suite measures nothing and leaves the last ``gpu.json`` as it was. The GPU timings
+synchronise the device around each timed block (``torch.utils.benchmark``); the metrics time one call after a
+warm-up call on a subset.
 """
 from __future__ import annotations
 
