@@ -132,6 +132,16 @@ def snapshot_steps(store: str, name: str) -> list[int]:
     return open_run(store, name).snapshot_steps()
 
 
+def proxy_shape(store: str, name: str, steps: list[int] | tuple[int, ...]) -> tuple[int, int] | None:
+    """(C, K) of the proxies in the latest of `steps` whose snapshot has proxies; None when none has. A run logged
+    or imported with proxies at some steps only (or once) has them there and nowhere else."""
+    for step in reversed(list(steps)):
+        proxies = snapshot(store, name, step).proxies
+        if proxies is not None:
+            return int(proxies.shape[0]), int(proxies.shape[1])
+    return None
+
+
 def long_scalars(frames: dict[str, pd.DataFrame], keys: list[str]) -> pd.DataFrame:
     """Wide per-run scalar frames → one long frame (run, step, key, value), NaN rows dropped."""
     parts = []
@@ -153,4 +163,4 @@ def class_names(meta_doc: dict) -> list[str] | None:
 
 
 __all__ = ["RunError", "store_path", "run_stamp", "runs_table", "meta", "scalars", "scalar_keys", "vectors",
-           "evals", "snapshot", "snapshot_steps", "long_scalars", "class_names"]
+           "evals", "snapshot", "snapshot_steps", "proxy_shape", "long_scalars", "class_names"]

@@ -57,7 +57,8 @@ def compute(store: str, name: str, steps: tuple[int, ...], method: str, dims: in
 @st.cache_data(show_spinner=False, max_entries=16)
 def coordinates(store: str, name: str, steps: tuple[int, ...], method: str, dims: int,
                 proxy_shape: tuple[int, int] | None) -> Coords:
-    """Coordinates of every step in `steps`, aligned across steps; proxies reshaped to (C, K, m).
+    """Coordinates of every step in `steps`, aligned across steps; proxies reshaped to (C, K, m) (None at a step
+    whose snapshot has none, or none of shape `proxy_shape`).
 
     `steps` is part of the key, so a live run that gains a snapshot gets a fresh (joint) projection.
     """
@@ -65,8 +66,8 @@ def coordinates(store: str, name: str, steps: tuple[int, ...], method: str, dims
 
     result = project_run(open_run(store, name), list(steps), method, dims, None, None)
     out = {}
-    for step, proj in result.items():
-        has_proxies = proxy_shape is not None and len(proj.proxies)
+    for step, proj in result.items():  # a step without proxies, or with proxies of another shape, has none here
+        has_proxies = proxy_shape is not None and len(proj.proxies) == proxy_shape[0] * proxy_shape[1]
         proxies = np.asarray(proj.proxies).reshape(*proxy_shape, -1) if has_proxies else None
         out[int(step)] = (np.asarray(proj.points), proxies)
     return out

@@ -106,12 +106,23 @@ def teaching_default(table: pd.DataFrame, page: str) -> str | None:
     return next((run for config in wanted if (run := find_run(table, **config))), None)
 
 
+def cell(value):
+    """A runs-table cell as plain Python: None for a missing value (None, NaN, pd.NA), else the value."""
+    if value is None or isinstance(value, (list, tuple, str, bool)):
+        return value
+    return None if pd.isna(value) else value
+
+
 def find_run(table: pd.DataFrame, **config) -> str | None:
-    """First openable run whose config matches all of `config` (e.g. loss='mpa_dw'), else None."""
-    rows = table[table["openable"]]
-    for key, value in config.items():
-        rows = rows[rows[key].map(value) if callable(value) else rows[key] == value]
-    return rows["name"].iloc[0] if len(rows) else None
+    """First openable run whose config matches all of `config`, else None. A value is either what the cell must equal
+    (missing equals missing) or a test called on the cell as plain Python (None when missing), e.g.
+    ``find_run(table, loss="mpa_dw", K=lambda k: (k or 0) > 1)``. Row by row: a store's table is small, and a
+    chain of pandas masks breaks once one selects nothing (an empty mask indexes columns)."""
+    for row in table.to_dict("records"):
+        if row["openable"] and all(want(cell(row[key])) if callable(want) else cell(row[key]) == cell(want)
+                                   for key, want in config.items()):
+            return row["name"]
+    return None
 
 
 def snapshot_steps_or_stop(name: str) -> list[int]:

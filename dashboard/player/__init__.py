@@ -79,36 +79,51 @@ def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
     coords = projections.coordinates(store, name, steps, method, dims, proxy_shape)
     snaps = [data.snapshot(store, name, s) for s in steps]
     first = snaps[0]
-    proxies = None if proxy_shape is None else np.stack([coords[s][1] for s in steps])
+    present = np.array([coords[s][1] is not None for s in steps])  # steps whose proxies the payload shows
+    proxies = nearest = links = None
+    if proxy_shape is not None and present.any():
+        filler = coords[steps[int(np.flatnonzero(present)[-1])]][1]  # any finite value: the browser hides it
+        proxies = np.stack([coords[s][1] if ok else filler for s, ok in zip(steps, present)])
+        nearest = np.zeros((len(steps), first.num_points), np.int64)  # (S, N) flat index c·K + k of the most
+        for i in np.flatnonzero(present):  # similar proxy in the embedding space
+            cls, sub, _ = analysis.nearest_proxy(snaps[i].embeddings, snaps[i].proxies)
+            nearest[i] = cls * proxy_shape[1] + sub
+        if mode_links and (first.modes >= 0).any():
+            links = _mode_links(snaps, [coords[s][0] for s in steps], method == "native", present)
     n_classes = max(int(first.labels.max(initial=0)) + 1, proxy_shape[0] if proxy_shape else 0)
     colours, mode_colour = palettes(first.labels, first.modes, n_classes)
-    nearest = None
-    if proxy_shape is not None:  # in the embedding space, per step: (S, N) flat proxy index c·K + k
-        k = proxy_shape[1]
-        nearest = np.stack([cls * k + sub for cls, sub, _ in
-                            (analysis.nearest_proxy(s.embeddings, s.proxies) for s in snaps)])
     return encode_payload(steps, np.stack([coords[s][0] for s in steps]), first.labels, first.modes, first.split,
                           first.index, np.stack([s.grad_norm for s in snaps]), proxies,
                           class_names=class_names, palettes=colours, mode_colour=mode_colour,
                           title=title or f"{name} ({projections.METHODS[method]})", nearest_proxy=nearest,
                           images=_thumbnails(store, name, first.num_points),
-                          sphere=method == "native" and first.dim == 3,
-                          mode_links=_mode_links(snaps, [coords[s][0] for s in steps], method == "native")
-                          if mode_links and proxy_shape is not None and (first.modes >= 0).any() else None)
+                          sphere=method == "native" and first.dim == 3, mode_links=links,
+                          proxy_steps=present if proxies is not None else None)
 
 
-def _mode_links(snaps: list, drawn: list[np.ndarray], native: bool) -> dict[str, np.ndarray]:
+def _mode_links(snaps: list, drawn: list[np.ndarray], native: bool, present: np.ndarray) -> dict[str, np.ndarray]:
     """Per step, each mode's drawn centre, its assigned flat proxy index and whether it is covered (see
     :func:`analysis.mode_assignments`). A native view draws the centre where it is (the unit mean embedding); a
-    projection draws it at the mean of the mode's projected samples."""
+    projection draws it at the mean of the mode's projected samples. A step without proxies (`present` False)
+    gets placeholder links the browser does not draw."""
+    tables = {i: analysis.mode_assignments(s.embeddings, s.labels, s.modes, s.proxies) for i, s in enumerate(snaps)
+              if present[i]}
+    modes = next(iter(tables.values()))["mode"].to_numpy()
+    tables = {i: t for i, t in tables.items() if np.array_equal(t["mode"].to_numpy(), modes)}
     centres, proxy, covered = [], [], []
-    for snap, points in zip(snaps, drawn):
-        table = analysis.mode_assignments(snap.embeddings, snap.labels, snap.modes, snap.proxies)
-        k, dims = snap.proxies.shape[1], points.shape[1]
-        where = list(table["centre"]) if native else [points[snap.modes == m].mean(axis=0) for m in table["mode"]]
-        centres.append(np.stack(where) if where else np.zeros((0, dims)))
-        proxy.append(table["class"].to_numpy() * k + table["best_sub_proxy"].to_numpy())
-        covered.append(table["covered"].to_numpy())
+    for i, (snap, points) in enumerate(zip(snaps, drawn)):
+        table = tables.get(i)
+        if native:
+            where = list(table["centre"]) if table is not None else [np.zeros(points.shape[1])] * len(modes)
+        else:
+            where = [points[snap.modes == m].mean(axis=0) for m in modes]
+        centres.append(np.stack(where) if where else np.zeros((0, points.shape[1])))
+        if table is None:
+            proxy.append(np.zeros(len(modes), np.int64))
+            covered.append(np.zeros(len(modes), bool))
+        else:
+            proxy.append(table["class"].to_numpy() * snap.proxies.shape[1] + table["best_sub_proxy"].to_numpy())
+            covered.append(table["covered"].to_numpy())
     return {"centres": np.stack(centres), "proxy": np.stack(proxy), "covered": np.stack(covered)}
 
 
@@ -128,7 +143,7 @@ def pane_payload(store: str, name: str) -> bytes:
     the browser), else the run's own PCA."""
     steps = tuple(data.snapshot_steps(store, name))
     snap = data.snapshot(store, name, steps[-1])
-    proxy_shape = None if snap.proxies is None else tuple(snap.proxies.shape[:2])
+    proxy_shape = data.proxy_shape(store, name, steps)
     names = data.class_names(data.meta(store, name, data.run_stamp(Path(store), name))["meta"])
     native = snap.dim in (2, 3)
     return run_payload(store, name, steps, "native" if native else "pca", proxy_shape,

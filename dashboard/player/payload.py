@@ -60,7 +60,8 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
                    palettes: dict[str, list[str]] | None = None, mode_colour: np.ndarray | None = None,
                    title: str = "", nearest_proxy: np.ndarray | None = None,
                    images: np.ndarray | None = None, sphere: bool = False,
-                   mode_links: dict[str, np.ndarray] | None = None) -> bytes:
+                   mode_links: dict[str, np.ndarray] | None = None,
+                   proxy_steps: np.ndarray | None = None) -> bytes:
     """Pack a run's aligned 2-D projections and per-point attributes for the browser.
 
     Parameters
@@ -97,6 +98,10 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         Each ground-truth mode joined to the sub-proxy it is assigned to, per step (the Lessons' coverage
         picture): ``"centres"`` (S, M, D), where each mode's centre is drawn; ``"proxy"`` (S, M), the flat index
         c·K + k of its assigned proxy; ``"covered"`` (S, M), bool, whether its nearest proxy is of its class.
+    proxy_steps : ndarray of shape (S,), bool, optional
+        Which steps have proxies (a run logged or imported with proxies at some steps only; default: all). At a
+        step without, the browser draws no proxy, no trajectory vertex, no mode link and no nearest proxy; its
+        entries in `proxies`, `nearest_proxy` and `mode_links` must still be finite and in range (any value).
 
     Returns
     -------
@@ -125,6 +130,8 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
     if proxies.ndim != 4 or proxies.shape[0] != n_steps or proxies.shape[3] != dims:
         raise ValueError(f"proxies must have shape ({n_steps}, C, K, {dims}), got {proxies.shape}")
     n_classes, per_class = proxies.shape[1:3]
+    proxy_steps = np.ones(n_steps, bool) if proxy_steps is None else np.asarray(proxy_steps, dtype=bool)
+    _check_shape("proxy_steps", proxy_steps, (n_steps,))
     flat_proxies = proxies.reshape(n_steps, n_classes * per_class, dims)
 
     links = _mode_links(mode_links, n_steps, dims, n_classes * per_class)
@@ -156,6 +163,7 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         "proxies": coords(flat_proxies),  # (S, C*K, D)
         "proxy_class": np.repeat(np.arange(n_classes), per_class).astype("<u2"),
         "proxy_k": np.tile(np.arange(per_class), n_classes).astype("u1"),
+        "proxy_steps": proxy_steps.astype("u1"),  # (S,) 1 where the step has proxies
         "labels": attributes["labels"].astype("<i4"),
         "modes": attributes["modes"].astype("<i4"),
         "split": attributes["split"].astype("u1"),

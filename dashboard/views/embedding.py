@@ -229,7 +229,7 @@ with widgets.run_errors():
                               format_func=lambda m: "nothing" if m == "none" else projections.METHODS[m],
                               help="Another projection of the same run in a linked pane: one step, one camera, one "
                                    "selection.")
-    proxy_shape = None if first.proxies is None else tuple(first.proxies.shape[:2])
+    proxy_shape = data.proxy_shape(store, run, steps)
     if job_active:
         umap_progress(run)
         if method == "umap" and dims == 2:  # never compute twice: PCA until the background job is done

@@ -13,7 +13,8 @@ const COLOUR_NAMES = { label: 'class', mode: 'ground-truth mode', split: 'split'
 const DEPTH_BINS = 8; // 3-D: samples drawn in 8 depth layers, the far ones fainter
 const ORBIT_RAD_PER_PX = 0.01;
 const OBLIQUE = [0.6, 0.45]; // 3-D opens turned (yaw, pitch in rad), so that depth reads at once
-const PROXY = { halo: 0, core: 1, far: 2 }; // after the depth layers: halo, core; +2 when behind the centre
+// after the depth layers: halo, core; +2 when behind the centre; absent: a step without proxies (drawn at size 0)
+const PROXY = { halo: 0, core: 1, far: 2, absent: 4 };
 const HALO = '#000000';
 const SVG = 'http://www.w3.org/2000/svg';
 // what a drag does: regl-scatterplot's mouse mode and lasso shape
@@ -264,9 +265,9 @@ class Pane {
     const core = proxy || 13;
     const layers = Array.from({ length: this.bins }, (_, b) => (this.bins > 1 ? 0.25 + (0.7 * b) / (this.bins - 1) : 0.9));
     this.scatter.set({
-      pointSize: [...Array(this.bins).fill(base), ...[core + 6, core, core + 6, core].map((size) => (shown ? size : 0))],
+      pointSize: [...Array(this.bins).fill(base), ...[core + 6, core, core + 6, core].map((size) => (shown ? size : 0)), 0, 0],
       // 3-D: far layers and far proxies fainter; hidden proxies are transparent (a size 0 still leaves a speck)
-      opacityBy: 'valueB', opacity: [...layers, ...(shown ? [1, 1, 0.35, 0.35] : [0, 0, 0, 0])],
+      opacityBy: 'valueB', opacity: [...layers, ...(shown ? [1, 1, 0.35, 0.35] : [0, 0, 0, 0]), 0, 0],
     });
     if (redraw) this.scatter.redraw?.();
   }
@@ -291,11 +292,12 @@ class Pane {
       }
     }
     const prx = a.proxies.subarray(stepIndex * p * D, (stepIndex + 1) * p * D);
+    const present = this.hasProxies(stepIndex);
     for (let j = 0; j < p; j++) {
       const [px, py, pz] = this.place(prx, D * j);
       this.x[n + j] = this.x[n + p + j] = px;
       this.y[n + j] = this.y[n + p + j] = py;
-      const behind = pz < 0 ? PROXY.far : 0;
+      const behind = !present ? PROXY.absent : pz < 0 ? PROXY.far : 0;
       this.valueB[n + j] = this.bins + PROXY.halo + behind;
       this.valueB[n + p + j] = this.bins + PROXY.core + behind;
     }
@@ -378,6 +380,7 @@ class Pane {
     if (!this.h || !m || !p || !this.player.linksBox.checked || !this.player.proxies.checked) return [];
     const D = this.dims;
     const s = Math.min(this.want, this.h.steps.length - 1);
+    if (!this.hasProxies(s)) return [];
     const big = this.player.sizes.font >= 18;
     const lines = [];
     const marks = [];
@@ -414,13 +417,11 @@ class Pane {
     const nodes = [];
     if (!this.h || !p || !this.player.trailsBox.checked) return nodes;
     const S = this.h.steps.length;
-    const upTo = this.want;
+    const kept = Array.from({ length: S }, (_, s) => s).filter((s) => this.hasProxies(s)); // steps with proxies
+    if (!kept.length) return nodes;
+    const done = kept.filter((s) => s <= this.want).length; // vertices up to the shown step
     for (let j = 0; j < p; j++) {
-      const path = [];
-      for (let s = 0; s < S; s++) {
-        const [x, y] = this.place(a.proxies, (s * p + j) * this.dims);
-        path.push(this.toScreen(x, y));
-      }
+      const path = kept.map((s) => this.toScreen(...this.place(a.proxies, (s * p + j) * this.dims)));
       const colour = this.h.palettes.label[a.proxy_class[j]] || '#888888';
       const line = (from, to, attrs) => {
         const node = document.createElementNS(SVG, 'polyline');
@@ -431,9 +432,9 @@ class Pane {
         node.dataset.proxy = j;
         return node;
       };
-      nodes.push(line(0, upTo + 1, { 'stroke-width': 2, 'stroke-opacity': 0.85, class: 'pxl-trail-done' }));
-      if (upTo < S - 1) {
-        nodes.push(line(upTo, S, { 'stroke-width': 1.5, 'stroke-opacity': 0.35, 'stroke-dasharray': '4 3',
+      nodes.push(line(0, done, { 'stroke-width': 2, 'stroke-opacity': 0.85, class: 'pxl-trail-done' }));
+      if (done < kept.length) {
+        nodes.push(line(Math.max(0, done - 1), kept.length, { 'stroke-width': 1.5, 'stroke-opacity': 0.35, 'stroke-dasharray': '4 3',
           class: 'pxl-trail-ahead' }));
       }
       const start = document.createElementNS(SVG, 'circle');
@@ -449,6 +450,9 @@ class Pane {
   }
 
   className(c) { return this.h.class_names?.[c] ?? `class ${c}`; }
+
+  /** Whether step index `s` has proxies (a run may store them at some steps only; older payloads: always). */
+  hasProxies(s) { return this.p > 0 && (!this.a.proxy_steps || this.a.proxy_steps[s] === 1); }
 
   /** A native sphere (d = 3): its outline and equator, faint, so the 3-D view reads as a ball. */
   outline() {
@@ -484,7 +488,7 @@ class Pane {
       const grad = code === 255 ? '–' : (g0 + (code * (g1 - g0)) / h.grad_levels).toPrecision(3);
       const lines = [`sample ${i} · ${this.className(label)} · ${mode}`,
         `row ${a.index[i]} of the ${a.split[i] ? 'test' : 'train'} split · ‖∂L/∂f‖ ${grad}`];
-      if (a.nearest_proxy) { // most similar proxy in the embedding space (a projection can move the marker)
+      if (a.nearest_proxy && this.hasProxies(this.want)) { // most similar proxy in the embedding space (a projection can move the marker)
         const j = a.nearest_proxy[this.want * n + i];
         const own = a.proxy_class[j] === label ? 'own class' : 'another class';
         lines.push(`nearest proxy: ${this.className(a.proxy_class[j])} #${a.proxy_k[j]} (${own})`);
@@ -771,7 +775,6 @@ class Player {
     this.target = Math.max(0, Math.min(stepIndex, this.h.steps.length - 1));
     this.slider.value = this.target;
     const steps = this.h.steps;
-    this.stepLabel.textContent = `step ${steps[this.target]} (${this.target + 1}/${steps.length})`;
     this.requestedAt = performance.now();
     this.transitionMs = transitionMs;
     for (const pane of this.panes) {
@@ -779,6 +782,10 @@ class Player {
       this.flushPane(pane);
       pane.drawOverlay();
     }
+    // a run that stored proxies at some steps only says so where they are missing (they are not carried over)
+    const missing = this.panes.some((pane) => pane.p > 0 && !pane.hasProxies(pane.want));
+    this.stepLabel.textContent = `step ${steps[this.target]} (${this.target + 1}/${steps.length})`
+      + (missing ? ' · no proxies stored at this step' : '');
     if (!this.timer) this.reportSoon();
   }
 
