@@ -156,7 +156,7 @@ def test_proxy_geometries_in_chunks_of_steps_equal_one_pass(monkeypatch):
 
 def _records(batch_sizes, c=4, k=3, d=5, seed=3):
     """StepRecords as the trainer makes them: a tiny linear embedder and an MPA loss, a few SGD steps."""
-    from proxylab.train.step_stats import StepRecord
+    from proxylab.tracking.core import StepRecord
 
     torch.manual_seed(seed)
     model, loss = torch.nn.Linear(6, d).double(), make_loss("mpa", c, d, proxies_per_class=k).double()
@@ -211,7 +211,7 @@ def _step_by_step(r, c):
 
 
 def test_batched_step_stats_equal_a_per_step_per_sample_loop():
-    from proxylab.train.step_stats import StepStats
+    from proxylab.tracking.core import StepStats
 
     sizes = [10, 10, 7, 10, 10, 10]  # runs of equal batch size are stacked: three stacks here
     records = _records(sizes)

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,7 +32,7 @@ from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import TrainConfig, snapshot_schedule
 from ..losses.orthogonality import pair_mask
 from .stats import dead_proxies
-from .step_stats import StepRecord, StepStats
+from ..tracking.core import RunLog, StepRecord, group_grad_norms, sample_grad_norms
 from .stopping import SIGNAL_NAMES, StopRequests, TrainingStopped, describe
 
 
@@ -94,6 +94,31 @@ def batch_of(dataset, indices) -> tuple[Tensor, Tensor]:
         return getter(idx)
     xs = [dataset[int(i)][0] for i in idx]
     return torch.stack(xs), torch.as_tensor(dataset.labels[idx], dtype=torch.long)
+
+
+@dataclass
+class StepResult:
+    """What :meth:`Trainer.train_step` reports of one step.
+
+    Attributes
+    ----------
+    finite : bool
+        The loss and every group's gradient norm were finite and the update kept the parameters finite.
+    loss : float
+        The step's loss (possibly NaN/inf when not `finite`).
+    parameters_nonfinite : bool
+        The update itself made a parameter non-finite (skipping the step cannot undo it).
+    scalars : dict of str to float
+        What the step logs now: loss and its parts; under full logging the pre-clip group norms and lrs.
+    record : StepRecord or None
+        Under full logging, the tensors its other statistics are computed from (:class:`RunLog`).
+    """
+
+    finite: bool
+    loss: float
+    parameters_nonfinite: bool = False
+    scalars: dict[str, float] = field(default_factory=dict)
+    record: StepRecord | None = None
 
 
 @dataclass
@@ -178,6 +203,7 @@ class Trainer:
             self.start_step = 0
             if self.rank == 0 and len(self.data.train.input_shape) == 3:
                 self._write_thumbnails()
+        self.log = RunLog(self.writer, self.num_classes, getattr(self, "proxy_pair_mask", None))
 
     def _abandon(self) -> None:
         """Give up a resume before training: put run.json back as it was and release the lock."""
@@ -207,7 +233,6 @@ class Trainer:
             self.groups["proxies"] = [self.loss_fn.proxies]
             c, k, _ = self.loss_fn.proxies.shape
             self.proxy_pair_mask = pair_mask(c, k, "all", device=self.device)
-        self.step_stats = StepStats(self.num_classes, getattr(self, "proxy_pair_mask", None))
         proxy_mult = cfg.proxy_lr_multiplier or self.loss_fn.default_proxy_lr_multiplier
         groups = [
             {"name": "backbone", "params": list(self.model.backbone.parameters()), "lr": cfg.lr},
@@ -302,9 +327,9 @@ class Trainer:
         }
 
     # -- one optimisation step --------------------------------------------------------------------
-    def train_step(self, step: int, x: Tensor, y: Tensor) -> dict[str, Any]:
+    def train_step(self, step: int, x: Tensor, y: Tensor) -> StepResult:
         """Forward, backward, log-before-clip, clip, update. Returns the step's scalars and, under full
-        logging, its :class:`StepRecord` (the other statistics, computed later by :class:`StepStats`)."""
+        logging, its :class:`StepRecord` (the other statistics, computed later by :class:`RunLog`)."""
         cfg, loss_fn, proxies = self.cfg, self.loss_fn, self.loss_fn.proxies
         full = cfg.full_logging
         frozen = step <= self.warmup_steps  # warm-up: backbone frozen, head + proxies train
@@ -324,15 +349,13 @@ class Trainer:
         if self.world_size > 1:  # data parallel: every replica steps with the mean gradient of all ranks
             self._all_reduce_grads()
 
-        # Per-group gradient norms before clipping; a NaN/inf anywhere makes its group's norm non-finite.
-        norms = {name: _norm([p.grad for p in params if p.grad is not None]) for name, params in self.groups.items()}
+        norms = group_grad_norms(self.groups)  # before clipping; a NaN/inf anywhere makes its group's norm non-finite
         losses = torch.stack([out.loss.detach(), *(v.detach() for v in out.parts.values())]).tolist()
         if not all(math.isfinite(v) for v in (*losses[:1], *norms.values())):
-            return {"finite": False, "loss": losses[0]}
+            return StepResult(finite=False, loss=losses[0])
         scalars = {"loss": losses[0], **{f"loss/{k}": v for k, v in zip(out.parts, losses[1:])}}
         record = None
-        if full:  # the rest of the statistics are computed a window of steps at a time (StepStats)
-            scalars["grad_norm/total"] = math.sqrt(sum(v * v for v in norms.values()))
+        if full:  # the rest of the statistics are computed a window of steps at a time (RunLog)
             scalars.update({f"grad_norm/{k}": v for k, v in norms.items()})
             record = StepRecord(y, emb.detach(), emb.grad)
             if with_proxies:  # the proxies as this step saw them, their gradient norms before clipping
@@ -343,24 +366,10 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         if not all(torch.isfinite(p).all() for gs in self.groups.values() for p in gs):
-            return {"finite": False, "loss": scalars["loss"], "parameters": True}
+            return StepResult(finite=False, loss=scalars["loss"], parameters_nonfinite=True)
         if full:
             scalars.update({f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups})
-        return {"finite": True, "scalars": scalars, "record": record}
-
-    def log_step(self, step: int, result: dict[str, Any]) -> None:
-        """Write a finite step's scalars now and buffer its record for :meth:`flush_step_stats`."""
-        self.writer.log_scalars(step, result["scalars"])
-        if result["record"] is not None:
-            self.step_stats.add(step, result["record"])
-            if self.step_stats.ready:
-                self.flush_step_stats()
-
-    def flush_step_stats(self) -> None:
-        """Compute and write the buffered steps' statistics (before anything that must see every row)."""
-        for step, scalars, vectors in self.step_stats.drain():
-            self.writer.log_scalars(step, scalars)
-            self.writer.log_vectors(step, vectors)
+        return StepResult(finite=True, loss=scalars["loss"], scalars=scalars, record=record)
 
     def _all_reduce_grads(self) -> None:
         """Average every gradient over the ranks, after backward and before the norms are logged.
@@ -478,23 +487,13 @@ class Trainer:
         arrays = {k: np.concatenate(v) for k, v in parts.items()}
         if self.loss_fn.proxies is not None:
             arrays["proxies"] = self.loss_fn.proxies.detach().float().cpu().numpy()
-        for key in ("embeddings", "proxies"):
-            if key in arrays and not np.isfinite(arrays[key]).all():
-                raise TrainingError(f"non-finite {key} at step {step}; the snapshot was not written")
-        self.flush_step_stats()  # a reader that sees the snapshot sees every step's statistics up to it
-        self.writer.write_snapshot(step, **arrays)
+        self.log.snapshot(step, **arrays)  # after every step's statistics up to it
 
+    @torch.no_grad()
     def _embed_with_grad(self, ds, es: EvalSet) -> tuple[Tensor, Tensor]:
         """Embeddings and ‖∂L/∂f(x)‖ with the whole train subset taken as one batch (documented in the UI)."""
-        was_training = self.model.training
-        self.model.eval()
-        x, y = batch_of(ds, es.indices)
-        with torch.enable_grad():
-            emb = self.model(x.to(self.device))  # (N, d)
-            loss = self.loss_fn(emb, y.to(self.device)).loss
-            (grad,) = torch.autograd.grad(loss, emb)
-        self.model.train(was_training)
-        return emb.detach(), grad.norm(dim=1)
+        emb = self.embed(ds, es.indices)
+        return emb, sample_grad_norms(self.loss_fn, emb, torch.as_tensor(es.labels, device=emb.device))
 
     def _write_thumbnails(self) -> None:
         """Image data: thumbnails of the snapshot rows (train subset, then test subset), for the dashboard."""
@@ -508,7 +507,7 @@ class Trainer:
             return
         # Commit first: a checkpoint at step s on disk then implies every row up to s is on disk (a kill -9
         # between the two leaves the older checkpoint, and resume truncates after it).
-        self.flush_step_stats()
+        self.log.flush()
         self.writer.flush()
         save_checkpoint(self.writer.path, {
             "step": step,
@@ -576,7 +575,7 @@ class Trainer:
                                        stop={"signal": SIGNAL_NAMES.get(signum, str(signum)), "step": step})
                     writer.set_status("interrupted", error=describe(signum) + f" at step {step}")
                     raise TrainingStopped(signum, step)
-                self.flush_step_stats()
+                self.log.flush()
                 writer.update_meta(progress={"step": step, "total_steps": cfg.steps})
                 if self.world_size > 1:
                     writer.update_meta(distributed={"world_size": self.world_size,
@@ -594,7 +593,7 @@ class Trainer:
                 raise
             except BaseException as e:
                 try:
-                    self.flush_step_stats()  # the steps that did finish keep their statistics
+                    self.log.flush()  # the steps that did finish keep their statistics
                 except Exception:  # noqa: BLE001 - the original error is the one to report
                     pass
                 writer.set_status("failed", error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
@@ -614,19 +613,19 @@ class Trainer:
         x, y = batch_of(self.data.train, indices)
         t0 = time.perf_counter()
         result = self.train_step(step, x.to(self.device), y.to(self.device))
-        if not result["finite"]:
-            if result.get("parameters"):  # the update itself overflowed: skipping cannot undo it
+        if not result.finite:
+            if result.parameters_nonfinite:  # the update itself overflowed: skipping cannot undo it
                 raise TrainingError(f"parameters became non-finite after the update at step {step} "
-                                    f"(loss={result['loss']}); the learning rate is probably too large")
-            msg = f"non-finite loss or gradient at step {step} (loss={result['loss']})"
+                                    f"(loss={result.loss}); the learning rate is probably too large")
+            msg = f"non-finite loss or gradient at step {step} (loss={result.loss})"
             if cfg.nan_policy == "stop":
                 raise TrainingError(msg + "; the run stopped (set nan_policy='skip' to skip such steps)")
             self.optimizer.zero_grad(set_to_none=True)
             writer.log_scalars(step, {"skipped_nonfinite": 1.0})
             bar.update(1)
             return
-        result["scalars"]["time/step"] = time.perf_counter() - t0
-        self.log_step(step, result)
+        result.scalars["time/step"] = time.perf_counter() - t0
+        self.log.step(step, result.scalars, result.record)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             test = self.evaluate(step).get("test", {})
             bar.set_postfix({k: f"{test[k]:.3f}" for k in ("R@1", "MAP@R") if k in test})
@@ -654,13 +653,6 @@ def _steps_done(store: Path, name: str) -> int:
     from ..store import open_run
 
     return open_run(store, name).progress.step
-
-
-def _norm(tensors: list[Tensor]) -> float:
-    """L2 norm of a list of tensors taken together (0 for an empty list)."""
-    if not tensors:
-        return 0.0
-    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors))))
 
 
 def _broadcast(value, world_size: int):
