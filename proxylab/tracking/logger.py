@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..store import RunWriter, default_store, to_thumbnails, validate_run_name, write_eval_images
+from ..store import RunError, RunExistsError, RunWriter, default_store, to_thumbnails, validate_run_name, write_eval_images
 from ..store.snapshot import normalize_snapshot_arrays
 from .adapters import ProxySource, find_proxies
 from .core import RunLog, StepRecord, group_grad_norms, loss_value, sample_grad_norms
@@ -161,8 +161,14 @@ class RunLogger:
         self._last_meta = 0.0
         self._notes: list[str] = []
         self.path = self.store / name
-        self.writer = RunWriter.create(self.store, name, self._meta(dict(config or {}), list(tags)),
-                                       exist_ok=overwrite) if self.active else None
+        self.writer = None
+        if self.active:
+            try:
+                self.writer = RunWriter.create(self.store, name, self._meta(dict(config or {}), list(tags)),
+                                               exist_ok=overwrite)
+            except RunExistsError:
+                raise RunError(f"run {name} already exists in {self.store}; pick another name or pass "
+                               "overwrite=True") from None
         self.log_core = RunLog(self.writer, num_classes or 1) if self.active else None
         if self.active and self.eval_inputs is not None and self.eval_inputs.ndim == 4:
             write_eval_images(self.writer.path, to_thumbnails(self.eval_inputs.detach().cpu().numpy()))
