@@ -54,17 +54,37 @@ def store_signature(store: Path) -> tuple:
     return tuple(entries)
 
 
+def _typed(value, kind: type):
+    """`value` if it is of `kind` (a bool is no number; an int is a float), else None: a config written by a loop
+    of the user's own may hold anything under any key, and the runs table shows only what it can read."""
+    if isinstance(value, bool):
+        return None
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value if isinstance(value, kind) else None
+
+
+def _count(value) -> int | None:
+    """A positive int config value (K, d), else None."""
+    value = _typed(value, int)
+    return value if value is not None and value >= 1 else None
+
+
 def runs_table(store: Path) -> pd.DataFrame:
     """One row per run folder (corrupt ones included, with their error). Not cached: a directory scan."""
     rows = []
     for summary in list_runs(store):
-        config = summary.meta.get("config") or {}
+        config = summary.meta.get("config")
+        config = config if isinstance(config, dict) else {}
         progress = summary.progress
+        tags = summary.meta.get("tags")
         rows.append({
             "name": summary.name, "status": summary.status or "corrupt",
-            "loss": config.get("loss"), "K": config.get("proxies_per_class"), "SO weight": config.get("so_weight"),
-            "d": config.get("embedding_dim"), "model": config.get("model"), "seed": config.get("seed"),
-            "data": config.get("data"), "tags": list(summary.meta.get("tags") or []),
+            "loss": _typed(config.get("loss"), str), "K": _count(config.get("proxies_per_class")),
+            "SO weight": _typed(config.get("so_weight"), float), "d": _count(config.get("embedding_dim")),
+            "model": _typed(config.get("model"), str), "seed": _typed(config.get("seed"), int),
+            "data": _typed(config.get("data"), str), "tags": [t for t in tags if isinstance(t, str)]
+            if isinstance(tags, list) else [],
             "step": progress.step if progress else None,
             "total steps": progress.total_steps if progress else None,
             "progress": progress.fraction if progress and progress.fraction is not None else None,
@@ -132,6 +152,15 @@ def snapshot_steps(store: str, name: str) -> list[int]:
     return open_run(store, name).snapshot_steps()
 
 
+def proxies_per_class(store: str, name: str) -> int:
+    """K of run `name`: from its stored proxies (what its vectors are laid out by), else its config, else 1."""
+    shape = proxy_shape(store, name, snapshot_steps(store, name))
+    if shape is not None:
+        return shape[1]
+    config = meta(store, name, run_stamp(Path(store), name))["meta"].get("config")
+    return _count(config.get("proxies_per_class") if isinstance(config, dict) else None) or 1
+
+
 def proxy_shape(store: str, name: str, steps: list[int] | tuple[int, ...]) -> tuple[int, int] | None:
     """(C, K) of the proxies in the latest of `steps` whose snapshot has proxies; None when none has. A run logged
     or imported with proxies at some steps only (or once) has them there and nowhere else."""
@@ -163,4 +192,4 @@ def class_names(meta_doc: dict) -> list[str] | None:
 
 
 __all__ = ["RunError", "store_path", "run_stamp", "runs_table", "meta", "scalars", "scalar_keys", "vectors",
-           "evals", "snapshot", "snapshot_steps", "proxy_shape", "long_scalars", "class_names"]
+           "evals", "snapshot", "snapshot_steps", "proxy_shape", "proxies_per_class", "long_scalars", "class_names"]

@@ -47,7 +47,8 @@ with widgets.run_errors():
     if values.size == 0:
         st.info(f"No `{vector_names[which]}` logged for this run yet.")
     else:
-        k = int((meta.get("config") or {}).get("proxies_per_class") or 1)
+        k = data.proxies_per_class(store, run)
+        k = k if values.shape[1] % k == 0 else 1  # a vector laid out otherwise than the stored proxies: flat
         if vector_names[which] == "class_grad":
             rows = [names[i] if names and i < len(names) else f"class {i}" for i in range(values.shape[1])]
         else:

@@ -104,14 +104,15 @@ with widgets.run_errors():
     stamp = data.run_stamp(widgets.store(), run_a)
     meta = data.meta(store, run_a, stamp)["meta"]
     names = data.class_names(meta)
-    k = int((meta.get("config") or {}).get("proxies_per_class") or 1)
+    k = data.proxies_per_class(store, run_a)
     steps_u, usage = data.vectors(store, run_a, stamp, "proxy_usage")
     threshold = st.slider("Dead below this share of the class", 0.0, 0.5, 0.05, 0.01, key="dead_threshold",
                           help="A sub-proxy is dead when it gets less than this share of its class's soft "
                                "assignments (with K = 1 a proxy is never dead).")
     if usage.size:
         at = state.choose_step("usage_step", "Usage at step", steps_u.tolist(), final=widgets.is_final(table, run_a))
-        matrix = usage[steps_u.tolist().index(at)].reshape(-1, k)
+        row = usage[steps_u.tolist().index(at)]
+        matrix = row.reshape(-1, k if row.size % k == 0 else 1)
         source = f"logged soft-assignment usage (`proxy_usage`) at step {at}"
     else:
         snap_steps = data.snapshot_steps(store, run_a)
