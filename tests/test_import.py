@@ -391,3 +391,35 @@ def test_the_cli_module_imports_nothing_heavy():
             "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+def test_an_import_plays_before_its_metrics_which_come_last_step_first_and_exact(tmp_path, monkeypatch):
+    """The snapshots are on disk (the run openable, status running, no metrics yet) before any metric is computed;
+    then each step's metrics land, last step first, equal to evaluate() on that step's embeddings."""
+    from proxylab.importing import writer
+
+    rng = np.random.default_rng(3)
+    labels = np.arange(90) % 3
+    files = []
+    for step in range(3):
+        emb = (rng.normal(size=(90, 5)) + (1 + step) * np.eye(5)[labels]).astype(np.float32)
+        files.append(tmp_path / f"s{step}.npz")
+        np.savez(files[-1], embeddings=emb, labels=labels, step=np.full(90, 10 * step))
+    seen: dict = {}
+
+    def playable(path):
+        run = open_run(path.parent, path.name)
+        seen.update(status=run.status, steps=run.snapshot_steps(), evals=len(run.evals()))
+
+    order = []
+    real = writer.snapshot_metrics
+    monkeypatch.setattr(writer, "snapshot_metrics", lambda snap, *a, **k: order.append(snap.step) or real(snap, *a, **k))
+    import_run(tmp_path / "store", "ordered", read_embeddings([str(f) for f in files]), on_playable=playable)
+    assert seen == {"status": "running", "steps": [0, 10, 20], "evals": 0}
+    assert order == [20, 10, 0]
+    run = open_run(tmp_path / "store", "ordered")
+    assert run.status == "finished"
+    evals = run.evals()
+    for step in (0, 10, 20):
+        got = evals[(evals["step"] == step)].set_index("metric")["value"]
+        assert got["R@1"] == pytest.approx(evaluate(run.snapshot(step).embeddings, labels)["R@1"], abs=0)

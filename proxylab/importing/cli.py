@@ -135,7 +135,9 @@ def run_import(a: argparse.Namespace, store: Path, log=print) -> Path:
 
     name = a.name or default_name(store, hint)
     path = import_run(store, name, data, proxies=proxies, proxy_sources=proxy_sources, extra_sources=extra,
-                      config=config, ks=ks, overwrite=a.overwrite, progress=not a.no_progress)
+                      config=config, ks=ks, overwrite=a.overwrite, progress=not a.no_progress,
+                      on_playable=lambda p: log(f"run {p.name!r} plays in the dashboard now; computing its metrics "
+                                                "(last step first)"))
     snaps = data.snapshots
     n_prox = sum(s.proxies is not None for s in snaps)
     log(f"imported {len(snaps)} snapshot(s) of {len(snaps[-1].labels)} points, d={data.dim}, "

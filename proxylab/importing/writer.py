@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -106,7 +106,8 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
                proxies: Sequence[ImportedProxies] = (), proxy_sources: Sequence[dict[str, Any]] = (),
                extra_sources: Sequence[dict[str, Any]] = (), config: dict[str, Any] | None = None,
                ks: Sequence[int] = DEFAULT_KS, overwrite: bool = False, description: str | None = None,
-               thumbnails: bool = True, progress: bool = False) -> Path:
+               thumbnails: bool = True, progress: bool = False,
+               on_playable: Callable[[Path], None] | None = None) -> Path:
     """Write ``data`` as the read-only run ``store/name``; returns its folder.
 
     Parameters
@@ -134,7 +135,10 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
         them for the dashboard; relative paths resolve against the embeddings file's folder. Off for
         uploads: a path in an untrusted file must not make the server read its own files.
     progress : bool, default=False
-        A progress bar while reading the images.
+        Progress bars while reading the images and computing the metrics.
+    on_playable : callable, optional
+        Called with the run's folder once every snapshot is written: from then on the dashboard plays the run
+        (status ``running``) while the metrics are computed, last step first, each step committed when done.
 
     Returns
     -------
@@ -164,7 +168,6 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
     for snap in data.snapshots:
         if snap.proxies is not None and snap.proxies.shape[2] != snap.dim:
             raise ImportFileError(f"{snap.source}: proxies have d={snap.proxies.shape[2]}, embeddings have d={snap.dim}")
-    evals = {snap.step: snapshot_metrics(snap, data.has_split, ks, notes) for snap in data.snapshots}
 
     last = data.snapshots[-1]
     k_values = sorted({int(s.proxies.shape[1]) for s in data.snapshots if s.proxies is not None})
@@ -197,17 +200,28 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
         "snapshot_steps": [s.step for s in data.snapshots],
         "import_notes": notes,
     }
+    # Snapshots first: the run plays in the dashboard (status running) while its exact metrics are computed, last
+    # step first (the step a page opens on), each committed as it is done.
     with RunWriter.create(store, name, meta, exist_ok=overwrite) as writer:
         for snap in data.snapshots:
             writer.write_snapshot(snap.step, embeddings=snap.embeddings, labels=snap.labels, modes=snap.modes,
                                   split=snap.split, index=snap.index, grad_norm=snap.grad_norm,
                                   proxies=snap.proxies)
-            for split_name, metrics in evals[snap.step].items():
-                writer.log_eval(snap.step, split_name, metrics)
         if has_images:
             atomic_write_json(writer.path / IMAGE_PATHS_FILE,
                               {str(s.step): s.image_paths for s in data.snapshots if s.image_paths is not None})
         if thumbs is not None:
             write_eval_images(writer.path, thumbs)
+        writer.flush()
+        if on_playable is not None:
+            on_playable(writer.path)
+        from tqdm.auto import tqdm
+
+        order = sorted(data.snapshots, key=lambda s: s.step, reverse=True)
+        for snap in tqdm(order, desc="metrics (last step first)", unit="snapshot", disable=not progress, leave=False):
+            for split_name, metrics in snapshot_metrics(snap, data.has_split, ks, notes).items():
+                writer.log_eval(snap.step, split_name, metrics)
+            writer.flush()
+        writer.update_meta(import_notes=notes)
         writer.set_status("finished")
     return writer.path
