@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only losses,metrics,training,projection,umap_start,dashboard,gpu]
+"""``python -m bench [--quick] [--only losses,metrics,training,own_runs,projection,umap_start,dashboard,gpu]
 [--out bench/results] [--no-report] [--report-only]``"""
 from __future__ import annotations
 

@@ -6,13 +6,13 @@ Two measurements per (preset, logging mode), alternated full/light in every roun
 
 ``step loop``
     What ``Trainer.run`` does per step minus the periodic work: fetch the batch, ``train_step`` (forward,
-    backward, clip, update) and ``log_step`` (the store writes; under full logging also the statistics, computed
+    backward, clip, update) and the store writes (``trainer.log.step``; under full logging also the statistics, computed
     a window of steps at a time by ``StepStats``, the last window included), for ``steps`` steps after ``warmup`` untimed steps. The logging overhead
     ``(t_full − t_light) / t_light`` is computed from this (the target, ≤ 15 %, is about per-step cost).
 ``A/B blocks`` (the overhead target is judged on this)
     One Trainer per preset, switched between full and light logging every ``block_steps`` steps, alternating
     which mode goes first, ``blocks`` blocks per mode after 4 untimed pairs; per-step time of a block includes
-    its ``log_step`` calls and the final ``flush_step_stats``. Same process, same memory, same data order:
+    its store writes (``trainer.log.step``) and the final ``trainer.log.flush()``. Same process, same memory, same data order:
     machine noise hits both modes alike, which separate processes (above) do not guarantee on a shared VM.
 ``run()``
     ``Trainer.run()`` end to end for the preset's step count: also evaluation every ``eval_every`` steps,
@@ -51,6 +51,11 @@ def _trainer(preset_name: str, full: bool, store: Path, steps: int):
     return Trainer(TrainConfig.from_dict(values), store, name, progress=False)
 
 
+def _log(trainer, step: int, result) -> None:
+    """What the trainer's loop does with a step's result (non-finite steps do not occur in these presets)."""
+    trainer.log.step(step, result.scalars, result.record)
+
+
 def _step_loop(trainer, steps: int, warmup: int) -> float:
     """Seconds for ``steps`` steps (after ``warmup``) of batch + train_step + store writes."""
     from proxylab.train.loop import batch_of
@@ -61,14 +66,14 @@ def _step_loop(trainer, steps: int, warmup: int) -> float:
 
     def one(step):
         x, y = batch_of(trainer.data.train, next(batches))
-        trainer.log_step(step, trainer.train_step(step, x.to(trainer.device), y.to(trainer.device)))
+        _log(trainer, step, trainer.train_step(step, x.to(trainer.device), y.to(trainer.device)))
 
     for s in range(1, warmup + 1):
         one(s)
     t0 = time.perf_counter()
     for s in range(warmup + 1, warmup + steps + 1):
         one(s)
-    trainer.flush_step_stats()  # the statistics of the last (partial) window are part of the cost
+    trainer.log.flush()  # the statistics of the last (partial) window are part of the cost
     elapsed = time.perf_counter() - t0
     writer.close()
     return elapsed
@@ -91,8 +96,8 @@ def _ab_blocks(preset_name: str, store: Path, blocks: int, block_steps: int) -> 
             for _ in range(block_steps):
                 step += 1
                 x, y = batch_of(trainer.data.train, next(batches))
-                trainer.log_step(step, trainer.train_step(step, x.to(trainer.device), y.to(trainer.device)))
-            trainer.flush_step_stats()
+                _log(trainer, step, trainer.train_step(step, x.to(trainer.device), y.to(trainer.device)))
+            trainer.log.flush()
             if pair >= untimed:
                 times[full].append((time.perf_counter() - t0) / block_steps)
     trainer.writer.close()
@@ -113,7 +118,7 @@ COMPONENTS = {
     "proxy geometry (Gram, R_SO, batched)": ("proxy_geometries",),
     "sub-proxy usage (batched)": ("sub_proxy_usage",),
     "per-class gradient sums (batched)": ("class_sums",),
-    "group gradient norms": ("_norm",),
+    "group gradient norms": ("group_grad_norms",),
     "store: log_scalars": ("log_scalars",),
     "store: log_vectors": ("log_vectors",),
 }
@@ -127,13 +132,13 @@ def _profile(preset_name: str, store: Path, steps: int, warmup: int, full: bool 
     batches = iter(trainer.sampler)
     for s in range(1, warmup + 1):
         x, y = batch_of(trainer.data.train, next(batches))
-        trainer.log_step(s, trainer.train_step(s, x, y))
-    trainer.flush_step_stats()
+        _log(trainer, s, trainer.train_step(s, x, y))
+    trainer.log.flush()
     prof.enable()
     for s in range(warmup + 1, warmup + steps + 1):
         x, y = batch_of(trainer.data.train, next(batches))
-        trainer.log_step(s, trainer.train_step(s, x, y))
-    trainer.flush_step_stats()
+        _log(trainer, s, trainer.train_step(s, x, y))
+    trainer.log.flush()
     prof.disable()
     trainer.writer.close()
     stats = pstats.Stats(prof)

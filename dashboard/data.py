@@ -184,6 +184,11 @@ def long_scalars(frames: dict[str, pd.DataFrame], keys: list[str]) -> pd.DataFra
     return pd.concat(parts, ignore_index=True).dropna(subset=["value"])[["run", "step", "key", "value"]]
 
 
+def class_labels(names: list[str] | None, count: int) -> list[str]:
+    """A name for each of `count` classes: the run's own where it has one (a run may name fewer), else "class i"."""
+    return [names[i] if names and i < len(names) else f"class {i}" for i in range(count)]
+
+
 def class_names(meta_doc: dict) -> list[str] | None:
     """Names indexing snapshot labels (train classes, then unseen test classes), if the run recorded them."""
     dataset = meta_doc.get("dataset") or {}
@@ -192,4 +197,4 @@ def class_names(meta_doc: dict) -> list[str] | None:
 
 
 __all__ = ["RunError", "store_path", "run_stamp", "runs_table", "meta", "scalars", "scalar_keys", "vectors",
-           "evals", "snapshot", "snapshot_steps", "proxy_shape", "proxies_per_class", "long_scalars", "class_names"]
+           "evals", "snapshot", "snapshot_steps", "proxy_shape", "proxies_per_class", "long_scalars", "class_names", "class_labels"]

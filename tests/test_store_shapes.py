@@ -81,6 +81,8 @@ def test_each_optional_part_missing_on_its_own(tmp_path):
     [RunShape(source="import", proxies="last", gradients=False, scalars=False, config="partial")],
     # ... and a Proxy Anchor run beside an mpa run with one proxy per class (KeyError: 'SO weight')
     [dataclasses.replace(COMPLETE, per_class=1, config="partial"), dataclasses.replace(COMPLETE, per_class=1)],
+    # found by the long run: a run naming fewer classes than it has (the Proxies page's usage table)
+    [RunShape(class_names="short", gradients=False, modes=False), RunShape(snapshots=0, config="partial")],
 ])
 def test_the_reported_stores_open(tmp_path, shapes_in_store):
     names = [f"run-{i}" for i in range(len(shapes_in_store))]

@@ -50,7 +50,7 @@ with widgets.run_errors():
         k = data.proxies_per_class(store, run)
         k = k if values.shape[1] % k == 0 else 1  # a vector laid out otherwise than the stored proxies: flat
         if vector_names[which] == "class_grad":
-            rows = [names[i] if names and i < len(names) else f"class {i}" for i in range(values.shape[1])]
+            rows = data.class_labels(names, values.shape[1])
         else:
             rows = analysis.proxy_labels(values.shape[1] // k, k)
         st.plotly_chart(figures.heatmap_over_steps(steps_v, values, rows, title=f"gradient norm {which}",

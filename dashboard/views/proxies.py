@@ -126,7 +126,7 @@ with widgets.run_errors():
         matrix = analysis.sub_proxy_share(snap.embeddings, snap.labels, snap.proxies)
         source = f"nearest-sub-proxy shares computed from the snapshot at step {snap_steps[-1]} (no usage logged)"
     dead = analysis.dead_proxies(matrix, threshold)
-    labels = (names or [f"class {i}" for i in range(matrix.shape[0])])[:matrix.shape[0]]
+    labels = data.class_labels(names, matrix.shape[0])
     st.plotly_chart(figures.usage_figure(matrix, labels, dead), key="usage")
     st.caption(f"From the {source}. **{int(dead.sum())}** of {dead.size} sub-proxies are dead at this threshold.")
     widgets.csv_download(pd.DataFrame(matrix, index=labels, columns=[f"k{j}" for j in range(matrix.shape[1])])

@@ -548,7 +548,9 @@ def read_embeddings(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> I
             steps = _vector(raw, raw.step, "step", n, "int")
             if steps.min() < 0:
                 raise ImportFileError(f"{raw.path}: step must be >= 0, got {int(steps.min())}")
-            groups = [(int(s), np.flatnonzero(steps == s), None) for s in np.unique(steps)]
+            distinct = np.unique(steps)
+            groups = ([(int(distinct[0]), np.arange(n), raw.embeddings)] if len(distinct) == 1  # no copy of a file's
+                      else [(int(s), np.flatnonzero(steps == s), None) for s in distinct])  # one step: its matrix
         else:
             if file_steps[pos] is not None:
                 step = file_steps[pos]
