@@ -26,8 +26,10 @@ def _safe_suffix(name: str, allowed: list[str], what: str) -> str:
 
 def import_uploaded(store: str | Path, name: str, embeddings: tuple[str, bytes],
                     metadata: tuple[str, bytes] | None = None, proxies: tuple[str, bytes] | None = None,
-                    proxies_per_class: int | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
-    """Import the uploaded ``(file name, content)`` pairs as run ``name``; returns the run folder.
+                    proxies_per_class: int | None = None, max_bytes: int = MAX_UPLOAD_BYTES,
+                    on_playable=None) -> Path:
+    """Import the uploaded ``(file name, content)`` pairs as run ``name``; returns the run folder. `on_playable` is
+    called with it once its snapshots are written (its metrics follow, see :func:`proxylab.importing.import_run`).
 
     Raises ``ValueError`` (one line) for a file that is too large, of the wrong type or malformed.
     """
@@ -64,7 +66,8 @@ def import_uploaded(store: str | Path, name: str, embeddings: tuple[str, bytes],
         for record in [*data.sources, *sources]:  # say where the data came from, not the temp folder
             record["path"] = "upload:" + uploaded.get(Path(record["path"]).name, Path(record["path"]).name)
         # no thumbnails: image paths inside an uploaded file must never make the server open its own files
-        return import_run(store, name, data, proxies=found, proxy_sources=sources, thumbnails=False)
+        return import_run(store, name, data, proxies=found, proxy_sources=sources, thumbnails=False,
+                          on_playable=on_playable)
 
 
 def default_run_name(store: str | Path, file_name: str) -> str:

@@ -93,7 +93,8 @@ def test_the_reported_stores_open(tmp_path, shapes_in_store):
 
 
 @pytest.mark.slow
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.timeout(1500)  # ~4 s an example: the default 600 s per test is for one store
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(shapes, min_size=1, max_size=3))
 def test_every_page_renders_any_mix_of_run_shapes_at_length(runs):
     test_every_page_renders_any_mix_of_run_shapes.hypothesis.inner_test(runs)

@@ -113,9 +113,13 @@ if do_import:
         name = import_name.strip() or upload.default_run_name(store, emb_file.name)
         item = lambda f: None if f is None else (f.name, f.getvalue())  # noqa: E731
         try:
-            with st.spinner("Importing and computing metrics…"):
-                path = upload.import_uploaded(store, name, item(emb_file), metadata=item(meta_file),
-                                              proxies=item(prox_file), proxies_per_class=int(k_per_class) or None)
+            with st.status("Importing…") as progress:
+                path = upload.import_uploaded(
+                    store, name, item(emb_file), metadata=item(meta_file), proxies=item(prox_file),
+                    proxies_per_class=int(k_per_class) or None,
+                    on_playable=lambda p: progress.update(label=f"{p.name}: snapshots stored (it plays on the "
+                                                          "Embedding space page); computing its metrics…"))
+                progress.update(label="Imported", state="complete")
         except (ValueError, OSError) as exc:
             st.error(f"Could not import: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
         else:
