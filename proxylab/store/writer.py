@@ -259,8 +259,8 @@ class RunWriter:
 
     # -- time series -----------------------------------------------------------------------------
     def _note_step(self, step: int) -> None:
-        if step != self._buffer_step:
-            self._buffer_step = step
+        if step != self._buffer_step and (self._last_step is None or step > self._last_step):
+            self._buffer_step = step  # a new step (rows of earlier ones, e.g. their statistics, do not count)
             self._steps_since_commit += 1
         if self._last_step is None or step > self._last_step:
             self._last_step = step

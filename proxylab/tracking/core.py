@@ -47,11 +47,19 @@ def group_grad_norms(groups: Mapping[str, Iterable[Tensor]]) -> dict[str, float]
     dict of str to float
         ``{name: norm, ..., "total": sqrt(sum of squares)}``.
     """
-    norms = {}
-    for name, params in groups.items():
-        grads = [p.grad for p in params if p.grad is not None]
-        norms[name] = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
-    norms["total"] = math.sqrt(sum(v * v for v in norms.values()))
+    grads, owner = [], []
+    for i, params in enumerate(groups.values()):
+        for p in params:
+            if p.grad is not None:
+                grads.append(p.grad)
+                owner.append(i)
+    squares = [0.0] * len(groups)
+    if grads:  # one foreach norm over every gradient and one device → host copy, whatever the number of groups
+        for i, norm in zip(owner, torch.stack(torch._foreach_norm(grads)).tolist()):
+            squares[i] += norm * norm
+    values = [math.sqrt(v) for v in squares]
+    norms = dict(zip(groups, values))
+    norms["total"] = math.sqrt(sum(v * v for v in values))
     return norms
 
 
