@@ -14,7 +14,7 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -293,6 +293,25 @@ class RunWriter:
                 raise RunError(f"vector {key!r} must be 1-D, got shape {arr.shape}")
             rows.append((step, key, arr.tobytes()))
         self._note_step(step)
+
+    def log_steps(self, scalars: Sequence[tuple[int, Mapping[str, float]]],
+                  vectors: Sequence[tuple[int, Mapping[str, np.ndarray]]] = ()) -> None:
+        """:meth:`log_scalars` and :meth:`log_vectors` of many steps at once (a logging window): each distinct
+        step and key is checked once, values must already be floats and 1-D float32 arrays."""
+        self._check_open()
+        for key in {key for _, values in (*scalars, *vectors) for key in values}:
+            _check_key(key, "scalar or vector")
+        steps = sorted({step for step, _ in (*scalars, *vectors)})
+        for step in steps:
+            check_step(step)
+        self._scalars.extend((step, key, value) for step, values in scalars for key, value in values.items())
+        for step, values in vectors:
+            for key, arr in values.items():
+                if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype != np.float32:
+                    raise RunError(f"vector {key!r} must be a 1-D float32 array, got {type(arr).__name__}")
+                self._vectors.append((step, key, arr.astype("<f4", copy=False).tobytes()))
+        for step in steps:
+            self._note_step(step)
 
     def log_eval(self, step: int, split: str, metrics: Mapping[str, Any]) -> None:
         """Record evaluation ``metrics`` (name → value) computed on ``split`` (e.g. ``"test"``) at ``step``."""

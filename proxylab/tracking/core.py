@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -33,34 +33,61 @@ from ..losses.orthogonality import welch_floor
 from ..train.stats import class_sums, proxy_geometries, pull_push_gradients, sample_grad_summaries, sub_proxy_usage
 
 
-def group_grad_norms(groups: Mapping[str, Iterable[Tensor]]) -> dict[str, float]:
-    """L2 norm of each group's gradients taken together (before clipping; 0 for a group without gradients), and
-    ``total`` over all groups. A NaN/inf gradient anywhere makes its group's norm (and the total) non-finite.
+class GradGroups:
+    """Parameter groups whose gradient norms (before clipping) a step logs, e.g. backbone, head and proxies.
+
+    :meth:`per_param` takes one step's per-parameter norms on the gradients' device with no host copy (what a loop
+    of the user's own pays per step); :meth:`reduce` turns T steps of them into each group's norm and the total,
+    one host copy for the lot. A NaN/inf gradient makes its group's norm (and the total) non-finite, no other.
 
     Parameters
     ----------
     groups : mapping of str to iterable of Tensor
         Group name → its parameters (e.g. ``{"backbone": ..., "head": ..., "proxies": [P]}``).
+    """
+
+    def __init__(self, groups: Mapping[str, Iterable[Tensor]]):
+        self.names = list(groups)
+        self.params = [p for params in groups.values() for p in params]
+        self._owner = [i for i, params in enumerate(groups.values()) for _ in params]
+
+    def per_param(self) -> list[Tensor] | None:
+        """Each parameter's gradient norm now, P 0-d tensors (one foreach norm; 0 for a parameter without a
+        gradient); None when no parameter has one."""
+        grads = [p.grad for p in self.params]
+        if all(g is not None for g in grads):  # (`None in grads` would compare tensors with ==)
+            return torch._foreach_norm(grads)
+        present = [g for g in grads if g is not None]
+        if not present:
+            return None
+        norms = iter(torch._foreach_norm(present))
+        zero = present[0].new_zeros(())
+        return [zero if g is None else next(norms) for g in grads]
+
+    def reduce(self, per_param: Sequence[Sequence[Tensor]]) -> dict[str, list[float]]:
+        """Per-parameter norms of T steps (T lists of P 0-d tensors) → ``{name: [T norms], ..., "total": [...]}``."""
+        squares = torch.stack([norm for step in per_param for norm in step]).double().reshape(len(per_param), -1)
+        squares = squares.square()  # (T, P)
+        owner = torch.as_tensor(self._owner, device=squares.device, dtype=torch.long)
+        groups = squares.new_zeros(len(squares), len(self.names)).index_add_(1, owner, squares)  # (T, G)
+        table = torch.cat([groups, groups.sum(dim=1, keepdim=True)], dim=1).sqrt().T.tolist()  # one host copy
+        return dict(zip([*self.names, "total"], table))
+
+
+def group_grad_norms(groups: Mapping[str, Iterable[Tensor]]) -> dict[str, float]:
+    """L2 norm of each group's gradients taken together (before clipping; 0 for a group without gradients), and
+    ``total`` over all groups, now (:class:`GradGroups` for T steps at a time).
 
     Returns
     -------
     dict of str to float
         ``{name: norm, ..., "total": sqrt(sum of squares)}``.
     """
-    grads, owner = [], []
-    for i, params in enumerate(groups.values()):
-        for p in params:
-            if p.grad is not None:
-                grads.append(p.grad)
-                owner.append(i)
-    squares = [0.0] * len(groups)
-    if grads:  # one foreach norm over every gradient and one device → host copy, whatever the number of groups
-        for i, norm in zip(owner, torch.stack(torch._foreach_norm(grads)).tolist()):
-            squares[i] += norm * norm
-    values = [math.sqrt(v) for v in squares]
-    norms = dict(zip(groups, values))
-    norms["total"] = math.sqrt(sum(v * v for v in values))
-    return norms
+    layout = GradGroups(groups)
+    per_param = layout.per_param()
+    if per_param is None:
+        return {**{name: 0.0 for name in layout.names}, "total": 0.0}
+    return {name: values[0] for name, values in layout.reduce([per_param]).items()}
 
 
 def loss_value(output: Any) -> Tensor:
@@ -69,7 +96,7 @@ def loss_value(output: Any) -> Tensor:
     value = getattr(output, "loss", output)
     if not isinstance(value, Tensor) or value.numel() != 1:
         raise TypeError(f"the loss must return a scalar tensor (or an object with .loss), got {type(output).__name__}")
-    return value.reshape(())
+    return value if value.ndim == 0 else value.reshape(())
 
 
 def sample_grad_norms(loss_fn: Callable[[Tensor, Tensor], Any], embeddings: Tensor, labels: Tensor) -> Tensor:
@@ -96,8 +123,13 @@ class StepRecord(NamedTuple):
     embedding_grad: Tensor  # (B, d) ∂L/∂f(x)
     sims: Tensor | None = None  # (B, C, K)
     sims_grad: Tensor | None = None  # (B, C, K) ∂L/∂s
-    proxies: Tensor | None = None  # (C, K, d), a copy taken before the update
+    proxies: Tensor | None = None  # (C, K, d), a copy taken before the update (or raw: StepStats.proxy_layout)
     proxy_grad_norm: Tensor | None = None  # (C, K), before clipping
+    proxy_grad: Tensor | None = None  # or a copy of the proxies' gradient, laid out as `proxies` (norms per window)
+
+    def kind(self) -> tuple:
+        """What must agree for records to stack: the batch size and which optional tensors are there."""
+        return self.labels.shape, tuple(t is None for t in self[3:])
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self if t is not None)
@@ -110,53 +142,49 @@ class StepStats:
     ----------
     num_classes : int
         C.
-    pair_mask : Tensor or None
-        (n, n) off-diagonal mask of the C·K proxies, reused for every Gram matrix.
-    window : int, default=64
-        Steps buffered before :attr:`ready` turns True ...
-    max_bytes : int, default=64 MiB
-        ... or fewer, so that the buffered tensors stay under this size (large C·K·B) ...
-    max_age_s : float, default=1.0
-        ... or fewer, so that a live reader is never more than about a second behind (slow steps).
+    proxy_layout : callable, optional
+        Maps T stacked proxies (or proxy gradients) as a record holds them, (T, ...), to (T, C, K, d): records then
+        keep a plain copy of a loss's parameter (one op a step) and the layout is read once a window.
     """
 
-    def __init__(self, num_classes: int, pair_mask: Tensor | None = None, window: int = 64,
-                 max_bytes: int = 64 << 20, max_age_s: float = 1.0):
+    def __init__(self, num_classes: int, proxy_layout: Callable[[Tensor], Tensor] | None = None):
         self.num_classes = num_classes
-        self.pair_mask = pair_mask
-        self.window = window
-        self.max_bytes = max_bytes
-        self.max_age_s = max_age_s
+        self.proxy_layout = proxy_layout
         self._steps: list[int] = []
         self._records: list[StepRecord] = []
-        self._bytes = 0
-        self._oldest = 0.0
+        self.nbytes = 0
+        self._record_bytes = 0
 
     def add(self, step: int, record: StepRecord) -> None:
-        if not self._records:
-            self._oldest = time.monotonic()
+        if not self._records or record.kind() != self._records[-1].kind():
+            self._record_bytes = record.nbytes()  # records of one kind have one size
         self._steps.append(step)
         self._records.append(record)
-        self._bytes += record.nbytes()
+        self.nbytes += self._record_bytes
 
     def __len__(self) -> int:
         return len(self._records)
 
-    @property
-    def ready(self) -> bool:
-        return (len(self._records) >= self.window or self._bytes >= self.max_bytes
-                or (bool(self._records) and time.monotonic() - self._oldest >= self.max_age_s))
+    def take(self) -> tuple[list[int], list[StepRecord]]:
+        """The buffered steps and records, oldest first; empties the buffer."""
+        steps, records = self._steps, self._records
+        self._steps, self._records, self.nbytes = [], [], 0
+        return steps, records
 
     def drain(self) -> Iterator[tuple[int, dict[str, float], dict[str, np.ndarray]]]:
         """Statistics of every buffered step, oldest first; empties the buffer."""
-        steps, records = self._steps, self._records
-        self._steps, self._records, self._bytes = [], [], 0
+        return self.compute(zip(*self.take()))
+
+    def compute(self, items: Iterable[tuple[int, StepRecord]]) -> Iterator[tuple[int, dict[str, float],
+                                                                                  dict[str, np.ndarray]]]:
+        """``(step, scalars, vectors)`` of each ``(step, record)``, in order."""
+        items = list(items)
         start = 0
-        while start < len(records):  # runs of equal batch size stack into one (T, B, ...) batch
+        while start < len(items):  # runs of records of one kind stack into one (T, B, ...) batch
             end = start + 1
-            while end < len(records) and records[end].labels.shape == records[start].labels.shape:
+            while end < len(items) and items[end][1].kind() == items[start][1].kind():
                 end += 1
-            yield from zip(steps[start:end], *self._compute(records[start:end]))
+            yield from zip([s for s, _ in items[start:end]], *self._compute([r for _, r in items[start:end]]))
             start = end
 
     def _compute(self, records: list[StepRecord]) -> tuple[list[dict[str, float]], list[dict[str, np.ndarray]]]:
@@ -166,7 +194,8 @@ class StepStats:
         columns = dict(sample_grad_summaries(sample_grad))  # key → (T,)
         vectors = {"class_grad": class_sums(sample_grad, labels, self.num_classes)}  # (T, C)
         if records[0].proxies is not None:
-            proxies = stack(5)  # (T, C, K, d)
+            layout = self.proxy_layout or (lambda stacked: stacked)
+            proxies = layout(stack(5))  # (T, C, K, d)
             t = len(records)
             if records[0].sims is not None:
                 sims, sims_grad = stack(3), stack(4)  # (T, B, C, K)
@@ -177,8 +206,10 @@ class StepStats:
                 sims = torch.einsum("tbd,tckd->tbck", F.normalize(stack(1), dim=-1), F.normalize(proxies, dim=-1))
             if records[0].proxy_grad_norm is not None:
                 vectors["proxy_grad"] = stack(6).reshape(t, -1)  # (T, C*K)
+            elif records[0].proxy_grad is not None:
+                vectors["proxy_grad"] = torch.linalg.vector_norm(layout(stack(7)), dim=-1).reshape(t, -1)
             vectors["proxy_usage"] = sub_proxy_usage(sims, labels).reshape(t, -1)  # NaN for absent classes
-            columns.update(proxy_geometries(proxies, self.pair_mask))
+            columns.update(proxy_geometries(proxies))
             c, k, d = proxies.shape[1:]
             columns["proxy/welch_floor"] = torch.full((t,), welch_floor(c * k, d), dtype=torch.float64)
         table = {key: value.tolist() for key, value in columns.items()}  # one device → host copy per statistic
@@ -191,37 +222,73 @@ class RunLog:
     """A run's writer plus full logging's statistics: the trainer's and :class:`~proxylab.tracking.RunLogger`'s
     one way to log a step and write a snapshot.
 
+    A step only appends what it has: its scalars (floats, or 0-d tensors left on their device), its per-parameter
+    gradient norms and its :class:`StepRecord`. A window of steps is then turned into numbers and rows at once: one host copy per quantity, the statistics batched, SQLite rows
+    written in one go, so a step of a small model pays for none of it. :meth:`flush` writes what is buffered; a
+    step whose scalars are not all finite gets no statistics.
+
     Parameters
     ----------
     writer : RunWriter
         The open run (only rank 0 has one).
     num_classes : int
         C, for the per-class gradient mass.
-    pair_mask : Tensor, optional
-        (n, n) off-diagonal mask of the C·K proxies (reused for every Gram matrix).
+    grad_groups : GradGroups, optional
+        The groups whose per-parameter norms :meth:`step` receives (``grad_norm/<group>`` and ``grad_norm/total``).
+    proxy_layout : callable, optional
+        See :class:`StepStats`.
+    window : int, default=64
+        Steps buffered before they are written ...
+    max_bytes : int, default=64 MiB
+        ... or fewer, so that the buffered tensors stay under this size (large C·K·B) ...
+    max_age_s : float, default=1.0
+        ... or fewer, so that a live reader is never more than about a second behind (slow steps).
     """
 
-    def __init__(self, writer, num_classes: int, pair_mask: Tensor | None = None):
+    def __init__(self, writer, num_classes: int, *, grad_groups: GradGroups | None = None,
+                 proxy_layout: Callable[[Tensor], Tensor] | None = None, window: int = 64,
+                 max_bytes: int = 64 << 20, max_age_s: float = 1.0):
         self.writer = writer
-        self.stats = StepStats(num_classes, pair_mask)
+        self.stats = StepStats(num_classes, proxy_layout=proxy_layout)
+        self.window, self.max_bytes, self.max_age_s = window, max_bytes, max_age_s
+        self.grad_groups = grad_groups
+        self._rows: list[tuple[int, Mapping[str, float | Tensor], Sequence[Tensor] | None]] = []
+        self._oldest = 0.0
 
-    def step(self, step: int, scalars: Mapping[str, float], record: StepRecord | None = None) -> None:
-        """Write a finite step's scalars now and buffer its record (statistics follow within a window)."""
-        self.writer.log_scalars(step, scalars)
+    def step(self, step: int, scalars: Mapping[str, float | Tensor], record: StepRecord | None = None,
+             param_grad_norms: Sequence[Tensor] | None = None) -> None:
+        """Log a step: its scalars, its record and the per-parameter gradient norms of :attr:`grad_groups`
+        (:meth:`GradGroups.per_param`)."""
+        if not self._rows:
+            self._oldest = time.monotonic()
+        self._rows.append((step, scalars, param_grad_norms))
         if record is not None:
             self.stats.add(step, record)
-            if self.stats.ready:
-                self.flush()
+        if (len(self._rows) >= self.window or self.stats.nbytes >= self.max_bytes
+                or time.monotonic() - self._oldest >= self.max_age_s):
+            self.flush()
 
     def flush(self) -> None:
-        """Compute and write every buffered step's statistics (before anything that must see every row)."""
-        for step, scalars, vectors in self.stats.drain():
-            self.writer.log_scalars(step, scalars)
-            self.writer.log_vectors(step, vectors)
+        """Compute and write every buffered step (before anything that must see every row)."""
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        steps, records = self.stats.take()
+        values = [{key: float(v) for key, v in scalars.items()} for _, scalars, _ in rows]  # 0-d tensors → host
+        with_norms = [i for i, (_, _, norms) in enumerate(rows) if norms is not None]
+        if with_norms and self.grad_groups is not None:
+            table = self.grad_groups.reduce([rows[i][2] for i in with_norms])  # T steps × P → per group
+            for j, i in enumerate(with_norms):
+                values[i].update({f"grad_norm/{name}": column[j] for name, column in table.items()})
+        scalar_rows = [(step, scalars) for (step, _, _), scalars in zip(rows, values)]
+        finite = {step for step, scalars in scalar_rows if all(math.isfinite(v) for v in scalars.values())}
+        stats = list(self.stats.compute((s, r) for s, r in zip(steps, records) if s in finite))
+        self.writer.log_steps(scalar_rows + [(step, scalars) for step, scalars, _ in stats],
+                              [(step, vectors) for step, _, vectors in stats])
 
     def snapshot(self, step: int, **arrays: np.ndarray | None) -> None:
-        """Write the snapshot of `step` (see :class:`proxylab.store.Snapshot` for the arrays) after the buffered
-        statistics; non-finite embeddings or proxies raise :class:`TrainingError` and write nothing."""
+        """Write the snapshot of `step` (see :class:`proxylab.store.Snapshot` for the arrays) after every logged
+        step's rows; non-finite embeddings or proxies raise :class:`TrainingError` and write nothing."""
         for key in ("embeddings", "proxies"):
             value = arrays.get(key)
             if value is not None and not np.isfinite(value).all():

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ..store import RunError, RunExistsError, RunWriter, default_store, to_thumbnails, validate_run_name, write_eval_images
 from ..store.snapshot import normalize_snapshot_arrays
 from .adapters import ProxySource, find_proxies
-from .core import RunLog, StepRecord, group_grad_norms, loss_value, sample_grad_norms
+from .core import GradGroups, RunLog, StepRecord, loss_value, sample_grad_norms
 
 #: what a logged run records as its source in run.json (trained runs: "proxylab", imports: "import")
 SOURCE = "logger"
@@ -169,7 +169,8 @@ class RunLogger:
             except RunExistsError:
                 raise RunError(f"run {name} already exists in {self.store}; pick another name or pass "
                                "overwrite=True") from None
-        self.log_core = RunLog(self.writer, num_classes or 1) if self.active else None
+        self.log_core = RunLog(self.writer, num_classes or 1, grad_groups=GradGroups(self.groups),
+                               proxy_layout=self.source.stacked_ckd if self.source else None) if self.active else None
         if self.active and self.eval_inputs is not None and self.eval_inputs.ndim == 4:
             write_eval_images(self.writer.path, to_thumbnails(self.eval_inputs.detach().cpu().numpy()))
 
@@ -240,21 +241,30 @@ class RunLogger:
                       labels: Tensor | None = None) -> None:
         """Log a step's gradients after a backward of your own (Lightning, a grad scaler): per-group norms (before
         any clipping you do next), per-proxy norms, and per-sample ‖∂L/∂f(x)‖ of `embeddings` (summaries and
-        per-class mass; call ``embeddings.retain_grad()`` before that backward), with the loss."""
+        per-class mass; call ``embeddings.retain_grad()`` before that backward), with the loss.
+
+        The step keeps references and a few small copies only (no host copy); the numbers are computed and
+        written a window of steps at a time (:class:`~proxylab.tracking.core.RunLog`), so they reach the store
+        within about a second. A step whose loss or norms are not finite gets no statistics."""
         if not self.active:
             return
         if embeddings is not None and labels is None:
             raise ValueError("log_gradients: embeddings need their labels (labels=...), got none")
-        norms = group_grad_norms(self.groups)
-        value = _float(loss, "loss")
-        scalars = {"loss": value, **{f"grad_norm/{k}": v for k, v in norms.items()}}
+        value = loss.detach() if isinstance(loss, Tensor) else _float(loss, "loss")
+        if isinstance(value, Tensor) and value.numel() != 1:
+            raise ValueError(f"loss must be a number or a one-element tensor, got shape {tuple(value.shape)}")
         record = None
         grad = None if embeddings is None else embeddings.grad
-        if grad is not None and np.isfinite([value, *norms.values()]).all():
-            record = StepRecord(torch.as_tensor(labels, device=grad.device).long(), embeddings.detach(), grad)
-            if self.source is not None and self.source.parameter.grad is not None:
-                record = record._replace(proxies=self.source.proxies().clone(), proxy_grad_norm=self.source.grad_norms())
-        self.log_core.step(step, scalars, record)
+        if grad is not None:
+            if not (isinstance(labels, Tensor) and labels.device == grad.device and labels.dtype == torch.long):
+                labels = torch.as_tensor(labels, device=grad.device).long()
+            proxy = self.source.parameter if self.source is not None else None
+            if proxy is not None and proxy.grad is not None:  # plain copies: the next update and clipping change both
+                record = StepRecord(labels, embeddings.detach(), grad, proxies=proxy.detach().clone(),
+                                    proxy_grad=proxy.grad.clone())
+            else:
+                record = StepRecord(labels, embeddings.detach(), grad)
+        self.log_core.step(step, {"loss": value}, record, self.log_core.grad_groups.per_param())
         self._progress(step)
 
     def _progress(self, step: int) -> None:

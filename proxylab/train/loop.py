@@ -30,7 +30,6 @@ from ..models import make_model
 from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write_eval_images
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import TrainConfig, snapshot_schedule
-from ..losses.orthogonality import pair_mask
 from .stats import dead_proxies
 from ..tracking.core import RunLog, StepRecord, group_grad_norms, sample_grad_norms
 from .stopping import SIGNAL_NAMES, StopRequests, TrainingStopped, describe
@@ -203,7 +202,7 @@ class Trainer:
             self.start_step = 0
             if self.rank == 0 and len(self.data.train.input_shape) == 3:
                 self._write_thumbnails()
-        self.log = RunLog(self.writer, self.num_classes, getattr(self, "proxy_pair_mask", None))
+        self.log = RunLog(self.writer, self.num_classes)
 
     def _abandon(self) -> None:
         """Give up a resume before training: put run.json back as it was and release the lock."""
@@ -231,8 +230,6 @@ class Trainer:
         self.groups = {"backbone": list(self.model.backbone.parameters()), "head": list(self.model.head.parameters())}
         if self.loss_fn.proxies is not None:
             self.groups["proxies"] = [self.loss_fn.proxies]
-            c, k, _ = self.loss_fn.proxies.shape
-            self.proxy_pair_mask = pair_mask(c, k, "all", device=self.device)
         proxy_mult = cfg.proxy_lr_multiplier or self.loss_fn.default_proxy_lr_multiplier
         groups = [
             {"name": "backbone", "params": list(self.model.backbone.parameters()), "lr": cfg.lr},
