@@ -49,11 +49,18 @@ def sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def file_record(path: Path, role: str, fmt: str) -> dict[str, Any]:
-    """``{"path", "role", "format", "sha256", "bytes"}`` of one imported file (goes to run.json)."""
+def file_record(path: Path, role: str, fmt: str, *, hashed: bool = True) -> dict[str, Any]:
+    """``{"path", "role", "format", "sha256", "bytes"}`` of one imported file (goes to run.json); with
+    ``hashed=False`` its ``sha256`` is None until :func:`fill_hashes` (an import hashes once the run plays)."""
     path = Path(path)
-    return {"path": str(path.resolve()), "role": role, "format": fmt, "sha256": sha256(path),
+    return {"path": str(path.resolve()), "role": role, "format": fmt, "sha256": sha256(path) if hashed else None,
             "bytes": path.stat().st_size}
+
+
+def fill_hashes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records with the SHA-256 of every file whose hash is still None (folders keep None)."""
+    return [{**r, "sha256": sha256(r["path"])} if r.get("sha256") is None and Path(r["path"]).is_file() else r
+            for r in records]
 
 
 def load_numpy(path: Path) -> np.ndarray | dict[str, np.ndarray]:
@@ -112,6 +119,8 @@ def load_torch(path: Path) -> Any:
 
 def check_finite(values: np.ndarray, path: Path | str, what: str) -> None:
     """Raise unless every entry of ``values`` (rows along axis 0) is finite."""
+    if values.size and np.isfinite(values.min()) and np.isfinite(values.max()):
+        return  # min and max are NaN when any entry is, ±inf when any entry is: two passes, no boolean copy
     flat = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
     bad = ~np.isfinite(flat).all(axis=1)
     if bad.any():
@@ -126,6 +135,6 @@ def as_float_matrix(values: Any, path: Path | str, what: str) -> np.ndarray:
         raise ImportFileError(f"{path}: {what} must be real numbers, got dtype {a.dtype}")
     if a.size == 0:
         raise ImportFileError(f"{path}: {what} is empty (shape {a.shape})")
-    a = a.astype(np.float32)
+    a = a.astype(np.float32, copy=False)
     check_finite(a, path, what)
     return a

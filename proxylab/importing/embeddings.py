@@ -87,7 +87,8 @@ class ImportedEmbeddings:
     has_split : bool
         Whether the input said which rows are train and which test (else every row is test).
     sources : list of dict
-        ``{"path", "role", "format", "sha256", "bytes"}`` of every file read.
+        ``{"path", "role", "format", "sha256", "bytes"}`` of every file read (``sha256`` None: :func:`import_run`
+        hashes them once the run plays).
     notes : list of str
         What was inferred (which columns are the embedding, …), for run.json and the CLI.
     """
@@ -500,15 +501,15 @@ def read_embeddings(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> I
         raw = _read_npz(f) if kind == "npz" else _read_tsv_pair(f) if kind == "tsv" else _read_table(f)
         if raw.file_step is None:
             raw.file_step = _file_step(f)
-        sources.append(file_record(f, "embeddings", raw.fmt))
+        sources.append(file_record(f, "embeddings", raw.fmt, hashed=False))
         for extra in getattr(raw, "extra_files", []):
-            sources.append(file_record(extra, "metadata", raw.fmt))
+            sources.append(file_record(extra, "metadata", raw.fmt, hashed=False))
         if companion is not None:
             from .proxies import read_proxies
 
             res = read_proxies(companion)
             raw.proxies[None] = res.proxies
-            sources.append(file_record(companion, "proxies", res.format))
+            sources.append(file_record(companion, "proxies", res.format, hashed=False))
             raw.notes.append(f"{f.name}: proxies from {companion.name}")
         raws.append(raw)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..store import RunError, RunWriter, atomic_write_json, run_dir, write_eval_images
 from ..store.layout import RUN_JSON
-from .common import ImportFileError
+from .common import ImportFileError, fill_hashes
 from .embeddings import ImportedEmbeddings
 from .images import MAX_IMAGES, thumbnails_from_paths
 from .proxies import ImportedProxies
@@ -206,7 +206,7 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
         for snap in data.snapshots:
             writer.write_snapshot(snap.step, embeddings=snap.embeddings, labels=snap.labels, modes=snap.modes,
                                   split=snap.split, index=snap.index, grad_norm=snap.grad_norm,
-                                  proxies=snap.proxies)
+                                  proxies=snap.proxies, durable=False)  # fsync'd below, once the run plays
         if has_images:
             atomic_write_json(writer.path / IMAGE_PATHS_FILE,
                               {str(s.step): s.image_paths for s in data.snapshots if s.image_paths is not None})
@@ -215,6 +215,8 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
         writer.flush()
         if on_playable is not None:
             on_playable(writer.path)
+        writer.sync_snapshots()  # durable before the run can be marked finished
+        writer.update_meta(imported_from=fill_hashes(meta["imported_from"]))  # provenance: each input's SHA-256
         from tqdm.auto import tqdm
 
         order = sorted(data.snapshots, key=lambda s: s.step, reverse=True)

@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any, Callable, Iterable
 
 TEMP_MARKER = ".tmp-"
 
@@ -29,15 +29,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write ``path`` atomically: ``write(f)`` fills a binary temp file that then replaces ``path``."""
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any], *, durable: bool = True) -> None:
+    """Write ``path`` atomically: ``write(f)`` fills a binary temp file that then replaces ``path``.
+
+    A process crash (kill -9) never leaves a partial file. ``durable`` also fsyncs the file and its folder, so that
+    a power loss cannot either; ``durable=False`` leaves that to a later :func:`fsync_files` (a batch of large
+    files that must be readable at once and durable soon after)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARKER}", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -45,7 +50,22 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def fsync_files(paths: Iterable[Path]) -> None:
+    """fsync each file, then each of their folders (what :func:`atomic_write` with ``durable=False`` left)."""
+    folders = set()
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        folders.add(Path(path).parent)
+    for folder in folders:
+        _fsync_dir(folder)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

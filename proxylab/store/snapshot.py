@@ -119,10 +119,10 @@ def normalize_snapshot_arrays(step: int, arrays: Mapping[str, Any], where: str) 
                     grad_norm=grad_norm, proxies=proxies)
 
 
-def write_snapshot_file(path: Path, snapshot: Snapshot) -> None:
-    """Write ``snapshot`` to ``path`` as an uncompressed .npz, atomically."""
+def write_snapshot_file(path: Path, snapshot: Snapshot, *, durable: bool = True) -> None:
+    """Write ``snapshot`` to ``path`` as an uncompressed .npz, atomically (see :func:`atomic_write` for `durable`)."""
     arrays = {"step": np.asarray(snapshot.step, dtype=np.int64), **snapshot.arrays()}
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays), durable=durable)
 
 
 def read_snapshot_file(path: Path, step: int) -> Snapshot:

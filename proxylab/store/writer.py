@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .atomic import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
+from .atomic import atomic_write_bytes, atomic_write_json, fsync_files, remove_stale_temp_files
 from .db import check_database, connect_writer
 from .layout import (
     METRICS_DB, PROJECTION_DIR, RUN_JSON, SCHEMA_VERSION, SNAPSHOT_DIR, STATUSES, WEIGHTS_DIR, RunError,
@@ -350,22 +350,28 @@ class RunWriter:
             self._write_meta()
 
     # -- snapshots -------------------------------------------------------------------------------
-    def write_snapshot(self, step: int, **arrays: Any) -> Path:
+    def write_snapshot(self, step: int, *, durable: bool = True, **arrays: Any) -> Path:
         """Store the snapshot of ``step`` atomically; see :class:`proxylab.store.Snapshot` for the arrays.
 
         Buffered time series are committed first, so a reader that sees the snapshot also sees
-        the metrics logged up to it. Returns the snapshot's path.
+        the metrics logged up to it. ``durable=False`` skips the fsync (a process crash still leaves no partial
+        file; a power loss could) until :meth:`sync_snapshots`. Returns the snapshot's path.
         """
         self._check_open()
         step = check_step(step)
         path = snapshot_path(self.path, step)
         snap = normalize_snapshot_arrays(step, arrays, f"write_snapshot(step={step})")
         self._commit()
-        write_snapshot_file(path, snap)
+        write_snapshot_file(path, snap, durable=durable)
         if self._last_step is None or step > self._last_step:
             self._last_step = step
         self._write_meta()
         return path
+
+    def sync_snapshots(self) -> None:
+        """fsync every snapshot file and their folder (after writes with ``durable=False``)."""
+        self._check_open()
+        fsync_files(snapshot_path(self.path, step) for step in snapshot_steps_in(self.path))
 
     # -- resume ----------------------------------------------------------------------------------
     def truncate_after(self, step: int) -> None:
