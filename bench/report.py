@@ -247,9 +247,9 @@ def _own_runs(doc: dict, summary: list) -> str:
     target = doc["overhead_target_percent"]
     rows = [[r["loss"], _f(r["plain_ms_per_step"]), _f(r["logged_ms_per_step"]), f"{r['overhead_percent']:+.1f} %",
              f"{r['paired_overhead_percent']:+.1f} %", f"{_f(r['snapshot_ms'], 0)} ms"] for r in doc["loops"]]
-    summary.append(["Logging a loop of your own: overhead per step (README's PML loop, A/B blocks)", f"≤ {target:.0f} %",
-                    "; ".join(f"{r['loss']} {r['overhead_percent']:+.0f} %" for r in doc["loops"]),
-                    _ok(all(r["overhead_percent"] <= target for r in doc["loops"]))])
+    for r in doc["loops"]:  # the README's loop is the first (ProxyAnchorLoss); each loss is judged on its own
+        summary.append([f"Logging a loop of your own: overhead per step, digits MLP + {r['loss']} (A/B blocks)",
+                        f"≤ {target:.0f} %", f"{r['overhead_percent']:+.1f} %", _ok(r["overhead_percent"] <= target)])
     summary.append([f"Import → playable, {imp['points']:,} × {imp['dim']} × {imp['steps']} steps, ÷ reading and "
                     "writing the arrays alone", f"≤ {doc['import_target_ratio']:.0f}×", f"{imp['ratio']:.2f}×",
                     _ok(imp["ratio"] <= doc["import_target_ratio"])])
