@@ -62,6 +62,22 @@ def test_floors_are_above_known_unsafe_releases():
         assert declared[name] >= Version(safe), f"{name} floor {declared[name]} admits releases below {safe}"
 
 
+def test_security_floors_hold_for_a_plain_install():
+    """A floor only in an extra does not bind a plain `pip install`: streamlit alone admits pyarrow 7.0-14.0.0, and
+    proxylab reads uploaded Parquet whenever pyarrow is importable. Every security floor is a core dependency."""
+    core = {canonicalize_name(Requirement(r).name): _floor(Requirement(r))
+            for r in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}
+    for name, safe in SECURITY_FLOORS.items():
+        assert name in core, f"{name} >= {safe} must be a core dependency, not only an extra's"
+        assert core[name] >= Version(safe)
+
+
+def test_build_backend_floor_is_above_known_unsafe_setuptools():
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
+    setuptools = next(Requirement(r) for r in build if canonicalize_name(Requirement(r).name) == "setuptools")
+    assert _floor(setuptools) >= Version("70.1"), "setuptools < 70.1: CVE-2024-6345 (package_index runs code)"
+
+
 def test_ci_floors_job_installs_the_generated_pins_and_keeps_the_readme_command_last():
     script = (REPO / ".ci" / "run").read_text()
     floors_job = script.index(".ci/min_versions.py")
