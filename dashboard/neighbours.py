@@ -5,6 +5,7 @@ and exercised end to end by the browser test.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -83,13 +84,16 @@ def ids_to_text(ids: Iterable[int]) -> str:
     return ",".join(parts)
 
 
+_ID_RANGE = re.compile(r"([0-9]{1,15})(?:-([0-9]{1,15}))?")  # ASCII digits ('²'.isdigit() is True), int-sized
+
+
 def ids_from_text(text: str | None, limit: int) -> list[int]:
     """The inverse of :func:`ids_to_text`, keeping ids in [0, limit); anything malformed is skipped."""
     out: set[int] = set()
     for part in (text or "").split(","):
-        lo, dash, hi = part.strip().partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
+        match = _ID_RANGE.fullmatch(part.strip())
+        if match is None:
             continue
-        a, b = int(lo), int(hi or lo)
+        a, b = int(match[1]), int(match[2] or match[1])
         out.update(range(max(a, 0), min(b, limit - 1) + 1))
     return sorted(out)

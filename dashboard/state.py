@@ -2,11 +2,29 @@
 switching pages, which starts the new page with a clean query string)."""
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence, TypeVar
 
 import streamlit as st
 
+from dashboard import plain
+
 T = TypeVar("T")
+
+#: ASCII digits only (``str.isdigit`` also accepts '²' and '١', which ``int`` refuses), and few enough of them that
+#: ``int`` never meets its 4,300-digit limit: a step or a sample id is far below 10**15
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,15}")
+
+
+def url_whole_number(name: str, raw: str | None) -> int | None:
+    """Query parameter `name`'s value as a whole number ≥ 0, or None; a value that is not one is ignored with a
+    note on the page (the view falls back to its default)."""
+    if raw is None:
+        return None
+    if _WHOLE_NUMBER.fullmatch(raw):
+        return int(raw)
+    st.caption(f"Ignored `?{name}=`{plain.md(raw, 40)} in the address: not a whole number.")
+    return None
 
 
 def _remember(name: str, value) -> None:
@@ -81,9 +99,9 @@ def initial_step(name: str, steps: Sequence[int]) -> int:
     """The step a step control opens on: query parameter `name` snapped to the nearest snapshot step, else this
     page's remembered step, else the latest."""
     steps = list(steps)
-    raw = st.query_params.get(name)
-    if raw is not None and raw.lstrip("-").isdigit():
-        return min(steps, key=lambda s: (abs(s - int(raw)), s))
+    wanted = url_whole_number(name, st.query_params.get(name))
+    if wanted is not None:
+        return min(steps, key=lambda s: (abs(s - wanted), s))
     remembered = st.session_state.get(_step_memory(name), steps[-1])
     return remembered if remembered in steps else steps[-1]
 

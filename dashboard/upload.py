@@ -33,9 +33,6 @@ def import_uploaded(store: str | Path, name: str, embeddings: tuple[str, bytes],
 
     Raises ``ValueError`` (one line) for a file that is too large, of the wrong type or malformed.
     """
-    from proxylab.importing import import_run, read_embeddings, read_proxies
-    from proxylab.importing.common import file_record
-
     for what, item in (("embeddings", embeddings), ("metadata", metadata), ("proxies", proxies)):
         if item is not None and len(item[1]) > max_bytes:
             raise ValueError(f"{what} {item[0]!r}: at most {max_bytes // 2**20} MiB can be uploaded, got "
@@ -44,30 +41,50 @@ def import_uploaded(store: str | Path, name: str, embeddings: tuple[str, bytes],
     with tempfile.TemporaryDirectory(prefix="proxylab-upload-") as tmp:
         folder = Path(tmp)
         emb_path = folder / ("tensors.tsv" if emb_suffix == "tsv" else f"embeddings.{emb_suffix}")
-        emb_path.write_bytes(embeddings[1])
         uploaded = {emb_path.name: embeddings[0]}
-        if emb_suffix == "tsv":
-            if metadata is None:
-                raise ValueError(f"embeddings {embeddings[0]!r}: a projector tensors.tsv needs its metadata.tsv "
-                                 "(labels) uploaded too")
-            (folder / "metadata.tsv").write_bytes(metadata[1])
-            uploaded["metadata.tsv"] = metadata[0]
-        data = read_embeddings(emb_path)
-        found, sources = [], []
-        if proxies is not None:
-            suffix = _safe_suffix(proxies[0], PROXY_TYPES, "proxies")
-            prox_path = folder / f"proxies.{suffix}"
-            prox_path.write_bytes(proxies[1])
-            uploaded[prox_path.name] = proxies[0]
-            res = read_proxies(prox_path, num_classes=len(data.class_names), proxies_per_class=proxies_per_class,
-                               embedding_dim=data.dim)
-            found.append(res)
-            sources.append({**file_record(prox_path, "proxies", res.format), "key": res.key, "layout": res.layout})
-        for record in [*data.sources, *sources]:  # say where the data came from, not the temp folder
-            record["path"] = "upload:" + uploaded.get(Path(record["path"]).name, Path(record["path"]).name)
-        # no thumbnails: image paths inside an uploaded file must never make the server open its own files
-        return import_run(store, name, data, proxies=found, proxy_sources=sources, thumbnails=False,
-                          on_playable=on_playable)
+        try:
+            return _import(store, name, folder, emb_path, emb_suffix, embeddings, metadata, proxies,
+                           proxies_per_class, uploaded, on_playable)
+        except ValueError as exc:  # the message names the uploaded files, never the server's temp folder
+            raise ValueError(_uploaded_names(str(exc), folder, uploaded)) from None
+
+
+def _uploaded_names(message: str, folder: Path, uploaded: dict[str, str]) -> str:
+    for temp_name, name in uploaded.items():
+        message = message.replace(str(folder / temp_name), name)
+    return message.replace(str(folder), "upload")
+
+
+def _import(store, name, folder, emb_path, emb_suffix, embeddings, metadata, proxies, proxies_per_class, uploaded,
+            on_playable) -> Path:
+    """:func:`import_uploaded` once the checks passed, in the temp `folder` (`uploaded`: temp name → upload name)."""
+    from proxylab.importing import import_run, read_embeddings, read_proxies
+    from proxylab.importing.common import file_record, fill_hashes
+
+    emb_path.write_bytes(embeddings[1])
+    if emb_suffix == "tsv":
+        if metadata is None:
+            raise ValueError(f"embeddings {embeddings[0]!r}: a projector tensors.tsv needs its metadata.tsv "
+                             "(labels) uploaded too")
+        (folder / "metadata.tsv").write_bytes(metadata[1])
+        uploaded["metadata.tsv"] = metadata[0]
+    data = read_embeddings(emb_path)
+    found, sources = [], []
+    if proxies is not None:
+        suffix = _safe_suffix(proxies[0], PROXY_TYPES, "proxies")
+        prox_path = folder / f"proxies.{suffix}"
+        prox_path.write_bytes(proxies[1])
+        uploaded[prox_path.name] = proxies[0]
+        res = read_proxies(prox_path, num_classes=len(data.class_names), proxies_per_class=proxies_per_class,
+                           embedding_dim=data.dim)
+        found.append(res)
+        sources.append({**file_record(prox_path, "proxies", res.format), "key": res.key, "layout": res.layout})
+    data.sources[:] = fill_hashes(data.sources)  # while the files exist: their SHA-256 is the provenance
+    for record in [*data.sources, *sources]:  # say where the data came from, not the temp folder
+        record["path"] = "upload:" + uploaded.get(Path(record["path"]).name, Path(record["path"]).name)
+    # no thumbnails: image paths inside an uploaded file must never make the server open its own files
+    return import_run(store, name, data, proxies=found, proxy_sources=sources, thumbnails=False,
+                      on_playable=on_playable)
 
 
 def default_run_name(store: str | Path, file_name: str) -> str:

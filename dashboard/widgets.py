@@ -8,7 +8,7 @@ from typing import Iterator
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import data, plain, state
 from proxylab.store import RunError
 
 RECONSTRUCTION = ("**Reconstruction note:** the Multi-Proxy-Anchor family (`mpa`, `mpa_dw`, `mpa_pw`) and the exact "
@@ -140,7 +140,7 @@ def run_errors() -> Iterator[None]:
     try:
         yield
     except RunError as exc:
-        st.warning(f"This run cannot be read: {exc}")
+        st.warning(f"This run cannot be read: {plain.error_text(exc)}")
 
 
 def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download the data shown (CSV)",

@@ -481,3 +481,19 @@ def test_upload_limit_is_one_number_for_streamlit_the_page_and_the_config():
     assert config["server"]["maxUploadSize"] == UPLOAD_LIMIT_MIB and config["server"]["address"] == "127.0.0.1"
     assert config["client"]["toolbarMode"] == "viewer"
     assert MAX_UPLOAD_BYTES == UPLOAD_LIMIT_MIB * 2**20
+
+
+CRAFTED_QUERIES = [
+    {"step": "²"}, {"step": "١٢"}, {"step": "9" * 5000}, {"step": "-3"}, {"step": "1e3"},
+    {"sel": "0-²,9" + "9" * 5000 + ",3"}, {"run": "../../etc"}, {"colour": "<b>x</b>"}, {"dims": "9" * 5000},
+    {"projection": "umap'; --"}, {"scene": "§"},
+]
+
+
+@pytest.mark.parametrize("page", ["embedding", "proxies", "compare", "gradients", "orthogonality", "metrics"])
+def test_crafted_query_parameters_fall_back_with_a_note_never_a_traceback(dashboard_store, monkeypatch, page):
+    for query in CRAFTED_QUERIES:
+        at = open_app(dashboard_store, monkeypatch, page=page, query={"run": "mpa-k4", **query})
+        assert not at.exception and not at.error, (query, [e.value for e in at.exception])
+        if page in ("embedding", "proxies") and "step" in query:  # none of them is a step: each is named
+            assert any("not a whole number" in c for c in texts(at, "caption")), query

@@ -109,6 +109,11 @@ def test_upload_import_validates_and_records_the_uploaded_names(tmp_path):
     run = open_run(tmp_path / "s", path.name)
     assert [f["path"] for f in run.meta["imported_from"]] == ["upload:my_tensors.tsv", "upload:my_meta.tsv",
                                                               "upload:centres.npy"]
+    import hashlib
+
+    assert [f["sha256"] for f in run.meta["imported_from"]] == [  # provenance: each upload's own bytes
+        hashlib.sha256(content).hexdigest() for content in (tensors.encode(), metadata.encode(),
+                                                            (tmp_path / "p.npy").read_bytes())]
     assert run.snapshot(0).proxies.shape == (3, 1, 3)
     assert "mode_coverage" in set(run.evals()["metric"])
     with pytest.raises(ValueError, match="at most 1 MiB"):
@@ -117,8 +122,9 @@ def test_upload_import_validates_and_records_the_uploaded_names(tmp_path):
         import_uploaded(tmp_path / "s", "exe", ("e.exe", b"MZ"))
     with pytest.raises(ValueError, match="needs its metadata.tsv"):
         import_uploaded(tmp_path / "s", "tsv", ("t.tsv", tensors.encode()))
-    with pytest.raises(ValueError, match="pickle"):
-        import_uploaded(tmp_path / "s", "pk", ("e.npz", (tmp_path / "p.npy").read_bytes()[:0] + _pickled_npz(tmp_path)))
+    with pytest.raises(ValueError, match="pickle") as refused:
+        import_uploaded(tmp_path / "s", "pk", ("my.npz", (tmp_path / "p.npy").read_bytes()[:0] + _pickled_npz(tmp_path)))
+    assert str(refused.value).startswith("my.npz: ") and "proxylab-upload-" not in str(refused.value)  # no temp path
     assert not (tmp_path / "s" / "big").exists() and not (tmp_path / "s" / "pk").exists()
     # an uploaded file naming an image on the server never makes the server read it
     from PIL import Image

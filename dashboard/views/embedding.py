@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, data, figures, neighbours, player, projections, sampling, state, thumbnails, widgets
+from dashboard import (analysis, data, figures, neighbours, plain, player, projections, sampling, state, thumbnails,
+                       widgets)
 
 st.title("Embedding space")
 st.markdown("Each dot is a sample of the fixed evaluation subset, each large ringed dot a proxy (colour = its "
@@ -255,7 +256,8 @@ with widgets.run_errors():
         try:
             view_coords = projected(shown_method, shown_dims)
         except (ValueError, ImportError) as exc:  # RunError is a ValueError: shown the same way
-            st.warning(f"The {projections.METHODS[shown_method]} projection is not available for this run: {exc}. "
+            st.warning(f"The {projections.METHODS[shown_method]} projection is not available for this run: "
+                       f"{plain.error_text(exc)}. "
                        "PCA always works.")
             st.stop()
         coords = view_coords if coords is None else coords

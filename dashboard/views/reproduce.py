@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import plain
 from proxylab.reproduce.markdown import parse_report
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -29,7 +30,7 @@ if not path.is_file():
 try:
     report = parse_report(path.read_text(encoding="utf-8"), path.parent)
 except (OSError, UnicodeDecodeError) as e:
-    st.warning(f"Cannot read the report `{path}`: {e}")
+    st.warning(f"Cannot read the report `{path}`: {plain.error_text(e)}")
     st.stop()
 if not report.sections:
     st.warning(f"`{path}` has no sections (`## ` headings); regenerate it with `proxylab reproduce`.")

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, launch, upload, widgets
+from dashboard import data, figures, launch, plain, upload, widgets
 
 st.title("Runs")
 st.markdown("Every training run in the store, newest first. A **running** run refreshes here every few seconds; "
@@ -51,9 +51,9 @@ def show_table() -> None:
         st.subheader("Runs with problems")
         for _, row in broken.iterrows():
             if not row["openable"]:
-                st.error(f"**{row['name']}** cannot be opened: {row['error']}")
+                st.error(f"**{row['name']}** cannot be opened: {plain.md(row['error'])}")
             elif row["status"] == "failed":
-                st.warning(f"**{row['name']}** failed at step {row['step']}: {row['error'] or 'no error recorded'}")
+                st.warning(f"**{row['name']}** failed at step {row['step']}: {plain.md(row['error'] or 'no error recorded')}")
             else:
                 st.warning(f"**{row['name']}** was interrupted at step {row['step']}; continue it with "
                            f"`proxylab train --resume {row['name']}`.")
@@ -85,7 +85,7 @@ if submitted:
             process, log = launch.start_training(store, name, loss=loss, proxies_per_class=int(k),
                                                  so_weight=float(so_weight), data=dataset, steps=int(steps))
         except (ValueError, OSError) as exc:
-            st.error(f"Could not start the run: {exc}")
+            st.error(f"Could not start the run: {plain.error_text(exc)}")
         else:
             st.success(f"Started **{name}** (process {process.pid}); it appears in the table once its first step is "
                        f"written. Output: `{log}`.")
@@ -121,7 +121,7 @@ if do_import:
                                                           "Embedding space page); computing its metrics…"))
                 progress.update(label="Imported", state="complete")
         except (ValueError, OSError) as exc:
-            st.error(f"Could not import: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            st.error(f"Could not import: {plain.error_text(exc)}")
         else:
             st.success(f"Imported **{path.name}**; open it on the Embedding space or Metrics page.")
 
