@@ -10,9 +10,14 @@ import re
 import tempfile
 from pathlib import Path
 
+from proxylab.importing.budget import limited
 from proxylab.serve import UPLOAD_LIMIT_MIB
 
 MAX_UPLOAD_BYTES = UPLOAD_LIMIT_MIB * 2**20
+#: what one uploaded file may declare in memory (the server's own memory: far below a CLI import's budget)
+UPLOAD_MEMORY_BYTES = 512 << 20
+#: the largest upload imported: rows and embedding dimension
+MAX_UPLOAD_POINTS, MAX_UPLOAD_DIM = 1_000_000, 4_096
 EMBEDDING_TYPES = ["npz", "csv", "parquet", "tsv"]
 PROXY_TYPES = ["npy", "npz", "csv", "pt", "pth"]
 
@@ -43,8 +48,9 @@ def import_uploaded(store: str | Path, name: str, embeddings: tuple[str, bytes],
         emb_path = folder / ("tensors.tsv" if emb_suffix == "tsv" else f"embeddings.{emb_suffix}")
         uploaded = {emb_path.name: embeddings[0]}
         try:
-            return _import(store, name, folder, emb_path, emb_suffix, embeddings, metadata, proxies,
-                           proxies_per_class, uploaded, on_playable)
+            with limited(UPLOAD_MEMORY_BYTES):
+                return _import(store, name, folder, emb_path, emb_suffix, embeddings, metadata, proxies,
+                               proxies_per_class, uploaded, on_playable)
         except ValueError as exc:  # the message names the uploaded files, never the server's temp folder
             raise ValueError(_uploaded_names(str(exc), folder, uploaded)) from None
 
@@ -69,6 +75,10 @@ def _import(store, name, folder, emb_path, emb_suffix, embeddings, metadata, pro
         (folder / "metadata.tsv").write_bytes(metadata[1])
         uploaded["metadata.tsv"] = metadata[0]
     data = read_embeddings(emb_path)
+    points = max(len(snap.labels) for snap in data.snapshots)
+    if points > MAX_UPLOAD_POINTS or data.dim > MAX_UPLOAD_DIM:
+        raise ValueError(f"embeddings {embeddings[0]!r}: an upload holds at most {MAX_UPLOAD_POINTS:,} points of "
+                         f"d <= {MAX_UPLOAD_DIM:,}, got {points:,} x {data.dim:,}; use `proxylab import` for more")
     found, sources = [], []
     if proxies is not None:
         suffix = _safe_suffix(proxies[0], PROXY_TYPES, "proxies")

@@ -15,6 +15,7 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 
 
+from .budget import check_numpy_file, check_zip  # noqa: E402
 from .errors import ImportFileError  # noqa: E402  (re-exported)
 
 
@@ -65,6 +66,7 @@ def fill_hashes(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def load_numpy(path: Path) -> np.ndarray | dict[str, np.ndarray]:
     """Load a .npy (array) or .npz (name → array) with ``allow_pickle=False``; pickled content is refused."""
+    check_numpy_file(path)  # declared sizes first: a few kilobytes may declare gigabytes
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:  # numpy's "Cannot load file containing pickled data when allow_pickle=False"
@@ -99,6 +101,8 @@ def load_torch(path: Path) -> Any:
 
     import warnings
 
+    if zipfile.is_zipfile(path):  # torch's format is a zip of tensor storages (a legacy file is its own size)
+        check_zip(path)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the error says enough
             warnings.simplefilter("ignore")

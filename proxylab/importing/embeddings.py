@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..tabular import non_numeric
+from .budget import check_parquet, check_text_table
 from .common import ImportFileError, as_float_matrix, check_file, file_record, load_numpy, one_line
 from .tables import (CLASS_COLS, GRAD_COLS, IMAGE_COLS, INDEX_COLS, KIND_COLS, LABEL_COLS, MODE_COLS, SPLIT_COLS,
                      STEP_COLS, SUBPROXY_COLS, embedding_columns, pick, proxies_from_rows)
@@ -189,6 +190,7 @@ def _read_table(path: Path) -> _Raw:
     import pandas as pd
 
     fmt = "csv" if path.suffix.lower() == ".csv" else "parquet"
+    check_text_table(path, b",") if fmt == "csv" else check_parquet(path)
     try:
         frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
@@ -249,6 +251,7 @@ def _read_tsv_pair(tensors: Path, metadata: Path | None = None) -> _Raw:
     import pandas as pd
 
     tensors = check_file(tensors, "projector tensors")
+    check_text_table(tensors, b"\t")
     try:
         vec = pd.read_csv(tensors, sep="\t", header=None)
     except pd.errors.EmptyDataError:
@@ -264,6 +267,7 @@ def _read_tsv_pair(tensors: Path, metadata: Path | None = None) -> _Raw:
         raise ImportFileError(f"{tensors}: expected the labels in {metadata} (TensorBoard projector metadata), "
                               "found no such file")
     metadata = check_file(metadata, "projector metadata")
+    check_text_table(metadata, b"\t")
     lines = [ln for ln in metadata.read_text(encoding="utf-8", errors="replace").splitlines()]
     while lines and not lines[-1].strip():
         lines.pop()
@@ -344,6 +348,20 @@ def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
+#: integer ids index classes (and modes) 0..C-1, so their names are made for every id up to the largest: ids far
+#: beyond the row count (one label 10**12 in a 1 KB file) would make a list of 10**12 names
+MIN_ID_LIMIT = 1 << 20
+
+
+def _check_id_range(raws: list[_Raw], ids: list[np.ndarray], top: int, what: str, plural: str) -> None:
+    rows = sum(len(i) for i in ids)
+    limit = max(MIN_ID_LIMIT, 16 * rows)
+    if top >= limit:
+        path = next(r.path for r, i in zip(raws, ids) if len(i) and int(i.max()) == top)
+        raise ImportFileError(f"{path}: {what} id {top} is far beyond the {rows:,} rows (ids index {plural} "
+                              f"0..C-1, at most {limit:,} of them); number the {plural} from 0")
+
+
 def _encode_labels(raws: list[_Raw]) -> tuple[list[np.ndarray], list[str]]:
     ints = [_int_or_none(r.labels) for r in raws]
     if all(i is not None for i in ints):
@@ -351,6 +369,7 @@ def _encode_labels(raws: list[_Raw]) -> tuple[list[np.ndarray], list[str]]:
             if lab.min() < 0:
                 raise ImportFileError(f"{r.path}: labels must be >= 0 (they index classes), got {int(lab.min())}")
         top = max(int(lab.max()) for lab in ints)
+        _check_id_range(raws, ints, top, "label", "classes")
         names = [str(c) for c in range(top + 1)]
         given: dict[int, str] = {}
         for r, lab in zip(raws, ints):
@@ -405,6 +424,7 @@ def _encode_modes(raws: list[_Raw], labels: list[np.ndarray]) -> tuple[list[np.n
                 for i, n in enumerate(r.mode_names):
                     names_by_id.setdefault(i, n)
         top = max(int(c.max()) for c in raw_codes)
+        _check_id_range(raws, raw_codes, top, "mode", "modes")
         base_names = [names_by_id.get(i, str(i)) for i in range(top + 1)]
     else:
         strings = []
