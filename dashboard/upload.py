@@ -101,7 +101,9 @@ def default_run_name(store: str | Path, file_name: str) -> str:
     """``import-<file stem>``, made a valid run name and unique in ``store``."""
     base = "import-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", Path(file_name).stem).strip("-._")[:60] or "upload")
     base = re.sub(r"\.{2,}", ".", base)
+    from proxylab.importing.writer import unfinished_import
+
     name, i = base, 2
-    while (Path(store) / name).exists():
+    while (Path(store) / name).exists() and not unfinished_import(Path(store) / name):  # a retry takes its failed one
         name, i = f"{base}-{i}", i + 1
     return name

@@ -231,3 +231,24 @@ def test_cli_subprocess_exit_code_and_single_line(tmp_path):
                                                "'.txt'; expected .npz, .parquet, .csv, a TensorBoard projector "
                                                "tensors.tsv (+ metadata.tsv), or a folder of those"]
     assert not (tmp_path / "s").exists()  # nothing was written
+
+
+@pytest.mark.parametrize("left_as", ["failed", "running"])  # running: the importing process was killed
+def test_a_retry_replaces_its_own_unfinished_attempt_without_overwrite(good, tmp_path, capsys, left_as):
+    import json
+
+    from dashboard.upload import default_run_name
+
+    assert main(["import", str(good), *store(tmp_path)]) == 0
+    run_json = tmp_path / "store" / "import-good" / "run.json"
+    meta = json.loads(run_json.read_text())
+    meta.update(status=left_as, error="MemoryError" if left_as == "failed" else None)
+    run_json.write_text(json.dumps(meta))
+    assert default_run_name(tmp_path / "store", "good.npz") == "import-good"
+    assert main(["import", str(good), *store(tmp_path)]) == 0  # same default name, no --overwrite needed
+    assert json.loads(run_json.read_text())["status"] == "finished"
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["import-good"]
+    assert main(["import", str(good), *store(tmp_path)]) == 0  # a finished import is kept: the next one is -2
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["import-good", "import-good-2"]
+    capsys.readouterr()
+    assert "already exists" in cli(capsys, good, *store(tmp_path), "--name", "import-good")

@@ -68,11 +68,14 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 
 
 def default_name(store: Path, hint: str) -> str:
-    """``import-<hint>`` made a valid run name, with ``-2``, ``-3`` … appended if taken."""
+    """``import-<hint>`` made a valid run name, with ``-2``, ``-3`` … appended if taken (by anything but an
+    import that did not finish, which the new import replaces)."""
+    from .writer import unfinished_import
+
     base = re.sub(r"[^A-Za-z0-9._-]+", "-", hint).strip("-._")[:60] or "run"
     base = re.sub(r"\.{2,}", ".", f"import-{base}")
     name, i = base, 2
-    while (store / name).exists():
+    while (store / name).exists() and not unfinished_import(store / name):  # a retry takes its failed attempt's
         name, i = f"{base}-{i}", i + 1
     return name
 

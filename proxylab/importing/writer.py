@@ -102,6 +102,24 @@ def snapshot_metrics(snap, has_split: bool, ks: Sequence[int] = DEFAULT_KS, note
     return out
 
 
+def _meta_or_empty(path: Path) -> dict[str, Any]:
+    from ..store.reader import read_meta
+
+    try:
+        return read_meta(path)
+    except RunError:
+        return {}
+
+
+def unfinished_import(path: Path) -> bool:
+    """Whether the run at `path` is an import that did not finish (failed, or killed while writing): a new import
+    of that name replaces it without ``--overwrite``."""
+    if not (path / RUN_JSON).is_file():
+        return False
+    meta = _meta_or_empty(path)
+    return meta.get("source") == "import" and meta.get("status") != "finished"
+
+
 def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
                proxies: Sequence[ImportedProxies] = (), proxy_sources: Sequence[dict[str, Any]] = (),
                extra_sources: Sequence[dict[str, Any]] = (), config: dict[str, Any] | None = None,
@@ -151,14 +169,11 @@ def import_run(store: str | os.PathLike, name: str, data: ImportedEmbeddings, *,
     """
     path = run_dir(store, name)
     if (path / RUN_JSON).exists():
+        retry = unfinished_import(path)  # a retry replaces its own failed or killed attempt
+        overwrite = overwrite or retry
         if not overwrite:
             raise RunError(f"run {name} already exists in {store}; pick another --name or pass --overwrite")
-        from ..store.reader import read_meta
-
-        try:
-            old = read_meta(path)
-        except RunError:
-            old = {}
+        old = _meta_or_empty(path)
         if old.get("source") != "import":
             raise RunError(f"run {name} in {store} was not imported (source {old.get('source')!r}); --overwrite "
                            "only replaces imported runs")
