@@ -1,6 +1,7 @@
 """Run store: writer/reader round trip, names, corruption and pickle refusal (single process)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
@@ -447,3 +448,95 @@ def test_logging_is_cheap(tmp_path):
     assert per_step < 2e-3  # target < 1 ms; slack for a shared 2-core machine
     run = open_run(tmp_path, "cost")
     assert run.scalars().shape == (steps, 25) and run.vectors("vec/4")[1].shape == (steps, 1000)
+
+
+def test_a_writer_never_writes_through_a_symlinked_run_folder(tmp_path):
+    import os
+
+    from proxylab.store import RunError, RunWriter
+
+    outside = tmp_path / "outside"
+    with RunWriter.create(outside, "victim", {"config": {}}) as w:
+        w.log_scalars(1, {"loss": 1.0})
+        w.set_status("finished")
+    before = {p.name: p.read_bytes() for p in (outside / "victim").iterdir() if p.is_file()}
+    store = tmp_path / "store"
+    store.mkdir()
+    os.symlink(outside / "victim", store / "linked")
+    for attempt in (lambda: RunWriter.open_existing(store, "linked"),
+                    lambda: RunWriter.create(store, "linked", {"config": {}}, exist_ok=True)):
+        with pytest.raises(RunError, match="is a symbolic link"):
+            attempt()
+    (store / "real").mkdir()
+    os.symlink(outside / "victim" / "run.json", store / "real" / "run.json")
+    with pytest.raises(RunError, match="run.json is a symbolic link"):
+        RunWriter.open_existing(store, "real")
+    after = {p.name: p.read_bytes() for p in (outside / "victim").iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch):
+    import errno
+
+    import numpy as np
+
+    from proxylab.store import RunWriter
+    from proxylab.store import snapshot as snapshot_module
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with RunWriter.create(tmp_path, "full", {"config": {}}) as w:
+        monkeypatch.setattr(snapshot_module.np, "savez", full)
+        with pytest.raises(OSError, match=r"No space left on device while writing .*full/snapshots/step_00000003\.npz"):
+            w.write_snapshot(3, embeddings=np.zeros((4, 2), np.float32), labels=np.zeros(4, np.int64))
+        monkeypatch.undo()
+        assert w.path.joinpath("snapshots").exists() and not list(w.path.joinpath("snapshots").iterdir())
+
+
+@contextlib.contextmanager
+def _read_only_view(folder):
+    """`folder` as a path through which nothing can be written: permissions for a user, a read-only bind mount for
+    root (whom permissions do not stop)."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        os.chmod(folder, 0o555)
+        for sub in folder.rglob("*"):
+            if sub.is_dir():
+                os.chmod(sub, 0o555)
+        try:
+            yield folder
+        finally:
+            for sub in [folder, *folder.rglob("*")]:
+                if sub.is_dir():
+                    os.chmod(sub, 0o755)
+        return
+    view = folder.parent / (folder.name + "-ro")
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(view)], capture_output=True).returncode == 0 and \
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], capture_output=True).returncode == 0
+    try:
+        if not mounted:
+            pytest.skip("running as root without mount: no way to make a folder read-only here")
+        yield view
+    finally:
+        subprocess.run(["umount", str(view)], capture_output=True)
+        shutil.rmtree(view, ignore_errors=True)
+
+
+def test_a_read_only_store_reads(tmp_path):
+    import numpy as np
+
+    from proxylab.store import RunWriter, open_run
+
+    store = tmp_path / "store"
+    with RunWriter.create(store, "r", {"config": {}}) as w:
+        w.log_scalars(1, {"loss": 0.5})
+        w.write_snapshot(1, embeddings=np.zeros((4, 2), np.float32), labels=np.zeros(4, np.int64))
+        w.set_status("finished")
+    assert not (store / "r" / "metrics.sqlite-wal").exists()  # a clean close leaves no WAL
+    with _read_only_view(store) as view:
+        run = open_run(view, "r")
+        assert run.scalars()["loss"].tolist() == [0.5] and run.snapshot_steps() == [1]

@@ -44,11 +44,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any], *, 
             if durable:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not exc.filename:  # e.g. "[Errno 28] No space left on device": say where
+            raise OSError(exc.errno, f"{exc.strerror or exc} while writing {path}", str(path)) from None
         raise
     if durable:
         _fsync_dir(path.parent)

@@ -1,6 +1,7 @@
 """The run's time-series database: SQLite in WAL mode, one writer, any number of read-only readers."""
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -35,13 +36,28 @@ def connect_writer(db_path: Path) -> sqlite3.Connection:
 
 
 def connect_reader(db_path: Path) -> sqlite3.Connection:
-    """Open the database read-only (``mode=ro``); it sees every transaction committed so far."""
+    """Open the database read-only (``mode=ro``); it sees every transaction committed so far.
+
+    On a read-only store (a read-only mount, a folder without write permission) SQLite cannot create the WAL
+    index (``-shm``) a reader needs; when the writer closed cleanly (no ``-wal`` left) nothing can change the
+    file, so it is opened ``immutable``. A ``-wal`` there holds commits that only a writable folder can read.
+    """
     uri = db_path.resolve().as_uri() + "?mode=ro"
     try:
         con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        con.execute("PRAGMA schema_version").fetchone()  # opens the file now, so a read-only folder shows here
     except sqlite3.Error as exc:
-        raise RunError(f"{db_path}: cannot open the metrics database ({exc})") from None
+        if os.access(db_path.parent, os.W_OK) or not db_path.is_file():
+            raise RunError(f"{db_path}: cannot open the metrics database ({exc})") from None
+        if Path(str(db_path) + "-wal").exists():
+            raise RunError(f"{db_path}: the folder is read-only and the database has a -wal file whose commits "
+                           "only a writable copy can read; copy the run somewhere writable") from None
+        try:
+            con = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False)
+            con.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc2:
+            raise RunError(f"{db_path}: cannot open the metrics database of a read-only folder ({exc2})") from None
     return con
 
 

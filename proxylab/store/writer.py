@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +54,16 @@ def _to_float(value: object, what: str) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise RunError(f"{what} must be a real number, got {value!r}") from None
+
+
+def refuse_links(path: Path) -> None:
+    """Refuse to write through a symbolic link: a run folder (or its run.json, database, snapshot, projection or
+    weights entry) that links elsewhere would make a writer change files outside the store."""
+    for entry in (path, *(path / e for e in (RUN_JSON, METRICS_DB, METRICS_DB + "-wal", METRICS_DB + "-shm",
+                                             SNAPSHOT_DIR, PROJECTION_DIR, WEIGHTS_DIR))):
+        if entry.is_symlink():
+            raise RunError(f"{entry} is a symbolic link; a run is only written inside its store (copy the run "
+                           "instead of linking it)")
 
 
 class RunWriter:
@@ -100,6 +111,7 @@ class RunWriter:
         run exists (and not ``exist_ok``) or another process is writing it.
         """
         path = run_dir(store, name)
+        refuse_links(path)
         meta = dict(meta or {})
         bad = sorted(set(meta) & set(RESERVED_META))
         if bad:
@@ -151,6 +163,7 @@ class RunWriter:
         from .reader import read_meta  # late: the reader imports nothing from here
 
         path = run_dir(store, name)
+        refuse_links(path)
         if not (path / RUN_JSON).exists():
             raise RunError(f"run {name} not found in {store} (no {RUN_JSON})")
         fd = acquire_lock(path, name)
@@ -335,8 +348,10 @@ class RunWriter:
                 if self._evals:
                     con.executemany("INSERT OR REPLACE INTO evals VALUES (?, ?, ?, ?)", self._evals)
                 con.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):  # "database or disk is full" names no file: say which
+                    raise RunError(f"{self.path / METRICS_DB}: cannot write the metrics ({exc})") from None
                 raise
             self._scalars, self._vectors, self._evals = [], [], []
         self._steps_since_commit = 0
