@@ -32,3 +32,48 @@ def error_text(exc: BaseException) -> str:
     """An exception's first line (its type when it has no message), escaped by :func:`md`."""
     message = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
     return md(message)
+
+
+def html(text: object) -> str:
+    """`text` with ``&``, ``<`` and ``>`` as entities: Plotly renders labels as a subset of HTML (``<a href>``,
+    ``<span style=...>``), and shows the entities as the characters they stand for."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_DATA_TEXT = ("name", "text", "hovertext", "labels", "ids")
+_CATEGORIES = ("x", "y", "z")
+
+
+def _escaped(value):
+    if isinstance(value, str):
+        return html(value)
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") in "OUS":  # numpy arrays of strings
+        return [_escaped(v) for v in value.tolist()]
+    return value
+
+
+def figure(fig):
+    """`fig` with every text that can come from data escaped by :func:`html`: trace names, texts, string
+    categories and custom data (what ``%{customdata}`` inserts into a hover), legend-group titles, titles,
+    annotations and tick labels. Hover templates are the code's own markup and stay as they are. Returns `fig`."""
+    for trace in fig.data:
+        for key in (*_DATA_TEXT, *_CATEGORIES, "customdata"):
+            value = getattr(trace, key, None) if key in trace else None
+            if value is not None:
+                trace[key] = _escaped(value)
+        if "legendgrouptitle" in trace and trace.legendgrouptitle.text:
+            trace.legendgrouptitle.text = html(trace.legendgrouptitle.text)
+    layout = fig.layout
+    if layout.title.text:
+        layout.title.text = html(layout.title.text)
+    for note in layout.annotations or ():
+        if note.text:
+            note.text = html(note.text)
+    for name in dir(layout):
+        if name.startswith(("xaxis", "yaxis", "scene")):
+            axis = getattr(layout, name, None)
+            if axis is not None and hasattr(axis, "ticktext") and axis.ticktext is not None:
+                axis.ticktext = _escaped(list(axis.ticktext))
+    return fig

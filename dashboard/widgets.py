@@ -143,6 +143,12 @@ def run_errors() -> Iterator[None]:
         st.warning(f"This run cannot be read: {plain.error_text(exc)}")
 
 
+def chart(fig, container=st, **kwargs):
+    """``container.plotly_chart`` of `fig` with every text from data shown as text (:func:`plain.figure`): the
+    one way a page draws a Plotly figure, so a class name never becomes markup."""
+    return container.plotly_chart(plain.figure(fig), **kwargs)
+
+
 def csv_download(frame: pd.DataFrame, filename: str, label: str = "Download the data shown (CSV)",
                  container=st) -> None:
     # the CSV is made when the button is clicked (not on every rerun), and the click does not rerun the page

@@ -33,7 +33,7 @@ def embedding_panel(container, run: str) -> None:
     fig = figures.embedding_figure(samples, proxies, class_names=names, sphere=method == "native",
                                    title=f"{run}, step {steps[-1]} ({'native' if method == 'native' else 'PCA'})")
     fig.update_layout(height=420, showlegend=False)
-    container.plotly_chart(fig, key=f"compare_embedding_{run}")
+    widgets.chart(fig, container, key=f"compare_embedding_{run}")
 
 
 def linked_player(runs: list[str]) -> None:
@@ -78,7 +78,7 @@ with widgets.run_errors():
         log_y = st.checkbox("log scale", key="compare_log")
         frames = {r: data.scalars(store, r, stamps[r], (key,)) for r in chosen}
         long = data.long_scalars(frames, [key])
-        st.plotly_chart(figures.lines_figure(long, colour_by="run", title=key, y_title=key, log_y=log_y),
+        widgets.chart(figures.lines_figure(long, colour_by="run", title=key, y_title=key, log_y=log_y),
                         key="compare_scalar")
         widgets.csv_download(long, f"compare_{key.replace('/', '_')}.csv")
     else:
@@ -92,7 +92,7 @@ with widgets.run_errors():
     metrics = sorted(evals["metric"].unique().tolist())
     metric = state.choose("metric", "Evaluation metric (test split)", metrics,
                           "R@1" if "R@1" in metrics else metrics[0])
-    st.plotly_chart(figures.lines_figure(evals[evals["metric"] == metric], colour_by="run", title=f"{metric} (test)",
+    widgets.chart(figures.lines_figure(evals[evals["metric"] == metric], colour_by="run", title=f"{metric} (test)",
                                          y_title=metric, markers=True, unit_range=True), key="compare_metric")
     last = evals.sort_values("step").groupby(["run", "metric"]).tail(1)
     final = last.pivot(index="run", columns="metric", values="value").reset_index()

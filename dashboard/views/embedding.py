@@ -120,10 +120,10 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
                                        axis_range=figures.axis_range(everything),
                                        title=f"{run} — step {step} ({projections.METHODS[method]})")
         if dims == 3:
-            st.plotly_chart(fig, key=f"{chart_key}_3d")
+            widgets.chart(fig, key=f"{chart_key}_3d")
             st.caption("Lasso and box selection work in the 2-D views only.")
         else:
-            st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+            widgets.chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
 
         shown = samples.iloc[keep]
         export = shown.assign(kind="sample")

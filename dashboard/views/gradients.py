@@ -31,7 +31,7 @@ with widgets.run_errors():
     else:
         log_y = st.checkbox("log scale", value=True, key="grad_log")
         long = data.long_scalars({run: data.scalars(store, run, stamp, tuple(keys))}, keys)
-        st.plotly_chart(figures.lines_figure(long, title="‖∇‖ per group (pre-clip)", y_title="gradient norm",
+        widgets.chart(figures.lines_figure(long, title="‖∇‖ per group (pre-clip)", y_title="gradient norm",
                                              log_y=log_y), key="group_norms")
         widgets.csv_download(long, f"{run}_grad_norms.csv")
 
@@ -53,7 +53,7 @@ with widgets.run_errors():
             rows = data.class_labels(names, values.shape[1])
         else:
             rows = analysis.proxy_labels(values.shape[1] // k, k)
-        st.plotly_chart(figures.heatmap_over_steps(steps_v, values, rows, title=f"gradient norm {which}",
+        widgets.chart(figures.heatmap_over_steps(steps_v, values, rows, title=f"gradient norm {which}",
                                                    colour_title="‖∇‖"), key="vector_heatmap")
         widgets.csv_download(pd.DataFrame(values, columns=rows).assign(step=steps_v),
                              f"{run}_{vector_names[which]}.csv")
@@ -66,8 +66,8 @@ with widgets.run_errors():
         step = state.choose_step("step", "Training step (snapshot)", steps, final=widgets.is_final(table, run))
         snap = data.snapshot(store, run, step)
         frame = pd.DataFrame({"sample": np.arange(snap.num_points), "label": snap.labels, "grad_norm": snap.grad_norm})
-        st.plotly_chart(figures.grad_distribution_figure(frame, names, title=f"‖∂L/∂f(x)‖ by class at step {step} "
-                                                         "(training points)"), key="sample_grad")
+        widgets.chart(figures.grad_distribution_figure(frame, names, title=f"‖∂L/∂f(x)‖ by class at step {step} "
+                                                                 "(training points)"), key="sample_grad")
         widgets.csv_download(frame.dropna(), f"{run}_sample_grad_step{step}.csv")
 
     st.subheader("Class-wise vs data-wise concentration")
@@ -84,5 +84,5 @@ with widgets.run_errors():
     if conc.empty:
         st.info("None of these runs logged per-sample gradient summaries yet.")
     else:
-        st.plotly_chart(figures.concentration_figure(conc), key="concentration")
+        widgets.chart(figures.concentration_figure(conc), key="concentration")
         widgets.csv_download(conc, "gradient_concentration.csv")

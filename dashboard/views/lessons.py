@@ -118,7 +118,7 @@ with widgets.run_errors():
                                 f"class) in <code>{run}</code> ({source}).")
         fig = figures.usage_figure(matrix, names, dead)
         fig.update_layout(font=dict(size=style.font), height=style.height)
-        st.plotly_chart(fig, key="lesson_usage")
+        widgets.chart(fig, key="lesson_usage")
 
     elif current.key == "margin":
         best, margins, medians = {}, {}, {}
@@ -132,7 +132,7 @@ with widgets.run_errors():
         claim(current.takeaway,
               f"median best own-proxy cosine of a mode: <b>{medians[small]:z.2f}</b> at δ = {margins[small]:g} vs "
               f"<b>{medians[large]:z.2f}</b> at δ = {margins[large]:g} (same data, loss, K and steps).")
-        st.plotly_chart(lesson_figures.margin_figure(best, margins, style=style), key="lesson_margin")
+        widgets.chart(lesson_figures.margin_figure(best, margins, style=style), key="lesson_margin")
 
     elif current.key == "orthogonality":
         off, on = runs
@@ -149,12 +149,12 @@ with widgets.run_errors():
               f"mean squared cosine between proxies: <b>{mean_sq[off]:.3f}</b> without SO → "
               f"<b>{mean_sq[on]:.3f}</b> with SO; Welch floor for n = {c * k} proxies in d = {d}: "
               f"<b>{floor:.3f}</b>.")
-        st.plotly_chart(lesson_figures.gram_pair_figure(grams, style=style), key="lesson_gram")
+        widgets.chart(lesson_figures.gram_pair_figure(grams, style=style), key="lesson_gram")
         frames = {r: data.scalars(store, r, data.run_stamp(widgets.store(), r), ("proxy/mean_sq_cos",)) for r in runs}
         long = data.long_scalars(frames, ["proxy/mean_sq_cos"])
         fig = figures.welch_figure(long, floor, n=c * k, d=d)
         fig.update_layout(font=dict(size=style.font))
-        st.plotly_chart(fig, key="lesson_welch")
+        widgets.chart(fig, key="lesson_welch")
 
     elif current.key == "gradients":
         keys = ["sample_grad/top10_share", "sample_grad/gini"]
@@ -167,7 +167,7 @@ with widgets.run_errors():
               "the two runs differ only in the loss.")
         fig = figures.concentration_figure(data.long_scalars(frames, keys))
         fig.update_layout(font=dict(size=style.font), height=style.height * 0.8)
-        st.plotly_chart(fig, key="lesson_concentration")
+        widgets.chart(fig, key="lesson_concentration")
 
     elif current.key == "convergence":
         evals = {r: data.evals(store, r, data.run_stamp(widgets.store(), r)) for r in runs}
@@ -186,7 +186,7 @@ with widgets.run_errors():
                                    unit_range=True)
         fig.add_hline(y=target, line=dict(color="grey", dash="dot"))
         fig.update_layout(font=dict(size=style.font), height=style.height * 0.8)
-        st.plotly_chart(fig, key="lesson_convergence")
+        widgets.chart(fig, key="lesson_convergence")
 
     if not present:
         st.caption("Runs: " + ", ".join(f"`{r}`" for r in runs) + " (the demo's teaching runs, chosen by their "

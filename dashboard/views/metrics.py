@@ -32,13 +32,13 @@ with widgets.run_errors():
     eval_steps = sorted(evals["step"].unique().tolist())
     step = state.choose_step("step", "At step (evaluations)", eval_steps, final=widgets.is_final(table, *chosen))
     at_step = evals[evals["step"] == step]
-    st.plotly_chart(figures.metrics_vs_k_figure(at_step, title=f"Retrieval quality against k at step {step}"),
+    widgets.chart(figures.metrics_vs_k_figure(at_step, title=f"Retrieval quality against k at step {step}"),
                     key="vs_k")
     names = sorted(evals["metric"].unique().tolist())
     wanted = state.choose_many("metrics", "Metrics over training", names,
                                [m for m in ("R@1", "MAP@R", "nDCG@4") if m in names])
     over = evals[evals["metric"].isin(wanted)]
-    st.plotly_chart(figures.lines_figure(over, colour_by="metric", dash_by="run" if len(chosen) > 1 else None,
+    widgets.chart(figures.lines_figure(over, colour_by="metric", dash_by="run" if len(chosen) > 1 else None,
                                          title="Metrics over training", y_title="value", markers=True,
                                          unit_range=True),
                     key="vs_step")

@@ -34,9 +34,9 @@ with widgets.run_errors():
     cols[2].metric("Welch floor", f"{floor:.4f}", help="0 when n ≤ d; (n/d − 1)/(n − 1) otherwise")
     left, right = st.columns(2)
     gram = analysis.proxy_gram(snap.proxies)
-    left.plotly_chart(figures.gram_figure(gram, labels, k, title=f"Proxy cosines at step {step}"), key="gram")
+    widgets.chart(figures.gram_figure(gram, labels, k, title=f"Proxy cosines at step {step}"), left, key="gram")
     pairs = analysis.off_diagonal_cosines(snap.proxies)
-    right.plotly_chart(figures.cosine_histogram(pairs), key="cos_hist")
+    widgets.chart(figures.cosine_histogram(pairs), right, key="cos_hist")
     widgets.csv_download(pd.DataFrame(gram, index=labels, columns=labels).reset_index(names="proxy"),
                          f"{run}_gram_step{step}.csv", "Download the Gram matrix (CSV)")
 
@@ -62,7 +62,7 @@ with widgets.run_errors():
     fig = figures.welch_figure(long, shown_floor, n=n, d=d)
     if measure != "mean cos²":
         fig.update_yaxes(title_text="R_SO = ‖P̂P̂ᵀ − I‖²_F")
-    st.plotly_chart(fig, key="welch")
+    widgets.chart(fig, key="welch")
     if len(chosen) > 1:
         st.caption(f"The dashed floor is for **{run}** (n={n}, d={d}); runs with other n or d have another floor.")
     widgets.csv_download(long, f"orthogonality_{'_'.join(chosen)}.csv")

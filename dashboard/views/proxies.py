@@ -24,7 +24,7 @@ def coverage_bars(container, run: str, snap, step: int, key: str) -> None:
     if coverage.empty:  # no ground-truth modes (imported embeddings, plain labelled data): no empty chart
         container.caption(f"**{run}** has no ground-truth modes, so mode coverage cannot be measured for it.")
         return
-    container.plotly_chart(figures.mode_coverage_figure(coverage, title=f"{run}, step {step}"), key=f"cov_bar_{key}")
+    widgets.chart(figures.mode_coverage_figure(coverage, title=f"{run}, step {step}"), container, key=f"cov_bar_{key}")
     widgets.csv_download(coverage, f"{run}_mode_coverage_step{step}_{key}.csv", container=container)
 
 
@@ -52,10 +52,9 @@ def coverage_panel(container, run: str, step_name: str) -> None:
     k = snap.proxies.shape[1]
     proxies = figures.proxy_frame(proxy_points[..., :2])
     colour_by = "mode" if (snap.modes >= 0).any() else "label"
-    container.plotly_chart(figures.embedding_figure(samples, proxies, colour_by=colour_by, class_names=names,
-                                                    sphere=method == "native",
-                                                    title=f"{run}: K={k}, step {step} ({method.upper()})"),
-                           key=f"cov_embed_{step_name}")
+    fig = figures.embedding_figure(samples, proxies, colour_by=colour_by, class_names=names, sphere=method == "native",
+                                   title=f"{run}: K={k}, step {step} ({method.upper()})")
+    widgets.chart(fig, container, key=f"cov_embed_{step_name}")
     coverage_bars(container, run, snap, step, step_name)
 
 
@@ -127,11 +126,11 @@ with widgets.run_errors():
         source = f"nearest-sub-proxy shares computed from the snapshot at step {snap_steps[-1]} (no usage logged)"
     dead = analysis.dead_proxies(matrix, threshold)
     labels = data.class_labels(names, matrix.shape[0])
-    st.plotly_chart(figures.usage_figure(matrix, labels, dead), key="usage")
+    widgets.chart(figures.usage_figure(matrix, labels, dead), key="usage")
     st.caption(f"From the {source}. **{int(dead.sum())}** of {dead.size} sub-proxies are dead at this threshold.")
     widgets.csv_download(pd.DataFrame(matrix, index=labels, columns=[f"k{j}" for j in range(matrix.shape[1])])
                          .reset_index(names="class"), f"{run_a}_proxy_usage.csv")
     dead_over = data.long_scalars({run_a: data.scalars(store, run_a, stamp, ("proxy/dead",))}, ["proxy/dead"])
     if len(dead_over):
-        st.plotly_chart(figures.lines_figure(dead_over, title="Dead sub-proxies over training (trainer's own count)",
+        widgets.chart(figures.lines_figure(dead_over, title="Dead sub-proxies over training (trainer's own count)",
                                              y_title="dead sub-proxies"), key="dead_over_time")

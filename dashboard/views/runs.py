@@ -45,7 +45,7 @@ def show_table() -> None:
         st.progress(row["progress"] or 0.0, text=f"step {row['step']} of {row['total steps'] or '?'}")
         loss = data.scalars(str(store), row["name"], data.run_stamp(store, row["name"]), ("loss",))
         long = loss.reset_index().melt(id_vars="step", var_name="key", value_name="value").dropna()
-        st.plotly_chart(figures.lines_figure(long, title="training loss", y_title="loss"), key=f"live_{row['name']}")
+        widgets.chart(figures.lines_figure(long, title="training loss", y_title="loss"), key=f"live_{row['name']}")
     broken = table[~table["openable"] | table["status"].isin(["failed", "interrupted"])]
     if len(broken):
         st.subheader("Runs with problems")
@@ -53,7 +53,8 @@ def show_table() -> None:
             if not row["openable"]:
                 st.error(f"**{row['name']}** cannot be opened: {plain.md(row['error'])}")
             elif row["status"] == "failed":
-                st.warning(f"**{row['name']}** failed at step {row['step']}: {plain.md(row['error'] or 'no error recorded')}")
+                reason = plain.md(row["error"] or "no error recorded")
+                st.warning(f"**{row['name']}** failed at step {row['step']}: {reason}")
             else:
                 st.warning(f"**{row['name']}** was interrupted at step {row['step']}; continue it with "
                            f"`proxylab train --resume {row['name']}`.")
