@@ -31,13 +31,16 @@ def check_port(port: object) -> int:
 
 
 def dashboard_command(store: Path, port: int, host: str = "127.0.0.1") -> list[str]:
-    """``streamlit run dashboard/app.py`` headless on ``host:port`` over the run store ``store``."""
+    """``streamlit run dashboard/app.py`` headless on ``host:port`` over the run store ``store``, answering only
+    requests addressed to this server (:mod:`dashboard.server`)."""
     check_port(port)
     if not APP.is_file():
         raise ValueError(f"the dashboard app is missing (expected {APP}); reinstall proxylab from its repository")
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-            "--server.maxUploadSize", str(UPLOAD_LIMIT_MIB), "--", "--store", str(store)]
+    # dashboard.server: Streamlit behind a Host allow-list (DNS rebinding)
+    return [sys.executable, "-m", "dashboard.server", "run", str(APP), "--server.address", host,
+            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer", "--server.maxUploadSize", str(UPLOAD_LIMIT_MIB), "--", "--store",
+            str(store)]
 
 
 def serve_dashboard(store: Path, port: int, host: str = "127.0.0.1") -> None:

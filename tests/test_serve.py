@@ -90,3 +90,47 @@ def test_the_dashboard_warns_when_other_machines_can_open_it(tmp_path, monkeypat
     at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert any("answers other machines" in w.value for w in at.sidebar.warning) is warned
+
+
+def _first_line(port: int, host: str, path: str, websocket: bool = False) -> str:
+    import base64
+    import socket
+
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
+    if websocket:
+        lines += ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                  "Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)).decode(), f"Origin: http://{host}"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return s.recv(256).decode(errors="replace").split("\r\n")[0]
+
+
+def test_a_rebinding_host_gets_no_page_and_no_websocket(tmp_path):
+    from proxylab.serve import start_dashboard
+
+    (tmp_path / "store").mkdir()
+    with open(tmp_path / "dash.log", "wb") as log:
+        proc, url = start_dashboard(tmp_path / "store", log)
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        for host in (f"rebind.attacker.test:{port}", "rebind.attacker.test", f"127.0.0.1.attacker.test:{port}"):
+            assert " 400 " in _first_line(port, host, "/"), host
+            assert " 400 " in _first_line(port, host, "/_stcore/stream", websocket=True), host
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert " 200 " in _first_line(port, host, "/"), host
+            assert " 101 " in _first_line(port, host, "/_stcore/stream", websocket=True), host
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_allowed_hosts_follow_the_bind_address(monkeypatch):
+    from dashboard.server import allowed_hosts
+
+    assert allowed_hosts("127.0.0.1") == ["127.0.0.1", "::1", "localhost"]
+    assert "lab.example" in allowed_hosts("lab.example")
+    monkeypatch.setenv("PROXYLAB_ALLOWED_HOSTS", "Proxy.Example, other.example")
+    assert {"proxy.example", "other.example"} <= set(allowed_hosts("127.0.0.1"))
+    import socket
+
+    assert socket.gethostname().lower() in allowed_hosts("0.0.0.0")
