@@ -332,6 +332,10 @@ COMMANDS = {"train": cmd_train, "list": cmd_list, "eval": cmd_eval, "export": cm
             "dashboard": cmd_dashboard, "demo": cmd_demo}
 
 
+#: the longest error line the CLI prints (characters)
+ERROR_LIMIT = 500
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         a = build_parser().parse_args(argv)  # --help writes to stdout too
@@ -353,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, OSError, TrainingError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if len(msg) > ERROR_LIMIT:  # a message quoting a 5 MB cell stays a line a terminal shows
+            msg = msg[:ERROR_LIMIT - 1] + "…"
         rank = os.environ.get("RANK", "0")  # under torchrun each failing rank says why, tagged
         print(f"proxylab: error{'' if rank == '0' else f' (rank {rank})'}: {msg}", file=sys.stderr)
         return 2

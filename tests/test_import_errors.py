@@ -252,3 +252,10 @@ def test_a_retry_replaces_its_own_unfinished_attempt_without_overwrite(good, tmp
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["import-good", "import-good-2"]
     capsys.readouterr()
     assert "already exists" in cli(capsys, good, *store(tmp_path), "--name", "import-good")
+
+
+def test_an_error_quoting_a_huge_cell_stays_one_short_line(tmp_path, capsys):
+    cell = "y" * 5_000_000  # a split value the import quotes when it refuses it
+    (tmp_path / "e.csv").write_text(f"e0,e1,label,split\n1,2,0,{cell}\n3,4,1,test\n")
+    line = cli(capsys, tmp_path / "e.csv", *store(tmp_path))
+    assert len(line) <= len("proxylab: error: ") + 500
