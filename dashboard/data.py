@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from proxylab.store import RunError, Snapshot, list_runs, open_run
+from proxylab.store.layout import METRICS_DB, RUN_JSON, SNAPSHOT_DIR, snapshot_path
 
 
 def store_path(argv: list[str] | None = None) -> Path:
@@ -33,7 +34,7 @@ def store_path(argv: list[str] | None = None) -> Path:
 def run_stamp(store: Path, name: str) -> tuple:
     """Modification times of the files a live run changes; part of every cache key of that run."""
     stamp = []
-    for rel in ("run.json", "metrics.sqlite", "metrics.sqlite-wal", "snapshots"):
+    for rel in (RUN_JSON, METRICS_DB, METRICS_DB + "-wal", SNAPSHOT_DIR):
         try:
             stamp.append(os.stat(Path(store) / name / rel).st_mtime_ns)
         except FileNotFoundError:
@@ -133,7 +134,7 @@ def _snapshot(store: str, name: str, step: int, mtime: int | None) -> Snapshot:
 def snapshot(store: str, name: str, step: int) -> Snapshot:
     """The snapshot of `step` (cached; a resumed run that rewrote the file is re-read)."""
     try:
-        mtime = os.stat(Path(store) / name / "snapshots" / f"step_{step:08d}.npz").st_mtime_ns
+        mtime = os.stat(snapshot_path(Path(store) / name, step)).st_mtime_ns
     except FileNotFoundError:
         mtime = None
     return _snapshot(str(store), name, step, mtime)

@@ -55,12 +55,6 @@ def openable(table: pd.DataFrame) -> list[str]:
     return table.loc[table["openable"], "name"].tolist()
 
 
-def corrupt_note(table: pd.DataFrame) -> None:
-    broken = table[~table["openable"]]
-    if len(broken):
-        st.caption(f"{len(broken)} run(s) cannot be opened and are left out here (see the Runs page).")
-
-
 def pick_run(table: pd.DataFrame, name: str = "run", label: str = "Run", default: str | None = None,
              container=st) -> str:
     names = openable(table)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, figures, launch, plain, upload, widgets
+from proxylab.store.layout import RUN_JSON
 
 st.title("Runs")
 st.markdown("Every training run in the store, newest first. A **running** run refreshes here every few seconds; "
@@ -126,7 +127,7 @@ if do_import:
         else:
             st.success(f"Imported **{path.name}**; open it on the Embedding space or Metrics page.")
 
-imported = [s for s in data.runs_table(store)["name"] if (store / s / "run.json").is_file()]
+imported = [s for s in data.runs_table(store)["name"] if (store / s / RUN_JSON).is_file()]
 rows = []
 for run_name in imported:
     try:

@@ -28,18 +28,6 @@ class SOValue(NamedTuple):
     mean_sq_cos: Tensor  # R_SO / number of ordered pairs in scope
 
 
-def pair_mask(num_classes: int, proxies_per_class: int, scope: str, device=None) -> Tensor:
-    """Boolean (n, n) mask of the ordered pairs (i ≠ j) that R_SO penalises, n = C·K."""
-    n = num_classes * proxies_per_class
-    mask = ~torch.eye(n, dtype=torch.bool, device=device)
-    if scope == "between_classes":
-        cls = torch.arange(num_classes, device=device).repeat_interleave(proxies_per_class)  # (n,)
-        mask &= cls[:, None] != cls[None, :]
-    elif scope != "all":
-        raise ValueError(f"scope must be one of 'all', 'between_classes', got {scope!r}")
-    return mask
-
-
 def _off_diagonal_square_sum(p: Tensor) -> Tensor:
     """Σ_{i≠j} (p̂_iᵀp̂_j)² for unit rows p̂ (n, d), by the cheaper of two exact identities.
 
