@@ -34,6 +34,12 @@ def runs_or_stop() -> pd.DataFrame:
     return table
 
 
+def open_store() -> tuple[pd.DataFrame, str]:
+    """Every run page's opening: the store's runs table (or a note and a stop on an empty or unreadable store) and
+    the store's path. A check every page needs goes here once."""
+    return runs_or_stop(), str(store())
+
+
 def _label(table: pd.DataFrame, name: str) -> str:
     row = table.set_index("name").loc[name]
     k = "" if pd.isna(row["K"]) else f", K={int(row['K'])}"

@@ -44,8 +44,7 @@ def linked_player(runs: list[str]) -> None:
     player.player([player.pane_payload(store, r) for r in runs], key="compare_player_" + "+".join(runs), height=460)
 
 
-table = widgets.runs_or_stop()
-store = str(widgets.store())
+table, store = widgets.open_store()
 names = widgets.openable(table)
 with widgets.run_errors():
     pair = [widgets.teaching_default(table, "single"), widgets.teaching_default(table, "multi")]

@@ -185,8 +185,7 @@ def umap_progress(run: str) -> None:
                      "shows PCA meanwhile and switches to UMAP when it is ready.")
 
 
-table = widgets.runs_or_stop()
-store = str(widgets.store())
+table, store = widgets.open_store()
 with widgets.run_errors():
     top = st.columns([3, 2, 2])
     run = widgets.pick_run(table, default=widgets.teaching_default(table, "embedding"), container=top[0])

@@ -14,8 +14,7 @@ st.markdown("Norms are taken **before clipping**. Look for which group dominates
             "among a class's samples, a **data-wise** one (`mpa_dw`) bounds it per sample, so its concentration "
             "curves should differ. " + widgets.RECONSTRUCTION)
 
-table = widgets.runs_or_stop()
-store = str(widgets.store())
+table, store = widgets.open_store()
 with widgets.run_errors():
     run = widgets.pick_run(table, default=widgets.teaching_default(table, "gradients"))
     stamp = data.run_stamp(widgets.store(), run)

@@ -13,8 +13,7 @@ present = presenter.active()
 style = lesson_figures.Style.presenter() if present else lesson_figures.Style()
 controls = presenter.controls_shown()
 
-table = widgets.runs_or_stop()
-store = str(widgets.store())
+table, store = widgets.open_store()
 roles = scenes.runs_by_role(table)
 
 wanted = st.query_params.get("scene")

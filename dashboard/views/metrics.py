@@ -13,8 +13,7 @@ st.markdown("Recall@k is the hit rate (any of the k nearest neighbours shares th
             "number that matters. nDCG@k as a DML metric follows the MPA paper; the MPA losses themselves are "
             "proxylab's reconstructions.")
 
-table = widgets.runs_or_stop()
-store = str(widgets.store())
+table, store = widgets.open_store()
 with widgets.run_errors():
     chosen = widgets.pick_runs(table, "runs", "Runs", widgets.openable(table)[:1])
     if not chosen:

@@ -13,8 +13,7 @@ st.markdown("The Gram heat map shows the cosine between every pair of normalised
             "n unit vectors in R^d cannot all be orthogonal when n > d, so no regulariser can push the curve "
             "below that dashed line. " + widgets.RECONSTRUCTION)
 
-table = widgets.runs_or_stop()
-store = str(widgets.store())
+table, store = widgets.open_store()
 with widgets.run_errors():
     run = widgets.pick_run(table, default=widgets.teaching_default(table, "orthogonality"))
     steps = widgets.snapshot_steps_or_stop(run)

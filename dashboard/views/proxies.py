@@ -14,8 +14,7 @@ st.markdown("On data whose classes have several local centres (modes), one proxy
             "see how a class's samples spread over its sub-proxies and which sub-proxies are **dead** (almost "
             "never used). " + widgets.RECONSTRUCTION)
 
-table = widgets.runs_or_stop()
-store = str(widgets.store())
+table, store = widgets.open_store()
 
 
 def coverage_bars(container, run: str, snap, step: int, key: str) -> None:
