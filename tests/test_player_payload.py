@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dashboard.player import decode_payload, encode_payload, link_payloads, palettes, unlink_payloads, with_view
-from dashboard.player.payload import COORD_LEVELS, GRAD_LEVELS
+from dashboard.player.payload import COORD_LEVELS, GRAD_COLOURS, GRAD_LEVELS
 
 
 def _run(seed=0, steps=4, n=300, c=3, k=2):
@@ -32,9 +32,12 @@ def test_round_trip_within_the_quantisation_step():
 
     grad = run["grad_norm"]
     known = np.isfinite(grad)
-    g_half = (np.nanmax(grad) - np.nanmin(grad)) / GRAD_LEVELS / 2
     assert np.array_equal(np.isnan(arrays["grad_norm_value"]), ~known)
-    assert np.all(np.abs(arrays["grad_norm_value"][known] - grad[known]) <= g_half * (1 + 1e-9))
+    for s, row in enumerate(grad):  # per step: a log scale of its own positive norms
+        positive = np.isfinite(row) & (row > 0)
+        lo, hi = np.log10(row[positive].min()), np.log10(row[positive].max())
+        bound = 10 ** ((hi - lo) / GRAD_LEVELS / 2) - 1  # half a step of the log scale, computed here
+        assert np.all(np.abs(arrays["grad_norm_value"][s][positive] / row[positive] - 1) <= bound * (1 + 1e-6))
 
     for name in ("labels", "modes", "split", "index"):
         assert np.array_equal(arrays[name], run[name]), name
@@ -46,8 +49,8 @@ def test_payload_is_compact():
     s, n = 20, 5000
     run = _run(steps=s, n=n)
     blob = encode_payload(**run)
-    # 2 × uint16 per point per step, 1 byte of gradient norm per point per step, ~14 bytes of fixed attributes
-    assert len(blob) <= s * n * (4 + 1) + n * 15 + 4096
+    # 2 × uint16 per point per step, a uint16 gradient norm per point per step, ~14 bytes of fixed attributes
+    assert len(blob) <= s * n * (4 + 2) + n * 15 + 4096
     assert len(blob) < run["points"].astype(np.float32).nbytes  # smaller than the float32 coordinates alone
 
 
@@ -114,7 +117,7 @@ def test_palettes_give_each_mode_a_shade_of_its_class():
     assert mode_colour[4] == 0 and colours["mode"][0] == "#d3d3d3"  # unknown mode: grey
     assert len({colours["mode"][i] for i in mode_colour[[0, 1, 3]]}) == 3  # three modes, three colours
     assert colours["mode"][mode_colour[3]].lower() == colours["label"][1].lower()  # the first mode of a class wears its colour
-    assert len(colours["grad_norm"]) == GRAD_LEVELS + 2  # one per code, then "not computed"
+    assert len(colours["grad_norm"]) == GRAD_COLOURS + 1  # one per bin of the log scale, then "not computed"
 
 
 def test_nearest_proxy_and_thumbnails_travel_exactly():
@@ -186,3 +189,45 @@ def test_bad_mode_links_are_named(change, message):
     change(links)
     with pytest.raises(ValueError, match=message):
         encode_payload(**run, mode_links=links)
+
+
+
+@pytest.mark.parametrize("decades", [0, 1, 13, 40, 83])  # 83: float32's whole positive range, subnormals included
+def test_gradients_read_back_within_0_2_percent_over_any_float32_range(decades):
+    from dashboard.player.payload import GRAD_MISSING, decode_grad, encode_grad, grad_colour
+
+    rng = np.random.default_rng(decades)
+    grad = 10.0 ** rng.uniform(-decades / 2, decades / 2, size=(4, 500))
+    grad[0, :3] = [0.0, np.nan, 0.0]
+    grad[1] = np.nan  # a step without any gradient
+    grad[2] = 3.5  # one value only: lo == hi
+    codes, bounds = encode_grad(grad)
+    back = decode_grad(codes, bounds)
+    assert bounds[1] is None and np.isnan(back[1]).all() and (codes[1] == GRAD_MISSING).all()
+    assert back[0, 0] == 0 and back[0, 2] == 0 and np.isnan(back[0, 1])
+    positive = np.isfinite(grad) & (grad > 0)
+    half_step = 10 ** (decades / GRAD_LEVELS / 2) - 1  # of the log scale, computed here
+    assert np.max(np.abs(back[positive] / grad[positive] - 1)) <= min(half_step * (1 + 1e-6) + 1e-12, 2e-3)
+    # the colour is monotone in the value within a step, zero first, "not computed" last
+    order = np.argsort(grad[3])
+    assert np.all(np.diff(grad_colour(codes[3][order])) >= 0)
+    assert grad_colour(codes)[0, 1] == GRAD_COLOURS and grad_colour(codes)[0, 0] == 0
+
+
+def test_a_negative_gradient_norm_is_refused():
+    from dashboard.player.payload import encode_grad
+
+    with pytest.raises(ValueError, match="grad_norm must be >= 0"):
+        encode_grad(np.array([[0.5, -1.0]]))
+
+
+def test_the_javascript_fixture_is_what_python_writes():
+    """dashboard/player/frontend/test/fixture holds a payload and its Python decoding; `npm test` (CI) reads it in
+    JavaScript. Regenerate it with `python tests/player_fixture.py` after a change of the wire format."""
+    import json
+
+    from player_fixture import FIXTURE, build
+
+    blob, expected = build()
+    assert (FIXTURE / "payload.bin").read_bytes() == blob
+    assert json.loads((FIXTURE / "expected.json").read_text()) == json.loads(json.dumps(expected))

@@ -17,7 +17,7 @@ import streamlit as st
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from dashboard import analysis, data, figures, projections
-from dashboard.player.payload import (GRAD_LEVELS, decode_payload, encode_payload, link_payloads, payload_id,
+from dashboard.player.payload import (GRAD_COLOURS, decode_payload, encode_payload, link_payloads, payload_id,
                                       unlink_payloads, with_view)
 
 BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
@@ -61,7 +61,7 @@ def palettes(labels: np.ndarray, modes: np.ndarray, n_classes: int) -> tuple[dic
                                        for m in known]
     slot = {m: i + 1 for i, m in enumerate(known)}
     mode_colour = np.array([slot.get(int(m), 0) for m in modes], dtype=np.int64)
-    viridis = [_hex(unlabel_rgb(c)) for c in sample_colorscale("Viridis", list(np.linspace(0, 1, GRAD_LEVELS + 1)))]
+    viridis = [_hex(unlabel_rgb(c)) for c in sample_colorscale("Viridis", list(np.linspace(0, 1, GRAD_COLOURS)))]
     return {"label": [figures.colour(i) for i in range(max(n_classes, 1))], "mode": mode_palette,
             "split": [figures.colour(0), figures.colour(1)], "grad_norm": viridis + [MISSING_COLOUR]}, mode_colour
 

@@ -4,7 +4,10 @@ Layout (little-endian): ``b"PXPL"``, uint32 header length H, H bytes of UTF-8 JS
 multiple of 8, then the arrays. The header names each array's dtype, shape and byte offset (relative to the
 start of the array section, so the header can grow — :func:`with_view` adds the view options — without
 moving them). Coordinates are quantised to uint16 per axis with bounds shared by all steps, points and
-proxies (so motion between steps is not rescaling); gradient norms to uint8 with 255 = not computed.
+proxies (so motion between steps is not rescaling). Gradient norms travel per step on a log scale as uint16: 0 is
+an exact zero, 65535 "not computed", 1 … 65534 span log10 of that step's smallest to largest positive norm
+(``grad_log_bounds``), so a tooltip reads the stored value within 0.07 % over 40 decades (0.15 % over float32's
+whole range), and a colour by gradient is a log scale of that step.
 Nothing here is pickled; :func:`decode_payload` is the reference reader the JavaScript mirrors.
 
 Linked panes (two runs side by side, one step, one camera) travel as one blob too (:func:`link_payloads`):
@@ -21,10 +24,11 @@ import numpy as np
 
 MAGIC = b"PXPL"
 LINKED_MAGIC = b"PXPM"
-VERSION = 1
+VERSION = 2  # 2: gradient norms as per-step log uint16 (1: uint8 over the whole run's linear range)
 COORD_LEVELS = 65535  # uint16: 0 … 65535
-GRAD_LEVELS = 254  # uint8 0 … 254 for values, 255 for "not computed"
-GRAD_MISSING = 255
+GRAD_ZERO, GRAD_MISSING = 0, 65535  # uint16 codes of an exact zero and of "not computed"
+GRAD_LEVELS = 65533  # codes 1 … 65534: log10 of the step's positive norms, lo … hi
+GRAD_COLOURS = 256  # colour by gradient: 256 bins of the step's log range (zero in the first), then "not computed"
 IMAGE_BUDGET_BYTES = 16 * 2**20  # thumbnails in one payload: 8×8 digits × 250k, or 32×32 RGB × 5k
 _ALIGN = 8
 
@@ -39,6 +43,48 @@ def quantise(values: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarra
 def dequantise(codes: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
     """Inverse of :func:`quantise` (up to half a quantisation step, (hi - lo) / levels / 2)."""
     return lo + np.asarray(codes, dtype=np.float64) * ((hi - lo) / levels)
+
+
+def encode_grad(grad_norm: np.ndarray) -> tuple[np.ndarray, list[list[float] | None]]:
+    """Gradient norms (S, N) (NaN = not computed, ≥ 0) → uint16 codes (S, N) and, per step, [lo, hi] of log10 of
+    its positive norms (None for a step with none). Relative error of a decoded value ≤ 10^((hi-lo)/65533/2) - 1
+    (0.07 % over 40 decades, 0.15 % over float32's 83)."""
+    grad_norm = np.asarray(grad_norm, dtype=np.float64)
+    codes = np.full(grad_norm.shape, GRAD_MISSING, dtype="<u2")
+    bounds: list[list[float] | None] = []
+    for s, row in enumerate(grad_norm):
+        known = np.isfinite(row)
+        if (row[known] < 0).any():
+            raise ValueError(f"grad_norm must be >= 0 (a norm), got {row[known].min()} at step index {s}")
+        codes[s][known & (row == 0)] = GRAD_ZERO
+        positive = known & (row > 0)
+        if not positive.any():
+            bounds.append(None)
+            continue
+        logs = np.log10(row[positive])
+        lo, hi = float(logs.min()), float(logs.max())
+        codes[s][positive] = 1 + quantise(logs, lo, hi, GRAD_LEVELS).astype("<u2")
+        bounds.append([lo, hi])
+    return codes, bounds
+
+
+def grad_colour(codes: np.ndarray) -> np.ndarray:
+    """The palette index of each uint16 gradient code (the JavaScript computes the same): 0 … 255 over the step's
+    log range, an exact zero in bin 0, GRAD_COLOURS for "not computed"."""
+    codes = np.asarray(codes, dtype=np.int64)
+    bins = np.minimum(GRAD_COLOURS - 1, 1 + (np.maximum(codes, 1) - 1) * (GRAD_COLOURS - 1) // GRAD_LEVELS)
+    return np.where(codes == GRAD_MISSING, GRAD_COLOURS, np.where(codes == GRAD_ZERO, 0, bins))
+
+
+def decode_grad(codes: np.ndarray, bounds: Sequence[Sequence[float] | None]) -> np.ndarray:
+    """Inverse of :func:`encode_grad`: (S, N) float64, NaN where not computed."""
+    out = np.full(codes.shape, np.nan)
+    for s, (row, b) in enumerate(zip(codes, bounds)):
+        out[s][row == GRAD_ZERO] = 0.0
+        positive = (row != GRAD_ZERO) & (row != GRAD_MISSING)
+        if b is not None and positive.any():
+            out[s][positive] = 10.0 ** dequantise(row[positive].astype(np.float64) - 1, b[0], b[1], GRAD_LEVELS)
+    return out
 
 
 def _check_shape(name: str, array: np.ndarray, shape: tuple) -> None:
@@ -136,10 +182,7 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
 
     links = _mode_links(mode_links, n_steps, dims, n_classes * per_class)
     bounds = _bounds(points, flat_proxies, *([links["centres"]] if links else []))
-    known = grad_norm[np.isfinite(grad_norm)]
-    grad_bounds = [float(known.min()), float(known.max())] if known.size else [0.0, 0.0]
-    grad_codes = np.full(grad_norm.shape, GRAD_MISSING, dtype=np.uint8)
-    grad_codes[np.isfinite(grad_norm)] = quantise(known, *grad_bounds, GRAD_LEVELS).astype(np.uint8)
+    grad_codes, grad_log_bounds = encode_grad(grad_norm)
 
     def coords(xy: np.ndarray) -> np.ndarray:
         return np.stack([quantise(xy[..., a], *bounds[a], COORD_LEVELS) for a in range(dims)], axis=-1).astype("<u2")
@@ -169,7 +212,7 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         "split": attributes["split"].astype("u1"),
         "index": attributes["index"].astype("<i4"),
         "mode_colour": mode_colour.astype("<u2"),
-        "grad_norm": grad_codes,  # (S, N)
+        "grad_norm": grad_codes,  # (S, N) uint16, log per step
         **extra,
     }
     body, table = bytearray(), {}
@@ -179,7 +222,7 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         body += np.ascontiguousarray(array).tobytes()
     header = {"version": VERSION, "id": hashlib.sha1(bytes(body)).hexdigest()[:16], "steps": steps,
               "n_points": n_points, "n_proxies": n_classes * per_class, "dims": dims, "bounds": bounds,
-              "grad_bounds": grad_bounds, "coord_levels": COORD_LEVELS, "grad_levels": GRAD_LEVELS,
+              "grad_log_bounds": grad_log_bounds, "coord_levels": COORD_LEVELS, "grad_levels": GRAD_LEVELS,
               "class_names": list(class_names) if class_names else None, "palettes": palettes or {},
               "title": title, "sphere": bool(sphere and dims == 3), "arrays": table}
     return _pack(header, bytes(body))
@@ -250,7 +293,7 @@ def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         The JSON header.
     arrays : dict of str to ndarray
         As packed, plus "points_xy" (S, N, D), "proxies_xy" (S, P, D), "mode_centres_xy" (S, M, D) when the
-        payload has mode links, and "grad_norm_value" (S, N; NaN where not computed), dequantised.
+        payload has mode links, and "grad_norm_value" (S, N; NaN where not computed), decoded.
     """
     header, body = _split(blob)
     arrays = {}
@@ -264,8 +307,7 @@ def decode_payload(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         codes = arrays[name]
         arrays[f"{name}_xy"] = np.stack([dequantise(codes[..., a], *header["bounds"][a], header["coord_levels"])
                                          for a in range(codes.shape[-1])], axis=-1)
-    grad = dequantise(arrays["grad_norm"], *header["grad_bounds"], header["grad_levels"])
-    arrays["grad_norm_value"] = np.where(arrays["grad_norm"] == GRAD_MISSING, np.nan, grad)
+    arrays["grad_norm_value"] = decode_grad(arrays["grad_norm"], header["grad_log_bounds"])
     return header, arrays
 
 

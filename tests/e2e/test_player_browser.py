@@ -37,8 +37,31 @@ def served(tmp_path_factory):
     write_fake_run(store, IMAGES, n=300, steps=40, k=2, classes=4, modes_per_class=2, d=8, seed=7)
     pictures = np.random.default_rng(1).integers(0, 256, (300, 8, 8, 1), dtype=np.uint8)
     write_eval_images(store / IMAGES, pictures)
+    _write_wide_gradients(store)
     with serving(store, tmp_path_factory.mktemp("player_log")) as url:
         yield url, store
+
+
+WIDE = "grads-wide"
+
+
+def _write_wide_gradients(store: Path) -> None:
+    """A run whose per-sample gradient norms span 13 decades at every step, with exact zeros and test points without
+    a gradient: what a trained run holds (on demo-multi-proxy 74 % of the training points sat below 1e-8 of the
+    largest norm, and a linear uint8 scale read them all as the same value)."""
+    from proxylab.store import RunWriter
+
+    rng = np.random.default_rng(3)
+    n = 240
+    labels, split = np.arange(n) % 4, (np.arange(n) % 3 == 0).astype(np.int8)
+    with RunWriter.create(store, WIDE, {"config": {"loss": "proxy_anchor"}}) as w:
+        for step in (0, 50, 100):
+            grad = (10.0 ** rng.uniform(-12, 1, n)).astype(np.float32)
+            grad[split == 1] = np.nan
+            grad[5] = 0.0
+            w.write_snapshot(step, embeddings=rng.normal(size=(n, 4)).astype(np.float32), labels=labels, split=split,
+                             grad_norm=grad, proxies=rng.normal(size=(4, 1, 4)).astype(np.float32))
+        w.set_status("finished")
 
 
 @pytest.fixture(scope="module")
@@ -419,4 +442,36 @@ def test_a_sphere_run_plays_in_3d_and_a_drag_rotates_it(page, served):
     _set_step(tab, 0)
     _wait_drawn(tab, steps[0])
     check_drawn()  # the step moves, the rotation stays
+    tab.close()
+
+
+def test_every_tooltip_shows_the_stored_gradient_norm(page, served):
+    """Hover every sample at every step (the tooltip code path) of a run whose norms span 13 decades: each shows the
+    stored ‖∂L/∂f(x)‖ within 1 %, an exact zero as 0, a test point as '–'; the legend states the step's range."""
+    import re
+
+    from proxylab.store import open_run
+
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    tab.goto(f"{served[0]}/embedding?run={WIDE}&colour=grad_norm")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    run = open_run(served[1], WIDE)
+    checked = 0
+    for index, step in enumerate(run.snapshot_steps()):
+        _set_step(tab, index)
+        _wait_drawn(tab, step)
+        stored = run.snapshot(step).grad_norm
+        tips = tab.evaluate(f"() => Array.from({{length: {len(stored)}}}, (_, i) => {API}.pane(0).tipOf(i))")
+        for i, tip in enumerate(tips):
+            shown = re.search(r"‖∂L/∂f‖ (\S+)", tip).group(1)
+            if np.isnan(stored[i]):
+                assert shown == "–", (step, i, tip)
+            else:
+                assert abs(float(shown) - float(stored[i])) <= 0.01 * float(stored[i]), (step, i, shown, stored[i])
+            checked += 1
+        legend = tab.locator(".pxl-legend").inner_text()
+        positive = stored[np.isfinite(stored) & (stored > 0)]
+        lo, hi = (float(v) for v in re.search(rf"at step {step}, log scale: (\S+)\s*(\S+?);", legend).groups())
+        assert lo == pytest.approx(float(positive.min()), rel=5e-3) and hi == pytest.approx(float(positive.max()), rel=5e-3)
+    assert checked == 3 * 240
     tab.close()

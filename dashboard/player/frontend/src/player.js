@@ -2,8 +2,8 @@
 // dashboard/player/payload.py for the format), then steps, plays and recolours it in the browser with
 // regl-scatterplot. Python hears back only a lasso ("selection") and, once the step stops moving, the view.
 import createScatterplot, { createRenderer } from 'regl-scatterplot';
+import { GRAD, decode, gradColour, gradValue, unpack } from './payload.js';
 
-const TYPED = { '<u2': Uint16Array, '|u1': Uint8Array, '<i4': Int32Array };
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16];
 const STEP_MS = 700; // one step per 0.7 s at 1×
 const SMOOTH_MS = 150; // play faster than one step per this and steps jump: a transition would not be seen
@@ -45,23 +45,6 @@ const CSS = `
 .pxl-play-only .pxl-opt { display: none; }
 .pxl-mark { font-weight: 700; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }
 `;
-
-/** Header and typed arrays of a payload (bytes from Python). */
-export function decode(bytes) {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  if (String.fromCharCode(...u8.subarray(0, 4)) !== 'PXPL') throw new Error('player payload: bad magic');
-  const length = new DataView(u8.buffer, u8.byteOffset, 8).getUint32(4, true);
-  const header = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + length)));
-  let start = 8 + length;
-  start += (8 - (start % 8)) % 8;
-  const body = u8.slice(start).buffer; // a fresh, aligned buffer: typed arrays need aligned offsets
-  const arrays = {};
-  for (const [name, spec] of Object.entries(header.arrays)) {
-    const count = spec.shape.reduce((a, b) => a * b, 1);
-    arrays[name] = new TYPED[spec.dtype](body, spec.offset, count);
-  }
-  return { header, arrays };
-}
 
 function el(tag, attrs = {}, parent = null) {
   const node = document.createElement(tag);
@@ -307,11 +290,13 @@ class Pane {
       this.scatter.set({ pointOrder: order });
     }
     const own = (this.h.palettes[colouring] || ['#888888']).length;
-    const perSample = {
-      label: a.labels, mode: a.mode_colour, split: a.split,
-      grad_norm: a.grad_norm.subarray(stepIndex * n, (stepIndex + 1) * n),
-    }[colouring] || a.labels;
-    for (let i = 0; i < n; i++) this.valueA[i] = perSample[i];
+    if (colouring === 'grad_norm') {
+      const codes = a.grad_norm.subarray(stepIndex * n, (stepIndex + 1) * n);
+      for (let i = 0; i < n; i++) this.valueA[i] = gradColour(codes[i], this.h.grad_levels);
+    } else {
+      const perSample = { label: a.labels, mode: a.mode_colour, split: a.split }[colouring] || a.labels;
+      for (let i = 0; i < n; i++) this.valueA[i] = perSample[i];
+    }
     const halo = own + this.h.palettes.label.length;
     for (let j = 0; j < p; j++) {
       this.valueA[n + j] = halo;
@@ -483,9 +468,8 @@ class Pane {
     if (i < n) {
       const label = a.labels[i];
       const mode = a.modes[i] >= 0 ? `mode ${a.modes[i]}` : 'mode unknown';
-      const code = a.grad_norm[this.want * n + i];
-      const [g0, g1] = h.grad_bounds;
-      const grad = code === 255 ? '–' : (g0 + (code * (g1 - g0)) / h.grad_levels).toPrecision(3);
+      const value = gradValue(a.grad_norm[this.want * n + i], h.grad_log_bounds[this.want], h.grad_levels);
+      const grad = Number.isNaN(value) ? '–' : value.toPrecision(4);
       const lines = [`sample ${i} · ${this.className(label)} · ${mode}`,
         `row ${a.index[i]} of the ${a.split[i] ? 'test' : 'train'} split · ‖∂L/∂f‖ ${grad}`];
       if (a.nearest_proxy && this.hasProxies(this.want)) { // most similar proxy in the embedding space (a projection can move the marker)
@@ -531,6 +515,8 @@ class Pane {
     const self = this;
     return {
       get tip() { return self.tip.style.display === 'none' ? null : self.tip.textContent; },
+      /** The tooltip of sample i at the step drawn, as hovering it shows it. */
+      tipOf: (i) => { self.hover(i); return self.tip.textContent; },
       get tipPicture() { return self.tip.querySelector('canvas.pxl-thumb')?.toDataURL() ?? null; },
       get drawnStep() { return self.drawn >= 0 ? self.h.steps[self.drawn] : null; },
       get nPoints() { return self.n; },
@@ -567,23 +553,6 @@ class Pane {
     this.scatter.destroy();
     this.renderer.destroy(); // ours: regl-scatterplot destroys only a renderer it made
   }
-}
-
-/** Split a payload that holds several runs' payloads (linked panes); a single payload is a list of one. */
-export function unpack(bytes) {
-  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-  if (String.fromCharCode(...u8.subarray(0, 4)) !== 'PXPM') return [u8];
-  const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
-  const count = view.getUint32(4, true);
-  const parts = [];
-  let at = 8 + 4 * count;
-  for (let i = 0; i < count; i++) {
-    const length = view.getUint32(8 + 4 * i, true);
-    at += (8 - (at % 8)) % 8;
-    parts.push(u8.subarray(at, at + length));
-    at += length;
-  }
-  return parts;
 }
 
 class Player {
@@ -738,7 +707,7 @@ class Player {
     this.h = h;
     const some = (test) => this.panes.some((pane) => test(pane.a));
     const hasModes = some((a) => a.modes.some((m) => m >= 0));
-    const hasGrad = some((a) => a.grad_norm.some((g) => g !== 255));
+    const hasGrad = some((a) => a.grad_norm.some((g) => g !== GRAD.missing));
     const colourings = ['label', ...(hasModes ? ['mode'] : []), 'split', ...(hasGrad ? ['grad_norm'] : [])];
     this.colour.replaceChildren(...colourings.map((c) => el('option', { value: c, textContent: COLOUR_NAMES[c] })));
     this.colour.value = colourings.includes(view.colour) ? view.colour : 'label';
@@ -804,7 +773,8 @@ class Player {
       this.frameFrom = this.settleFrom = this.requestedAt;
     }
     pane.flush(this.transitionMs, this.colour.value, this.selection);
-    if (this.legendColouring !== this.colour.value) this.legendFor();
+    const gradStep = this.colour.value === 'grad_norm' && this.legendStep !== this.target; // its range is the step's
+    if (this.legendColouring !== this.colour.value || gradStep) this.legendFor();
   }
 
   start() {
@@ -860,15 +830,18 @@ class Player {
   legendFor() {
     const colouring = this.colour.value;
     this.legendColouring = colouring;
+    this.legendStep = this.target;
     const h = this.lead.h;
     const pal = h.palettes[colouring] || [];
     const items = [];
-    if (colouring === 'grad_norm') {
-      const [g0, g1] = h.grad_bounds;
+    if (colouring === 'grad_norm') { // a log scale of the step shown: its range is said, and changes with the step
+      const bounds = h.grad_log_bounds[this.target];
       const ramp = el('span', { className: 'pxl-ramp' });
       ramp.style.background = `linear-gradient(to right, ${pal.slice(0, -1).filter((_, i) => i % 32 === 0).join(',')})`;
-      const item = el('span', { textContent: `‖∂L/∂f(x)‖ ${g0.toPrecision(3)}` });
-      item.append(ramp, `${g1.toPrecision(3)}${this.panes.length > 1 ? ' (left pane)' : ''}; grey = not computed (test points)`);
+      const lo = bounds ? (10 ** bounds[0]).toPrecision(3) : '0';
+      const hi = bounds ? (10 ** bounds[1]).toPrecision(3) : '0';
+      const item = el('span', { textContent: `‖∂L/∂f(x)‖ at step ${h.steps[this.target]}, log scale: ${lo} ` });
+      item.append(ramp, ` ${hi}${this.panes.length > 1 ? ' (left pane)' : ''}; grey = not computed (test points)`);
       items.push(item);
     } else {
       const names = colouring === 'label' ? pal.map((_, c) => h.class_names?.[c] ?? `class ${c}`)
