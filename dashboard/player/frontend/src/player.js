@@ -46,6 +46,11 @@ const CSS = `
 .pxl-mark { font-weight: 700; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }
 `;
 
+/** Three significant digits, in exponent form when the plain one would be long (3.26e-6, not 0.00000326). */
+function shortNumber(v) {
+  return v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : v.toPrecision(3);
+}
+
 function el(tag, attrs = {}, parent = null) {
   const node = document.createElement(tag);
   Object.assign(node, attrs);
@@ -838,8 +843,8 @@ class Player {
       const bounds = h.grad_log_bounds[this.target];
       const ramp = el('span', { className: 'pxl-ramp' });
       ramp.style.background = `linear-gradient(to right, ${pal.slice(0, -1).filter((_, i) => i % 32 === 0).join(',')})`;
-      const lo = bounds ? (10 ** bounds[0]).toPrecision(3) : '0';
-      const hi = bounds ? (10 ** bounds[1]).toPrecision(3) : '0';
+      const lo = bounds ? shortNumber(10 ** bounds[0]) : '0';
+      const hi = bounds ? shortNumber(10 ** bounds[1]) : '0';
       const item = el('span', { textContent: `‖∂L/∂f(x)‖ at step ${h.steps[this.target]}, log scale: ${lo} ` });
       item.append(ramp, ` ${hi}${this.panes.length > 1 ? ' (left pane)' : ''}; grey = not computed (test points)`);
       items.push(item);
