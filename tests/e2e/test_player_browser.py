@@ -475,3 +475,30 @@ def test_every_tooltip_shows_the_stored_gradient_norm(page, served):
         assert lo == pytest.approx(float(positive.min()), rel=5e-3) and hi == pytest.approx(float(positive.max()), rel=5e-3)
     assert checked == 3 * 240
     tab.close()
+
+
+def test_a_hundred_panes_made_and_destroyed_leave_no_listener_and_no_heap_behind(page, served):
+    """Each pane listens on `window` while it lives (3-D orbit drags); destroying it must take those listeners (and
+    with them the pane and its typed arrays) away. Counted with the DevTools protocol after a forced GC."""
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    tab.goto(f"{served[0]}/embedding?run={BIG}")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    cdp = tab.context.new_cdp_session(tab)
+
+    def window_listeners() -> int:
+        window = cdp.send("Runtime.evaluate", {"expression": "window"})["result"]["objectId"]
+        return len(cdp.send("DOMDebugger.getEventListeners", {"objectId": window})["listeners"])
+
+    def heap() -> int:
+        cdp.send("HeapProfiler.collectGarbage")
+        return cdp.send("Runtime.getHeapUsage")["usedSize"]
+
+    tab.evaluate(f"() => {API}.paneCycles(2)")  # warm: code paths compiled, caches filled
+    before_listeners, before_heap = window_listeners(), heap()
+    tab.evaluate(f"() => {API}.paneCycles(100)")
+    after_listeners, after_heap = window_listeners(), heap()
+    assert tab.evaluate(f"() => {API}.panes") == 1
+    assert after_listeners == before_listeners, (before_listeners, after_listeners)
+    # a leaked pane of 5,000 points keeps ~0.3 MB of arrays: 100 of them would add ~30 MB
+    assert after_heap - before_heap < 5 * 2**20, (before_heap, after_heap)
+    tab.close()

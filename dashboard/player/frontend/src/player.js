@@ -111,9 +111,12 @@ class Pane {
     this.scatter.subscribe('transitionEnd', () => player.transitionEnded(this));
     this.rotation = [1, 0, 0, 0, 1, 0, 0, 0, 1];
     this.orbitDrag = null;
-    this.stage.addEventListener('mousedown', (e) => this.orbitStart(e), { capture: true });
-    window.addEventListener('mousemove', (e) => this.orbitMove(e));
-    window.addEventListener('mouseup', () => { this.orbitDrag = null; });
+    // window listeners end with the pane (destroy aborts them): a destroyed pane and its arrays stay unreachable
+    this.listeners = new AbortController();
+    const { signal } = this.listeners;
+    this.stage.addEventListener('mousedown', (e) => this.orbitStart(e), { capture: true, signal });
+    window.addEventListener('mousemove', (e) => this.orbitMove(e), { signal });
+    window.addEventListener('mouseup', () => { this.orbitDrag = null; }, { signal });
     this.api = this.testApi();
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.stage);
@@ -554,9 +557,11 @@ class Pane {
   }
 
   destroy() {
+    this.listeners.abort();
     this.resizer.disconnect();
     this.scatter.destroy();
     this.renderer.destroy(); // ours: regl-scatterplot destroys only a renderer it made
+    this.stage.remove();
   }
 }
 
@@ -703,6 +708,7 @@ class Player {
   load(id, decoded, view) {
     this.pause(false);
     this.id = id;
+    this.loaded = { decoded, view };
     while (this.panes.length > decoded.length) this.panes.pop().destroy();
     for (const pane of this.panes) pane.stage.remove();
     while (this.panes.length < decoded.length) this.panes.push(new Pane(this, this.row));
@@ -887,6 +893,15 @@ class Player {
       get panes() { return self.panes.length; },
       get pointSize() { return Array.from(self.lead.scatter.get('pointSize')); },
       pane: (i) => self.panes[i]?.api ?? null,
+      /** Add a second pane and take it away again, `times` times (what a linked view and its end do). */
+      paneCycles: (times) => {
+        const { decoded, view } = self.loaded;
+        const id = self.id;
+        for (let i = 0; i < times; i++) {
+          self.load(`${id}+cycle${i}`, [decoded[0], decoded[0]], view);
+          self.load(id, decoded, view);
+        }
+      },
       trail: lead('trail'),
       canvas: lead('canvas'),
       screenPositions: lead('screenPositions'),
