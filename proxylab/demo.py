@@ -117,14 +117,49 @@ UMAP_RUNS = ("demo-multi-proxy", "demo-single-proxy", "demo-small-margin", "demo
              "demo-proxy-nca", "demo-triplet")
 
 
+def teaching_runs_without_umap(store: Path) -> list[str]:
+    """The teaching runs in `store` whose 2-D UMAP of every snapshot is not cached yet (reads caches, computes
+    nothing, imports no umap)."""
+    from .projection import cached_projection
+    from .store import RunError, open_run
+
+    missing = []
+    for name in UMAP_RUNS:
+        try:
+            run = open_run(store, name)
+            if cached_projection(run, run.snapshot_steps(), "umap", 2) is None:
+                missing.append(name)
+        except (RunError, ValueError):
+            continue  # not in this store, or not readable: nothing to project
+    return missing
+
+
 def start_umap_in_background(store: Path) -> None:
-    """Compute the teaching runs' UMAP in a detached process while the dashboard starts (it opens on PCA and the
-    Embedding page switches to UMAP when its run is ready)."""
+    """Compute the teaching runs' UMAP that is not cached yet in a detached process while the dashboard starts (it
+    opens on PCA and the Embedding page switches to UMAP when its run is ready)."""
     from .projection_jobs import start
 
-    start(Path(store), list(UMAP_RUNS), "umap", 2)
-    print(f"UMAP of {len(UMAP_RUNS)} teaching runs is being computed in the background (about a minute on 2 cores); "
+    runs = teaching_runs_without_umap(Path(store))
+    if not runs:
+        return
+    start(Path(store), runs, "umap", 2)
+    print(f"UMAP of {len(runs)} teaching runs is being computed in the background (about a minute on 2 cores); "
           "the Embedding page shows PCA until a run's UMAP is ready, then switches to it.")
+
+
+def compute_umap_now(store: Path) -> None:
+    """The teaching runs' UMAP in this process (``proxylab demo --no-dashboard --umap``), with progress."""
+    from .projection_jobs import run_jobs
+
+    runs = teaching_runs_without_umap(Path(store))
+    t0 = time.perf_counter()
+    failed = run_jobs(Path(store), "umap", 2, runs)
+    print(f"UMAP of {len(runs) - failed} teaching runs computed in {time.perf_counter() - t0:.0f} s"
+          + (f"; {failed} failed (see {Path(store) / '.projection-jobs'})" if failed else ""))
+
+
+NO_UMAP_NOTE = ("UMAP of the teaching runs is not computed with --no-dashboard: `proxylab dashboard` starts it in the "
+                "background when it opens (about a minute on 2 cores; PCA meanwhile), or add --umap to compute it now.")
 
 
 def run_demo(store: Path) -> None:

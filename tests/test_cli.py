@@ -208,3 +208,23 @@ def test_demo_trains_the_teaching_runs_and_shows_the_effects(demo_store):
     tail = lambda run: run.scalars(["proxy/mean_sq_cos", "proxy/welch_floor"]).tail(20).mean()
     assert tail(so)["proxy/mean_sq_cos"] < tail(multi)["proxy/mean_sq_cos"]
     assert tail(so)["proxy/mean_sq_cos"] >= tail(so)["proxy/welch_floor"] - 1e-6  # a bound: float error only
+
+
+def test_demo_without_the_dashboard_says_its_umap_is_left_to_the_dashboard(demo_store, monkeypatch):
+    """`demo --no-dashboard` trains and caches PCA but not UMAP, and says so; the next `proxylab dashboard` starts the
+    teaching runs' UMAP in the background (only the runs whose UMAP is not cached), so no page waits for it."""
+    from proxylab import demo, projection, projection_jobs, serve
+    from proxylab.cli import main
+
+    stdout = (demo_store.parent / "demo.out").read_text()
+    assert demo.NO_UMAP_NOTE in stdout
+    assert demo.teaching_runs_without_umap(demo_store) == list(demo.UMAP_RUNS)
+    started, served = [], []
+    monkeypatch.setattr(projection_jobs, "start", lambda store, runs, method, dims: started.append((runs, method, dims)))
+    monkeypatch.setattr(serve, "serve_dashboard", lambda store, port, host: served.append((store, port)))
+    assert main(["dashboard", "--store", str(demo_store), "--port", "8599"]) == 0
+    assert started == [(list(demo.UMAP_RUNS), "umap", 2)] and served == [(demo_store, 8599)]
+    cached = projection.cached_projection
+    monkeypatch.setattr(projection, "cached_projection",  # one run's UMAP cached: it is not computed again
+                        lambda run, steps, method, dims: {} if run.name == "demo-multi-proxy" else cached(run, steps, method, dims))
+    assert "demo-multi-proxy" not in demo.teaching_runs_without_umap(demo_store)
