@@ -68,12 +68,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_dashboard(store: Path, log: IO[bytes], timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:
+def start_dashboard(store: Path, log: IO[bytes], timeout_s: float = 120.0,
+                    test_api: bool = False) -> tuple[subprocess.Popen, str]:
     """Start the dashboard on a free local port, output to ``log``; return the process and its URL once
-    ``/_stcore/health`` answers. RuntimeError (the process killed) if it exits or does not answer in time."""
+    ``/_stcore/health`` answers. RuntimeError (the process killed) if it exits or does not answer in time.
+    ``test_api``: serve the player's test bundle (its state readable by browser tests and benchmarks)."""
     port = free_port()
+    env = {**os.environ, **({"PROXYLAB_PLAYER_TEST_API": "1"} if test_api else {})}
     proc = subprocess.Popen(dashboard_command(store, port), cwd=APP.parent.parent, stdout=log,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while True:

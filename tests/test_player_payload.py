@@ -231,3 +231,12 @@ def test_the_javascript_fixture_is_what_python_writes():
     blob, expected = build()
     assert (FIXTURE / "payload.bin").read_bytes() == blob
     assert json.loads((FIXTURE / "expected.json").read_text()) == json.loads(json.dumps(expected))
+
+
+def test_the_bundle_users_get_has_no_test_api():
+    """The browser tests' and the benchmark's view of the player's state lives in dist/player.test.js only."""
+    from dashboard.player import BUNDLE, TEST_BUNDLE
+
+    shipped, test = BUNDLE.read_text(), TEST_BUNDLE.read_text()
+    for name in ("playerApi", "paneCycles", "tipOf", "screenPositions"):
+        assert name not in shipped and name in test, name

@@ -8,6 +8,7 @@ reports back only a lasso selection and, when the step stops moving, the view (s
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +22,9 @@ from dashboard.player.payload import (GRAD_COLOURS, decode_payload, encode_paylo
                                       unlink_payloads, with_view)
 
 BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
+#: the same player with its test API (state the browser tests and the benchmark read); served only when
+#: PROXYLAB_PLAYER_TEST_API=1 is in the server's environment (proxylab.serve.start_dashboard(test_api=True))
+TEST_BUNDLE = BUNDLE.with_name("player.test.js")
 COLOURINGS = ("label", "mode", "split", "grad_norm")
 MISSING_COLOUR = "#d3d3d3"  # unknown mode, gradient not computed
 _MODE_SHADES = (0.0, -0.35, 0.45, -0.6, 0.7)  # per mode rank: darker (<0) or lighter (>0) than its class
@@ -164,9 +168,10 @@ class PlayerState:
 
 @functools.cache
 def _bundle() -> str:
-    if not BUNDLE.exists():
-        raise FileNotFoundError(f"the player bundle {BUNDLE} is missing: run dashboard/player/build.sh")
-    return BUNDLE.read_text(encoding="utf-8")
+    bundle = TEST_BUNDLE if os.environ.get("PROXYLAB_PLAYER_TEST_API") == "1" else BUNDLE
+    if not bundle.exists():
+        raise FileNotFoundError(f"the player bundle {bundle} is missing: run dashboard/player/build.sh")
+    return bundle.read_text(encoding="utf-8")
 
 
 def _mount():

@@ -16,7 +16,7 @@ def serving(store: Path, log_dir: Path) -> Iterator[str]:
 
     log = open(log_dir / "streamlit.log", "wb")
     try:
-        proc, url = start_dashboard(store, log, timeout_s=60)
+        proc, url = start_dashboard(store, log, timeout_s=60, test_api=True)  # the player's state is read
     except RuntimeError as e:
         log.close()
         pytest.fail(str(e))

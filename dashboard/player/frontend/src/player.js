@@ -3,6 +3,9 @@
 // regl-scatterplot. Python hears back only a lasso ("selection") and, once the step stops moving, the view.
 import createScatterplot, { createRenderer } from 'regl-scatterplot';
 import { GRAD, decode, gradColour, gradValue, unpack } from './payload.js';
+import { paneTestApi, playerTestApi } from './test-api.js';
+
+/* global PLAYER_TEST_API */ // esbuild --define: false in dist/player.js (users), true in dist/player.test.js
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8, 16];
 const STEP_MS = 700; // one step per 0.7 s at 1×
@@ -117,7 +120,7 @@ class Pane {
     this.stage.addEventListener('mousedown', (e) => this.orbitStart(e), { capture: true, signal });
     window.addEventListener('mousemove', (e) => this.orbitMove(e), { signal });
     window.addEventListener('mouseup', () => { this.orbitDrag = null; }, { signal });
-    this.api = this.testApi();
+    if (PLAYER_TEST_API) this.api = paneTestApi(this); // only in the test bundle (dist/player.test.js)
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.stage);
   }
@@ -519,43 +522,6 @@ class Pane {
     return canvas;
   }
 
-  testApi() {
-    const self = this;
-    return {
-      get tip() { return self.tip.style.display === 'none' ? null : self.tip.textContent; },
-      /** The tooltip of sample i at the step drawn, as hovering it shows it. */
-      tipOf: (i) => { self.hover(i); return self.tip.textContent; },
-      get tipPicture() { return self.tip.querySelector('canvas.pxl-thumb')?.toDataURL() ?? null; },
-      get drawnStep() { return self.drawn >= 0 ? self.h.steps[self.drawn] : null; },
-      get nPoints() { return self.n; },
-      get cachedIndexes() { return self.indexes.size; },
-      get title() { return self.title.textContent; },
-      cameraView: () => Array.from(self.scatter.get('cameraView')),
-      get rotation() { return self.rotation.slice(); },
-      get dims() { return self.dims; },
-      /** Screen positions (CSS px) of proxy j's trajectory vertices as drawn, or null when hidden. */
-      trail: (j) => {
-        const node = self.trails.querySelector(`.pxl-trail-done[data-proxy="${j}"]`);
-        return node ? node.getAttribute('points').split(' ').map((xy) => xy.split(',').map(Number)) : null;
-      },
-      canvas: () => self.canvas,
-      /** The mode marks as drawn: screen position (CSS px), covered, and the far end of the mode's link. */
-      modeMarks: () => {
-        const lines = Array.from(self.trails.querySelectorAll('.pxl-link'));
-        return Array.from(self.trails.querySelectorAll('.pxl-mark')).map((node, i) => ({
-          covered: node.dataset.covered === '1', text: node.textContent,
-          centre: [+lines[i].getAttribute('x1'), +lines[i].getAttribute('y1')],
-          proxy: [+lines[i].getAttribute('x2'), +lines[i].getAttribute('y2')],
-        }));
-      },
-      /** CSS-pixel positions of the proxies' markers, as drawn now (flat proxy index c·K + k). */
-      proxyPositions: () => Array.from({ length: self.p }, (_, j) => self.scatter.getScreenPosition(self.n + self.p + j)),
-      /** CSS-pixel positions (relative to the canvas) of the first `count` samples, as drawn now. */
-      screenPositions: (count) => Array.from({ length: Math.min(count ?? self.n, self.n) },
-        (_, i) => self.scatter.getScreenPosition(i)),
-    };
-  }
-
   destroy() {
     this.listeners.abort();
     this.resizer.disconnect();
@@ -597,8 +563,10 @@ class Player {
     this.row = el('div', { className: 'pxl-row' }, this.root);
     this.legend = el('div', { className: 'pxl-legend' }, this.root);
     this.panes = [];
-    this.api = this.testApi();
-    this.root.playerApi = this.api; // for the browser tests: state, not pixels
+    if (PLAYER_TEST_API) { // the test bundle only: the browser tests and the benchmark read state, not pixels
+      this.api = playerTestApi(this);
+      this.root.playerApi = this.api;
+    }
     this.target = 0;
     this.drawCount = 0;
     this.timer = null;
@@ -672,17 +640,17 @@ class Player {
     if (pane !== this.lead) return;
     this.drawCount += 1;
     if (this.firstFrom != null) {
-      this.api.firstDrawMs = performance.now() - this.firstFrom;
+      if (this.api) this.api.firstDrawMs = performance.now() - this.firstFrom;
       this.firstFrom = null;
     }
     if (this.frameFrom != null) {
-      this.api.redrawMs = performance.now() - this.frameFrom;
+      if (this.api) this.api.redrawMs = performance.now() - this.frameFrom;
       this.frameFrom = null;
     }
   }
 
   transitionEnded(pane) {
-    if (pane === this.lead && this.settleFrom != null) this.api.transitionEndMs = performance.now() - this.settleFrom;
+    if (this.api && pane === this.lead && this.settleFrom != null) this.api.transitionEndMs = performance.now() - this.settleFrom;
   }
 
   /** A payload from Python: new runs (rebuild) or the same ones again after a rerun (keep the browser's view). */
@@ -690,7 +658,7 @@ class Player {
     this.setStateValue = setStateValue;
     const receivedAt = performance.now();
     const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
-    this.api.payloadBytes = u8.byteLength;
+    if (this.api) this.api.payloadBytes = u8.byteLength;
     const decoded = unpack(u8).map(decode);
     const view = decoded[0].header.view || {};
     const id = decoded.map((d) => d.header.id).join('+');
@@ -876,40 +844,6 @@ class Player {
     }
     if (this.panes.length > 1) items.push(el('span', { textContent: 'one step, one camera, one selection for all panes' }));
     this.legend.replaceChildren(...items);
-  }
-
-  testApi() {
-    const self = this;
-    const lead = (name) => (...args) => self.lead.api[name](...args);
-    return {
-      get step() { return self.h.steps[self.target]; },
-      get drawnStep() { return self.lead?.api.drawnStep ?? null; },
-      get colour() { return self.colour.value; },
-      get drawCount() { return self.drawCount; },
-      get playing() { return self.timer !== null; },
-      get selection() { return self.selection.slice(); },
-      get nPoints() { return self.lead?.n; },
-      get cachedIndexes() { return self.lead.api.cachedIndexes; },
-      get panes() { return self.panes.length; },
-      get pointSize() { return Array.from(self.lead.scatter.get('pointSize')); },
-      pane: (i) => self.panes[i]?.api ?? null,
-      /** Add a second pane and take it away again, `times` times (what a linked view and its end do). */
-      paneCycles: (times) => {
-        const { decoded, view } = self.loaded;
-        const id = self.id;
-        for (let i = 0; i < times; i++) {
-          self.load(`${id}+cycle${i}`, [decoded[0], decoded[0]], view);
-          self.load(id, decoded, view);
-        }
-      },
-      trail: lead('trail'),
-      canvas: lead('canvas'),
-      screenPositions: lead('screenPositions'),
-      redrawMs: null,
-      transitionEndMs: null,
-      firstDrawMs: null,
-      payloadBytes: null,
-    };
   }
 
   destroy() {
