@@ -46,7 +46,7 @@ def kind_of(path):
     return ("snapshot" if os.sep + "snapshots" + os.sep in p else "checkpoint" if p.endswith(".pt")
             else "meta" if p.endswith("run.json") else "other")
 
-def staged_atomic_write(path, write):
+def staged_atomic_write(path, write, **options):  # options: atomic_write's own (durable)
     def staged(f):
         buf = io.BytesIO()
         write(buf)
@@ -60,7 +60,7 @@ def staged_atomic_write(path, write):
         open(os.path.join(sigdir, f"{count[0]:05d}-{target}"), "w").close()
         time.sleep(delay)  # the test kills the process here, half the temp file written
         f.write(data[len(data) // 2:])
-    return original(path, staged)
+    return original(path, staged, **options)
 
 atomic.atomic_write = staged_atomic_write
 snapshot.atomic_write = staged_atomic_write
