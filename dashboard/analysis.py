@@ -65,6 +65,31 @@ def nearest_proxy(embeddings: np.ndarray, proxies: np.ndarray) -> tuple[np.ndarr
     return best // k, best % k, sims[np.arange(len(best)), best]
 
 
+#: the largest split whose nearest neighbours the player's payload computes (N² work per step)
+NEIGHBOUR_LIMIT = 10_000
+NOT_COMPUTED = 255
+
+
+def neighbour_same_class(embeddings: np.ndarray, labels: np.ndarray, split: np.ndarray,
+                         block: int = 2048) -> np.ndarray:
+    """For each sample, whether its nearest neighbour by cosine — among the other samples of its split, ties to the
+    lower index, as the retrieval metrics rank — has its class: uint8 (N,), 1 yes, 0 no, NOT_COMPUTED for a sample
+    alone in its split or in a split of more than NEIGHBOUR_LIMIT samples. Where 1, the sample's R@1 is 1 (the mean
+    over a split's queries is that split's R@1)."""
+    x = normalize_rows(np.asarray(embeddings, dtype=np.float64))
+    out = np.full(len(x), NOT_COMPUTED, np.uint8)
+    for part in np.unique(split):
+        rows = np.flatnonzero(split == part)
+        if len(rows) < 2 or len(rows) > NEIGHBOUR_LIMIT:
+            continue
+        xs, ys = x[rows], labels[rows]
+        for start in range(0, len(rows), block):
+            sims = xs[start:start + block] @ xs.T  # (b, n)
+            sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf  # the query itself
+            out[rows[start:start + block]] = ys[sims.argmax(axis=1)] == ys[start:start + block]
+    return out
+
+
 def sub_proxy_share(embeddings: np.ndarray, labels: np.ndarray, proxies: np.ndarray) -> np.ndarray:
     """(C, K) share of each class's samples whose most similar own-class sub-proxy is k (rows sum to 1).
 

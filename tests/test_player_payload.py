@@ -240,3 +240,41 @@ def test_the_bundle_users_get_has_no_test_api():
     shipped, test = BUNDLE.read_text(), TEST_BUNDLE.read_text()
     for name in ("playerApi", "paneCycles", "tipOf", "screenPositions"):
         assert name not in shipped and name in test, name
+
+
+def test_neighbour_outcome_is_each_query_s_r_at_1_within_its_split():
+    """analysis.neighbour_same_class against brute force: for each sample, the most similar other sample of its split
+    (cosine, ties to the lower index); the mean over a split's samples is that split's R@1."""
+    from dashboard.analysis import NOT_COMPUTED, neighbour_same_class
+    from proxylab.metrics import retrieval_metrics
+
+    rng = np.random.default_rng(5)
+    n = 300
+    labels = rng.integers(0, 4, n)
+    emb = rng.normal(size=(n, 6)) + 0.8 * rng.normal(size=(4, 6))[labels]
+    split = (np.arange(n) % 3 == 0).astype(np.int8)
+    split[7] = 2  # a split of one sample: nothing to compare with
+    got = neighbour_same_class(emb.astype(np.float32), labels, split, block=64)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    for i in range(n):
+        others = np.flatnonzero((split == split[i]) & (np.arange(n) != i))
+        if not len(others):
+            assert got[i] == NOT_COMPUTED
+            continue
+        best = others[np.argmax(unit[others] @ unit[i])]
+        assert got[i] == (labels[best] == labels[i]), i
+    for part in (0, 1):
+        rows = np.flatnonzero(split == part)
+        r1 = retrieval_metrics(emb[rows], labels[rows], ks=(1,))["R@1"]
+        assert got[rows].mean() == pytest.approx(r1, abs=1e-12)
+
+
+def test_the_neighbour_outcome_travels_in_the_payload():
+    run = _run()
+    s, n = len(run["steps"]), len(run["labels"])
+    outcome = (np.arange(s * n).reshape(s, n) % 3).astype(np.uint8)
+    outcome[outcome == 2] = 255
+    _, arrays = decode_payload(encode_payload(**run, neighbour_same_class=outcome))
+    assert np.array_equal(arrays["neighbour_same_class"], outcome)
+    with pytest.raises(ValueError, match="neighbour_same_class must hold 0, 1 or 255"):
+        encode_payload(**run, neighbour_same_class=np.full((s, n), 7, np.uint8))

@@ -25,8 +25,10 @@ BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
 #: the same player with its test API (state the browser tests and the benchmark read); served only when
 #: PROXYLAB_PLAYER_TEST_API=1 is in the server's environment (proxylab.serve.start_dashboard(test_api=True))
 TEST_BUNDLE = BUNDLE.with_name("player.test.js")
-COLOURINGS = ("label", "mode", "split", "grad_norm")
+COLOURINGS = ("label", "mode", "split", "grad_norm", "nn_outcome", "proxy_outcome")
 MISSING_COLOUR = "#d3d3d3"  # unknown mode, gradient not computed
+#: retrieval outcomes (nearest neighbour's / most similar proxy's class): its own, another, not computed
+OUTCOME_COLOURS = ["#2ca02c", "#d62728", MISSING_COLOUR]
 _MODE_SHADES = (0.0, -0.35, 0.45, -0.6, 0.7)  # per mode rank: darker (<0) or lighter (>0) than its class
 
 
@@ -67,7 +69,8 @@ def palettes(labels: np.ndarray, modes: np.ndarray, n_classes: int) -> tuple[dic
     mode_colour = np.array([slot.get(int(m), 0) for m in modes], dtype=np.int64)
     viridis = [_hex(unlabel_rgb(c)) for c in sample_colorscale("Viridis", list(np.linspace(0, 1, GRAD_COLOURS)))]
     return {"label": [figures.colour(i) for i in range(max(n_classes, 1))], "mode": mode_palette,
-            "split": [figures.colour(0), figures.colour(1)], "grad_norm": viridis + [MISSING_COLOUR]}, mode_colour
+            "split": [figures.colour(0), figures.colour(1)], "grad_norm": viridis + [MISSING_COLOUR],
+            "nn_outcome": OUTCOME_COLOURS, "proxy_outcome": OUTCOME_COLOURS}, mode_colour
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -94,6 +97,7 @@ def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
             nearest[i] = cls * proxy_shape[1] + sub
         if mode_links and (first.modes >= 0).any():
             links = _mode_links(snaps, [coords[s][0] for s in steps], method == "native", present)
+    outcome = np.stack([analysis.neighbour_same_class(s.embeddings, s.labels, s.split) for s in snaps])  # (S, N)
     n_classes = max(int(first.labels.max(initial=0)) + 1, proxy_shape[0] if proxy_shape else 0)
     colours, mode_colour = palettes(first.labels, first.modes, n_classes)
     return encode_payload(steps, np.stack([coords[s][0] for s in steps]), first.labels, first.modes, first.split,
@@ -102,7 +106,8 @@ def run_payload(store: str, name: str, steps: tuple[int, ...], method: str,
                           title=title or f"{name} ({projections.METHODS[method]})", nearest_proxy=nearest,
                           images=_thumbnails(store, name, first.num_points),
                           sphere=method == "native" and first.dim == 3, mode_links=links,
-                          proxy_steps=present if proxies is not None else None)
+                          proxy_steps=present if proxies is not None else None,
+                          neighbour_same_class=outcome if (outcome != analysis.NOT_COMPUTED).any() else None)
 
 
 def _mode_links(snaps: list, drawn: list[np.ndarray], native: bool, present: np.ndarray) -> dict[str, np.ndarray]:

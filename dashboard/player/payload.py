@@ -107,7 +107,7 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
                    title: str = "", nearest_proxy: np.ndarray | None = None,
                    images: np.ndarray | None = None, sphere: bool = False,
                    mode_links: dict[str, np.ndarray] | None = None,
-                   proxy_steps: np.ndarray | None = None) -> bytes:
+                   proxy_steps: np.ndarray | None = None, neighbour_same_class: np.ndarray | None = None) -> bytes:
     """Pack a run's aligned 2-D projections and per-point attributes for the browser.
 
     Parameters
@@ -144,6 +144,9 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         Each ground-truth mode joined to the sub-proxy it is assigned to, per step (the Lessons' coverage
         picture): ``"centres"`` (S, M, D), where each mode's centre is drawn; ``"proxy"`` (S, M), the flat index
         c·K + k of its assigned proxy; ``"covered"`` (S, M), bool, whether its nearest proxy is of its class.
+    neighbour_same_class : ndarray of shape (S, N), uint8, optional
+        Per step, whether each sample's nearest neighbour in its split has its class (1), not (0), or was not
+        computed (255): the player's colour by retrieval outcome (``analysis.neighbour_same_class``).
     proxy_steps : ndarray of shape (S,), bool, optional
         Which steps have proxies (a run logged or imported with proxies at some steps only; default: all). At a
         step without, the browser draws no proxy, no trajectory vertex, no mode link and no nearest proxy; its
@@ -195,6 +198,12 @@ def encode_payload(steps: Sequence[int], points: np.ndarray, labels: np.ndarray,
         if n_proxies == 0 or nearest_proxy.min(initial=0) < 0 or nearest_proxy.max(initial=0) >= n_proxies:
             raise ValueError(f"nearest_proxy must index the {n_proxies} proxies, got values outside 0..{n_proxies - 1}")
         extra["nearest_proxy"] = nearest_proxy.astype("u1" if n_proxies <= 256 else "<u2")  # (S, N)
+    if neighbour_same_class is not None:
+        neighbour_same_class = np.asarray(neighbour_same_class)
+        _check_shape("neighbour_same_class", neighbour_same_class, (n_steps, n_points))
+        if not np.isin(neighbour_same_class, (0, 1, 255)).all():
+            raise ValueError("neighbour_same_class must hold 0, 1 or 255 (not computed)")
+        extra["neighbour_same_class"] = neighbour_same_class.astype("u1")  # (S, N)
     if images is not None:
         extra["images"] = fit_images(np.asarray(images), n_points)  # (N, h, w, C)
     if links:

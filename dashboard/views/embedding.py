@@ -261,7 +261,7 @@ with widgets.run_errors():
             st.stop()
         coords = view_coords if coords is None else coords
 
-    if chart == "player":
-        player_view(run, steps, views, proxy_shape, names, colours)
+    if chart == "player":  # the player also colours by retrieval outcome (it shows what it has for a run)
+        player_view(run, steps, views, proxy_shape, names, [*colours, "nn_outcome", "proxy_outcome"])
     else:
         step_view(run, steps, coords, method, dims, colour_by, names, widgets.is_final(table, run))

@@ -502,3 +502,31 @@ def test_a_hundred_panes_made_and_destroyed_leave_no_listener_and_no_heap_behind
     # a leaked pane of 5,000 points keeps ~0.3 MB of arrays: 100 of them would add ~30 MB
     assert after_heap - before_heap < 5 * 2**20, (before_heap, after_heap)
     tab.close()
+
+
+def test_colour_by_retrieval_outcome_is_each_sample_s_own(page, served):
+    """Colour by nearest neighbour: green where the sample's nearest neighbour in its split has its class (its R@1
+    is 1), red where not, computed from the stored snapshot here; colour by proxy: its most similar proxy's class."""
+    from dashboard.analysis import nearest_proxy, neighbour_same_class
+    from proxylab.store import open_run
+
+    run = open_run(served[1], WIDE)  # random embeddings: both outcomes occur
+    step = run.snapshot_steps()[-1]
+    snap = run.snapshot(step)
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    for colour in ("nn_outcome", "proxy_outcome"):
+        tab.goto(f"{served[0]}/embedding?run={WIDE}&colour={colour}")
+        tab.wait_for_function(f"() => {API}?.drawnStep === {step}", timeout=60_000)
+        assert tab.evaluate(f"() => {API}.colour") == colour
+        shown = np.array(tab.evaluate(f"() => {API}.pane(0).colourIndices()"))
+        if colour == "nn_outcome":
+            same = neighbour_same_class(snap.embeddings, snap.labels, snap.split)
+            want = np.where(same == 1, 0, np.where(same == 0, 1, 2))
+        else:
+            cls, _, _ = nearest_proxy(snap.embeddings, snap.proxies)
+            want = np.where(cls == snap.labels, 0, 1)
+        assert np.array_equal(shown, want), (colour, int((shown != want).sum()))
+        assert {0, 1} <= set(shown.tolist())  # both outcomes occur: the picture is not uniform
+    tip = tab.evaluate(f"() => {API}.pane(0).tipOf(0)")
+    assert "nearest neighbour: " in tip, tip
+    tab.close()

@@ -12,7 +12,12 @@ const STEP_MS = 700; // one step per 0.7 s at 1×
 const SMOOTH_MS = 150; // play faster than one step per this and steps jump: a transition would not be seen
 const INDEX_CACHE_BYTES = 64 * 2 ** 20; // spatial indexes (lasso, hover) kept per step for the next loop
 const SETTLE_MS = 600; // the view is reported to Python this long after the step stopped moving
-const COLOUR_NAMES = { label: 'class', mode: 'ground-truth mode', split: 'split', grad_norm: 'gradient norm ‖∂L/∂f(x)‖' };
+const COLOUR_NAMES = {
+  label: 'class', mode: 'ground-truth mode', split: 'split', grad_norm: 'gradient norm ‖∂L/∂f(x)‖',
+  nn_outcome: 'retrieval: nearest neighbour', proxy_outcome: 'retrieval: most similar proxy',
+};
+// retrieval outcomes, as palette indices (payload palettes nn_outcome / proxy_outcome)
+const OUTCOME = { right: 0, wrong: 1, unknown: 2 };
 const DEPTH_BINS = 8; // 3-D: samples drawn in 8 depth layers, the far ones fainter
 const ORBIT_RAD_PER_PX = 0.01;
 const OBLIQUE = [0.6, 0.45]; // 3-D opens turned (yaw, pitch in rad), so that depth reads at once
@@ -304,6 +309,8 @@ class Pane {
     if (colouring === 'grad_norm') {
       const codes = a.grad_norm.subarray(stepIndex * n, (stepIndex + 1) * n);
       for (let i = 0; i < n; i++) this.valueA[i] = gradColour(codes[i], this.h.grad_levels);
+    } else if (colouring === 'nn_outcome' || colouring === 'proxy_outcome') {
+      for (let i = 0; i < n; i++) this.valueA[i] = this.outcome(colouring, stepIndex, i);
     } else {
       const perSample = { label: a.labels, mode: a.mode_colour, split: a.split }[colouring] || a.labels;
       for (let i = 0; i < n; i++) this.valueA[i] = perSample[i];
@@ -472,6 +479,18 @@ class Pane {
     return [ring, equator];
   }
 
+  /** Retrieval outcome of sample i at step index s (OUTCOME): its nearest neighbour's class (computed in Python,
+   * exact, within its split) or its most similar proxy's class, against its own. */
+  outcome(colouring, s, i) {
+    const { n, a } = this;
+    if (colouring === 'nn_outcome') {
+      const same = a.neighbour_same_class ? a.neighbour_same_class[s * n + i] : 255;
+      return same === 1 ? OUTCOME.right : same === 0 ? OUTCOME.wrong : OUTCOME.unknown;
+    }
+    if (!a.nearest_proxy || !this.hasProxies(s)) return OUTCOME.unknown;
+    return a.proxy_class[a.nearest_proxy[s * n + i]] === a.labels[i] ? OUTCOME.right : OUTCOME.wrong;
+  }
+
   hover(i) {
     const { n, p, a, h } = this;
     let text;
@@ -483,6 +502,10 @@ class Pane {
       const grad = Number.isNaN(value) ? '–' : value.toPrecision(4);
       const lines = [`sample ${i} · ${this.className(label)} · ${mode}`,
         `row ${a.index[i]} of the ${a.split[i] ? 'test' : 'train'} split · ‖∂L/∂f‖ ${grad}`];
+      const neighbour = this.outcome('nn_outcome', this.want, i);
+      if (neighbour !== OUTCOME.unknown) {
+        lines.push(`nearest neighbour: ${neighbour === OUTCOME.right ? 'same class ✓' : 'another class ✗'}`);
+      }
       if (a.nearest_proxy && this.hasProxies(this.want)) { // most similar proxy in the embedding space (a projection can move the marker)
         const j = a.nearest_proxy[this.want * n + i];
         const own = a.proxy_class[j] === label ? 'own class' : 'another class';
@@ -687,7 +710,10 @@ class Player {
     const some = (test) => this.panes.some((pane) => test(pane.a));
     const hasModes = some((a) => a.modes.some((m) => m >= 0));
     const hasGrad = some((a) => a.grad_norm.some((g) => g !== GRAD.missing));
-    const colourings = ['label', ...(hasModes ? ['mode'] : []), 'split', ...(hasGrad ? ['grad_norm'] : [])];
+    const hasNeighbours = some((a) => a.neighbour_same_class?.some((v) => v !== 255));
+    const hasNearestProxy = some((a) => a.nearest_proxy);
+    const colourings = ['label', ...(hasModes ? ['mode'] : []), 'split', ...(hasGrad ? ['grad_norm'] : []),
+      ...(hasNeighbours ? ['nn_outcome'] : []), ...(hasNearestProxy ? ['proxy_outcome'] : [])];
     this.colour.replaceChildren(...colourings.map((c) => el('option', { value: c, textContent: COLOUR_NAMES[c] })));
     this.colour.value = colourings.includes(view.colour) ? view.colour : 'label';
     const p = Math.max(...this.panes.map((pane) => pane.p));
@@ -822,6 +848,15 @@ class Player {
       const item = el('span', { textContent: `‖∂L/∂f(x)‖ at step ${h.steps[this.target]}, log scale: ${lo} ` });
       item.append(ramp, ` ${hi}${this.panes.length > 1 ? ' (left pane)' : ''}; grey = not computed (test points)`);
       items.push(item);
+    } else if (colouring === 'nn_outcome' || colouring === 'proxy_outcome') {
+      const what = colouring === 'nn_outcome' ? 'nearest neighbour (its split)' : 'most similar proxy';
+      [`${what}: same class ✓`, `${what}: another class ✗`, 'not computed'].forEach((name, c) => {
+        const item = el('span');
+        const chip = el('span', { className: 'pxl-chip' }, item);
+        chip.style.background = pal[c];
+        item.append(name);
+        items.push(item);
+      });
     } else {
       const names = colouring === 'label' ? pal.map((_, c) => h.class_names?.[c] ?? `class ${c}`)
         : colouring === 'split' ? ['train', 'test'] : pal.map((_, m) => (m ? `mode shade ${m}` : 'mode unknown'));

@@ -5,6 +5,8 @@
 export function paneTestApi(pane) {
   return {
     get tip() { return pane.tip.style.display === 'none' ? null : pane.tip.textContent; },
+    /** Each sample's palette index under the colouring drawn now (what its colour encodes). */
+    colourIndices: () => Array.from(pane.valueA.subarray(0, pane.n)),
     /** The tooltip of sample i at the step drawn, as hovering it shows it. */
     tipOf: (i) => { pane.hover(i); return pane.tip.textContent; },
     get tipPicture() { return pane.tip.querySelector('canvas.pxl-thumb')?.toDataURL() ?? null; },
