@@ -218,14 +218,26 @@ class StepStats:
         return scalars, [{key: arrays[key][i] for key in arrays} for i in range(len(records))]
 
 
+def _host_scalars(window: Sequence[Mapping[str, float | Tensor]]) -> list[dict[str, float]]:
+    """The scalars of a window of steps as floats: the 0-d tensors of one key stacked and copied to the host once."""
+    values = [{key: v for key, v in scalars.items() if not isinstance(v, Tensor)} for scalars in window]
+    keys = {key for scalars in window for key, v in scalars.items() if isinstance(v, Tensor)}
+    for key in keys:
+        at = [i for i, scalars in enumerate(window) if isinstance(scalars.get(key), Tensor)]
+        for i, v in zip(at, torch.stack([window[i][key].reshape(()) for i in at]).tolist()):
+            values[i][key] = v
+    return [{key: float(v) for key, v in step.items()} for step in values]
+
+
 class RunLog:
     """A run's writer plus full logging's statistics: the trainer's and :class:`~proxylab.tracking.RunLogger`'s
     one way to log a step and write a snapshot.
 
     A step only appends what it has: its scalars (floats, or 0-d tensors left on their device), its per-parameter
-    gradient norms and its :class:`StepRecord`. A window of steps is then turned into numbers and rows at once: one host copy per quantity, the statistics batched, SQLite rows
-    written in one go, so a step of a small model pays for none of it. :meth:`flush` writes what is buffered; a
-    step whose scalars are not all finite gets no statistics.
+    gradient norms and its :class:`StepRecord`. A window of steps is then turned into numbers and rows at once: one
+    host copy per quantity, the statistics batched, SQLite rows written in one go, so a step of a small model pays
+    for none of it. :meth:`flush` writes what is buffered; a step whose scalars are not all finite gets no
+    statistics.
 
     Parameters
     ----------
@@ -274,7 +286,7 @@ class RunLog:
             return
         rows, self._rows = self._rows, []
         steps, records = self.stats.take()
-        values = [{key: float(v) for key, v in scalars.items()} for _, scalars, _ in rows]  # 0-d tensors → host
+        values = _host_scalars([scalars for _, scalars, _ in rows])
         with_norms = [i for i, (_, _, norms) in enumerate(rows) if norms is not None]
         if with_norms and self.grad_groups is not None:
             table = self.grad_groups.reduce([rows[i][2] for i in with_norms])  # T steps × P → per group
