@@ -118,7 +118,8 @@ COMPONENTS = {
     "proxy geometry (Gram, R_SO, batched)": ("proxy_geometries",),
     "sub-proxy usage (batched)": ("sub_proxy_usage",),
     "per-class gradient sums (batched)": ("class_sums",),
-    "group gradient norms": ("group_grad_norms",),
+    "group gradient norms": ("now",),  # GradGroups.now
+    "store: a window's rows": ("log_steps",),
     "store: log_scalars": ("log_scalars",),
     "store: log_vectors": ("log_vectors",),
 }

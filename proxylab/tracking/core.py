@@ -64,6 +64,13 @@ class GradGroups:
         zero = present[0].new_zeros(())
         return [zero if g is None else next(norms) for g in grads]
 
+    def now(self) -> dict[str, float]:
+        """Each group's norm and the total for the gradients there are now, as floats (one host copy)."""
+        per_param = self.per_param()
+        if per_param is None:
+            return {**{name: 0.0 for name in self.names}, "total": 0.0}
+        return {name: values[0] for name, values in self.reduce([per_param]).items()}
+
     def reduce(self, per_param: Sequence[Sequence[Tensor]]) -> dict[str, list[float]]:
         """Per-parameter norms of T steps (T lists of P 0-d tensors) → ``{name: [T norms], ..., "total": [...]}``."""
         squares = torch.stack([norm for step in per_param for norm in step]).double().reshape(len(per_param), -1)
@@ -76,18 +83,14 @@ class GradGroups:
 
 def group_grad_norms(groups: Mapping[str, Iterable[Tensor]]) -> dict[str, float]:
     """L2 norm of each group's gradients taken together (before clipping; 0 for a group without gradients), and
-    ``total`` over all groups, now (:class:`GradGroups` for T steps at a time).
+    ``total`` over all groups, now: :meth:`GradGroups.now` of `groups` (a loop keeps its GradGroups instead).
 
     Returns
     -------
     dict of str to float
         ``{name: norm, ..., "total": sqrt(sum of squares)}``.
     """
-    layout = GradGroups(groups)
-    per_param = layout.per_param()
-    if per_param is None:
-        return {**{name: 0.0 for name in layout.names}, "total": 0.0}
-    return {name: values[0] for name, values in layout.reduce([per_param]).items()}
+    return GradGroups(groups).now()
 
 
 def loss_value(output: Any) -> Tensor:

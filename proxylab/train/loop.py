@@ -31,7 +31,7 @@ from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import TrainConfig, snapshot_schedule
 from .stats import dead_proxies
-from ..tracking.core import RunLog, StepRecord, group_grad_norms, sample_grad_norms
+from ..tracking.core import GradGroups, RunLog, StepRecord, sample_grad_norms
 from .stopping import SIGNAL_NAMES, StopRequests, TrainingStopped, describe
 
 
@@ -230,6 +230,7 @@ class Trainer:
         self.groups = {"backbone": list(self.model.backbone.parameters()), "head": list(self.model.head.parameters())}
         if self.loss_fn.proxies is not None:
             self.groups["proxies"] = [self.loss_fn.proxies]
+        self.grad_groups = GradGroups(self.groups)
         proxy_mult = cfg.proxy_lr_multiplier or self.loss_fn.default_proxy_lr_multiplier
         groups = [
             {"name": "backbone", "params": list(self.model.backbone.parameters()), "lr": cfg.lr},
@@ -346,7 +347,7 @@ class Trainer:
         if self.world_size > 1:  # data parallel: every replica steps with the mean gradient of all ranks
             self._all_reduce_grads()
 
-        norms = group_grad_norms(self.groups)  # before clipping; a NaN/inf anywhere makes its group's norm non-finite
+        norms = self.grad_groups.now()  # before clipping; a NaN/inf anywhere makes its group's norm non-finite
         losses = torch.stack([out.loss.detach(), *(v.detach() for v in out.parts.values())]).tolist()
         if not all(math.isfinite(v) for v in (*losses[:1], *norms.values())):
             return StepResult(finite=False, loss=losses[0])
