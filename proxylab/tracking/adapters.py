@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
 
@@ -58,11 +57,6 @@ class ProxySource:
     def proxies(self) -> Tensor:
         """The proxies now, detached, (C, K, d): a view of the parameter, which the next update changes."""
         return self.stacked_ckd(self.parameter.detach()[None])[0]
-
-    def grad_norms(self) -> Tensor | None:
-        """‖∂L/∂p_{c,k}‖ of the last backward, (C, K); None before any gradient reached them."""
-        grad = self.parameter.grad
-        return None if grad is None else torch.linalg.vector_norm(self.stacked_ckd(grad[None])[0], dim=-1)
 
 
 def _per_class(owner: object, given: int | None) -> int | None:

@@ -1,6 +1,6 @@
 """The one logging core: what the trainer and :class:`proxylab.tracking.RunLogger` (any PyTorch loop) both log.
 
-* :func:`group_grad_norms` — per-group gradient norms before clipping;
+* :class:`GradGroups` — per-group gradient norms before clipping;
 * :class:`StepRecord` / :class:`StepStats` — full logging's per-step statistics (per-sample ‖∂L/∂f(x)‖ summaries,
   per-class gradient mass, per-proxy gradient norms and, where the loss returns its similarities, their pull/push
   split, sub-proxy usage and proxy geometry), computed a window of steps at a time;
@@ -79,18 +79,6 @@ class GradGroups:
         groups = squares.new_zeros(len(squares), len(self.names)).index_add_(1, owner, squares)  # (T, G)
         table = torch.cat([groups, groups.sum(dim=1, keepdim=True)], dim=1).sqrt().T.tolist()  # one host copy
         return dict(zip([*self.names, "total"], table))
-
-
-def group_grad_norms(groups: Mapping[str, Iterable[Tensor]]) -> dict[str, float]:
-    """L2 norm of each group's gradients taken together (before clipping; 0 for a group without gradients), and
-    ``total`` over all groups, now: :meth:`GradGroups.now` of `groups` (a loop keeps its GradGroups instead).
-
-    Returns
-    -------
-    dict of str to float
-        ``{name: norm, ..., "total": sqrt(sum of squares)}``.
-    """
-    return GradGroups(groups).now()
 
 
 def loss_value(output: Any) -> Tensor:
