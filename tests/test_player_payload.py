@@ -1,6 +1,8 @@
 """The player's payload: encode → decode gives the original back within the quantisation step, compactly."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -230,7 +232,20 @@ def test_the_javascript_fixture_is_what_python_writes():
 
     blob, expected = build()
     assert (FIXTURE / "payload.bin").read_bytes() == blob
-    assert json.loads((FIXTURE / "expected.json").read_text()) == json.loads(json.dumps(expected))
+    committed = json.loads((FIXTURE / "expected.json").read_text())
+    # Decoded values come from exp/log, whose last bit differs between libm builds: floats agree to 1e-12, the
+    # codes, colours and shapes exactly.
+    assert _same(committed, json.loads(json.dumps(expected)))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-12)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def test_the_bundle_users_get_has_no_test_api():
