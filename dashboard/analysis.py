@@ -7,12 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """L2-normalise the last axis; zero rows stay zero instead of becoming NaN."""
-    x = np.asarray(x, dtype=np.float64)
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.where(norm > 0, norm, 1.0)
+from proxylab.geometry import nearest_proxy, unit_rows as normalize_rows  # noqa: F401  (the pages' names for them)
 
 
 def proxy_labels(num_classes: int, proxies_per_class: int) -> list[str]:
@@ -55,14 +50,6 @@ def welch_floor(n: int, d: int) -> float:
     if n <= 1 or n <= d:
         return 0.0
     return (n / d - 1.0) / (n - 1.0)
-
-
-def nearest_proxy(embeddings: np.ndarray, proxies: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each sample: class and sub-proxy index of its most similar proxy, and that cosine."""
-    c, k, d = proxies.shape
-    sims = normalize_rows(embeddings) @ normalize_rows(proxies.reshape(c * k, d)).T  # (N, C·K)
-    best = sims.argmax(axis=1)
-    return best // k, best % k, sims[np.arange(len(best)), best]
 
 
 #: the largest split whose nearest neighbours the player's payload computes (N² work per step)

@@ -24,12 +24,13 @@ class Scene:
 
 
 SCENES = (
-    Scene("data", "1 · Classes with several centres", ("sphere/multi",),
-          "A class need not be one blob: here every class has two modes on opposite sides of the sphere, with "
-          "the other classes' modes between them."),
-    Scene("coverage", "2 · One proxy per class vs several", ("sphere/single", "sphere/multi"),
-          "One proxy sits between its class's two modes, near neither; four sub-proxies land one per mode. "
-          "Press ▶ to watch training."),
+    Scene("data", "1 · Classes with several centres", ("coverage/multi",),
+          "A class need not be one blob: here every class has two modes far apart on the sphere, and its second "
+          "mode lies next to another class's first."),
+    Scene("coverage", "2 · One proxy per class vs several", ("coverage/single", "coverage/multi"),
+          "One proxy sits between its class's two modes, near neither, and many samples end up nearer another "
+          "class's proxy (red); two sub-proxies land one on each mode. The data stay fixed: press ▶ to watch the "
+          "proxies move."),
     Scene("usage", "3 · Sub-proxy usage and dead sub-proxies", ("usage",),
           "A class with two modes needs two sub-proxies: of K = 4, the spare ones win almost none of their "
           "class's samples — they are dead."),

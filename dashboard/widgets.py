@@ -73,7 +73,7 @@ def pick_runs(table: pd.DataFrame, name: str, label: str, default: list[str], co
 
 
 #: the lesson role (a run tag the demo writes, see proxylab.demo) each page opens on
-PAGE_ROLES = {"embedding": "coverage/multi", "gradients": "gradients/data-wise", "orthogonality": "so/on",
+PAGE_ROLES = {"embedding": "overview", "gradients": "gradients/data-wise", "orthogonality": "so/on",
               "single": "coverage/single", "multi": "coverage/multi", "class-wise": "gradients/class-wise"}
 
 

@@ -3,14 +3,17 @@
 The runs (presets in :mod:`proxylab.train.presets`), each tagged in ``run.json`` with the lesson roles it plays
 (the dashboard's pages and its Lessons page open on these tags, never on "the newest run"):
 
-- ``demo-single-proxy`` / ``demo-multi-proxy``: Proxy Anchor with one proxy per class vs class-wise MPA
-  (reconstruction) with K = 4, on 6 classes x 2 antipodal modes through a linear embedder, d = 8, δ = 0.7 —
-  one proxy sits between its class's two modes, four sub-proxies land one per mode (two stay unused);
+- ``demo-single-proxy`` / ``demo-two-proxies``: Proxy Anchor with one proxy per class vs class-wise MPA
+  (reconstruction) with K = 2, on the sphere (d = 3, no projection): 3 classes x 2 modes 104° apart (the
+  ``triads`` layout), the data fixed (``identity`` model) so that only the proxies move, δ = 0.7 — one proxy sits
+  between its class's two modes and a quarter to a half of every mode's samples are nearer another class's proxy;
+  two sub-proxies land one on each mode;
+- ``demo-multi-proxy``: class-wise MPA with K = 4 on 6 classes x 2 antipodal modes through a linear embedder,
+  d = 8 — two sub-proxies of each class take its modes, two are spare (sub-proxy usage);
 - ``demo-small-margin``: the multi-proxy run with Proxy Anchor's default δ = 0.1 — the proxies float away;
 - ``demo-multi-proxy-so``: the multi-proxy run + soft orthogonality over all proxy pairs (n = C·K = 24 > d = 8);
 - ``demo-data-wise``: the multi-proxy run with the data-wise loss ``mpa_dw`` (reconstruction) — only the loss
   differs, so their gradient concentration can be compared;
-- ``demo-sphere-single`` / ``demo-sphere-multi``: d = 3 for the native sphere view (no projection);
 - ``demo-proxy-nca`` / ``demo-triplet``: ProxyNCA vs a batch-hard triplet baseline, same MLP, data and budget.
 
 The demo replaces earlier ``demo-*`` runs of the same names (never a run that is being written).
@@ -25,13 +28,11 @@ from pathlib import Path
 #: run name → (preset, lesson tags written to run.json)
 DEMO_RUNS = {
     "demo-single-proxy": ("single-proxy", ("coverage/single",)),
-    "demo-multi-proxy": ("multi-proxy", ("coverage/multi", "usage", "margin/large", "so/off",
-                                         "gradients/class-wise")),
+    "demo-two-proxies": ("two-proxies", ("coverage/multi",)),
+    "demo-multi-proxy": ("multi-proxy", ("overview", "usage", "margin/large", "so/off", "gradients/class-wise")),
     "demo-small-margin": ("multi-proxy-small-margin", ("margin/small",)),
     "demo-multi-proxy-so": ("multi-proxy-so", ("so/on",)),
     "demo-data-wise": ("data-wise", ("gradients/data-wise",)),
-    "demo-sphere-single": ("sphere-single-proxy", ("sphere/single",)),
-    "demo-sphere-multi": ("sphere-multi-proxy", ("sphere/multi",)),
     "demo-proxy-nca": ("convergence-proxy-nca", ("convergence/proxy",)),
     "demo-triplet": ("convergence-triplet", ("convergence/triplet",)),
 }
@@ -88,9 +89,13 @@ def precompute_projections(store: Path) -> None:
 
 def summary_table(store: Path) -> str:
     """The numbers the demo is meant to show, read back from the store."""
+    import numpy as np
+
     from .store import open_run
 
-    lines = [f"{'run':22s} {'loss':14s} {'K':>2s} {'SO':>5s} {'R@1':>6s} {'MAP@R':>6s} {'modes':>6s} "
+    from .geometry import wrong_proxy_share_by_mode
+
+    lines = [f"{'run':22s} {'loss':14s} {'K':>2s} {'SO':>5s} {'R@1':>6s} {'MAP@R':>6s} {'modes':>6s} {'lost':>5s} "
              f"{'mean cos²':>9s} {'Welch':>6s} {'top10%':>7s}"]
     for name in DEMO_RUNS:
         run = open_run(store, name)
@@ -106,14 +111,17 @@ def summary_table(store: Path) -> str:
         tail = run.scalars(keys).tail(20).mean()
         # the triplet baseline has no proxies: NaN there
         mean_sq, welch, top10 = (float(tail[k]) if k in tail else float("nan") for k in keys)
+        snap = run.snapshot(run.snapshot_steps()[-1])
+        lost = (np.mean(list(wrong_proxy_share_by_mode(snap.embeddings, snap.labels, snap.modes, snap.proxies)
+                             .values())) if snap.proxies is not None else float("nan"))
         lines.append(f"{name:22s} {cfg['loss']:14s} {cfg['proxies_per_class']:>2d} {cfg['so_weight']:>5g} "
                      f"{metric('test', 'R@1'):6.3f} {metric('test', 'MAP@R'):6.3f} "
-                     f"{metric('train', 'mode_coverage'):6.2f} {mean_sq:9.3f} {welch:6.3f} {top10:7.3f}")
+                     f"{metric('train', 'mode_coverage'):6.2f} {lost:5.2f} {mean_sq:9.3f} {welch:6.3f} {top10:7.3f}")
     return "\n".join(lines)
 
 
 #: teaching runs whose Embedding view needs a projection (d > 3), the Embedding page's default first
-UMAP_RUNS = ("demo-multi-proxy", "demo-single-proxy", "demo-small-margin", "demo-multi-proxy-so", "demo-data-wise",
+UMAP_RUNS = ("demo-multi-proxy", "demo-small-margin", "demo-multi-proxy-so", "demo-data-wise",
              "demo-proxy-nca", "demo-triplet")
 
 
@@ -174,5 +182,6 @@ def run_demo(store: Path) -> None:
     print(summary_table(store))
     print(f"\n{len(DEMO_RUNS)} runs in {store} — trained in {t_train:.1f} s, projected in {total - t_train:.1f} s "
           f"({total:.1f} s in all).\nR@1 / MAP@R: held-out samples of the same classes; modes: fraction of true modes "
-          "whose mean embedding is nearest to a proxy of its own class; mean cos²: off-diagonal proxy cosines, whose "
+          "whose mean embedding is nearest to a proxy of its own class; lost: share of a mode's samples nearer another "
+          "class's proxy (mean over modes, final snapshot); mean cos²: off-diagonal proxy cosines, whose "
           "lowest possible value is the Welch floor; top10%: share of the batch's gradient held by its top 10% samples.")

@@ -1,13 +1,14 @@
 """Embedders, created by name: ``make_model(name, input_shape, embedding_dim, normalize=True, **params)``.
 
 Every model is an :class:`Embedder`: ``backbone`` (input -> features) + ``head`` (a linear layer to
-the embedding dimension d) + optional L2 normalisation, so that the trainer can give backbone and
+the embedding dimension d; none for ``identity``) + optional L2 normalisation, so that the trainer can give backbone and
 head their own parameter groups (:meth:`Embedder.parameter_groups`). Weights are random unless
 ``weights`` names a local file (loaded with ``torch.load(weights_only=True)``; nothing is downloaded).
 
 =========  ==================================================================  ==============
 name       backbone                                                            input
 =========  ==================================================================  ==============
+identity   flatten, no head, no parameters: the input is the embedding (d = its size)  any shape
 linear     flatten (no parameters): the whole model is one linear map          any shape
 mlp        flatten + [Linear, (BatchNorm), activation] per hidden size          any shape
 cnn        [Conv3x3, BatchNorm, ReLU, MaxPool2] per channel count + avg pool   (C, H, W)
@@ -16,7 +17,8 @@ vit        torchvision VisionTransformer (DeiT-style small) without its head   (
 =========  ==================================================================  ==============
 
 A linear embedder cannot merge a class's modes whose centres sum to zero (the ``synthetic``
-dataset's default): the teaching case for several proxies per class.
+dataset's default). ``identity`` trains proxies on fixed features (precomputed ones, or the coverage lesson's
+sphere, where only the proxies should move).
 """
 from __future__ import annotations
 
@@ -44,18 +46,19 @@ class Embedder(nn.Module):
     ----------
     backbone : nn.Module
         Input -> features (B, feature_dim); an ``nn.Flatten`` without parameters for ``linear``.
-    head : nn.Linear
-        Features -> embedding, (feature_dim -> embedding_dim).
+    head : nn.Linear or nn.Identity
+        Features -> embedding, (feature_dim -> embedding_dim); ``nn.Identity`` for a model without a head.
     name, input_shape, embedding_dim, feature_dim, normalize, config
         What the model is; ``config`` holds the parameters it was made with (JSON-able).
     """
 
     def __init__(self, name: str, backbone: nn.Module, feature_dim: int, input_shape: tuple[int, ...],
-                 embedding_dim: int, normalize: bool, config: dict[str, Any], head_bias: bool = True):
+                 embedding_dim: int, normalize: bool, config: dict[str, Any], head_bias: bool = True,
+                 has_head: bool = True):
         super().__init__()
         self.name = name
         self.backbone = backbone
-        self.head = nn.Linear(feature_dim, embedding_dim, bias=head_bias)
+        self.head = nn.Linear(feature_dim, embedding_dim, bias=head_bias) if has_head else nn.Identity()
         self.input_shape = input_shape
         self.embedding_dim = embedding_dim
         self.feature_dim = feature_dim
@@ -82,6 +85,8 @@ class ModelBuilder:
 
     parameter_constraints: ClassVar[dict[str, list]] = {}
     needs_image: ClassVar[bool] = False
+    #: False: the features are the embedding (no head; embedding_dim must equal feature_dim)
+    has_head: ClassVar[bool] = True
 
     @classmethod
     def build(cls, input_shape: tuple[int, ...], **params: Any) -> tuple[nn.Module, int]:
@@ -142,7 +147,11 @@ def make_model(
         if seed is not None:
             torch.manual_seed(seed)
         backbone, feature_dim = builder.build(shape, **params)
-        return Embedder(name, backbone, feature_dim, shape, embedding_dim, normalize, config, head_bias=head_bias)
+        if not builder.has_head and embedding_dim != feature_dim:
+            raise ValueError(f"embedding_dim must equal the input size {feature_dim} for model {name!r} (its input "
+                             f"is the embedding), got {embedding_dim}")
+        return Embedder(name, backbone, feature_dim, shape, embedding_dim, normalize, config, head_bias=head_bias,
+                        has_head=builder.has_head)
 
 
 def list_models() -> list[str]:
@@ -199,6 +208,18 @@ def state_dict_mismatch(module: nn.Module, state: dict[str, Tensor]) -> str | No
              else f"{mismatched[0]!r} has shape {tuple(state[mismatched[0]].shape)}, "
                   f"the model expects {tuple(own[mismatched[0]].shape)}")
     return f"{first} ({len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched)"
+
+
+@register_model("identity")
+class IdentityBuilder(ModelBuilder):
+    """Flatten, nothing else: the input is the embedding and only the proxies learn. For features computed
+    elsewhere, and for the coverage lesson, where the data's modes must stay where they are."""
+
+    has_head = False
+
+    @classmethod
+    def build(cls, input_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+        return nn.Flatten(), math.prod(input_shape)
 
 
 @register_model("linear")

@@ -119,3 +119,22 @@ def test_single_proxy_fails_where_multi_proxy_succeeds_with_a_linear_embedder(on
     # control: the same losses on modes merged per class (interleave=0) both succeed
     control = make_dataset("synthetic", split="per-sample", seed=0, interleave=0.0)
     assert _train_linear("proxy_anchor", 1, control)[1] == 1.0
+
+
+def test_triads_put_each_class_s_second_mode_next_to_another_class_s_first():
+    """Groups of three classes, each group on its own 3-D subspace: a class's modes 104 degrees apart, its second
+    mode 46 degrees from the next class's first; different groups orthogonal; any rotation per seed."""
+    for seed in (0, 1):
+        centres = mode_centres(6, 2, 8, "triads", 1.0, np.random.default_rng(seed))  # (C, M, D)
+        assert np.allclose(np.linalg.norm(centres, axis=-1), 1)
+        angle = lambda a, b: np.degrees(np.arccos(np.clip(a @ b, -1, 1)))
+        for c in range(6):
+            group, j = divmod(c, 3)
+            after = 3 * group + (j + 1) % 3
+            assert angle(centres[c, 0], centres[c, 1]) == pytest.approx(104.0, abs=0.1)
+            assert angle(centres[c, 1], centres[after, 0]) == pytest.approx(45.9, abs=0.1)
+        assert np.allclose(centres[:3].reshape(-1, 8) @ centres[3:].reshape(-1, 8).T, 0, atol=1e-12)
+    for bad in (dict(num_classes=4), dict(modes_per_class=3), dict(dim=5)):
+        args = {"num_classes": 6, "modes_per_class": 2, "dim": 6, **bad}
+        with pytest.raises(ValueError, match="layout='triads' needs"):
+            make_dataset("synthetic", seed=0, layout="triads", **args)

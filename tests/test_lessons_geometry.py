@@ -31,35 +31,54 @@ def mode_geometry(snap):
     return out
 
 
-@pytest.mark.parametrize("single, multi", [("demo-single-proxy", "demo-multi-proxy"),
-                                           ("demo-sphere-single", "demo-sphere-multi")])
-def test_multi_proxies_sit_one_per_mode_and_a_single_proxy_between_them(demo_store, single, multi):
-    for cls, (centres, proxies) in mode_geometry(final_snapshot(demo_store, multi)).items():
-        cos = centres @ proxies.T  # (M, K)
-        assert cos.max(axis=1).min() >= 0.7, (multi, cls, cos.max(axis=1))  # every mode has a sub-proxy on it
-        assert len(set(cos.argmax(axis=1))) == len(centres), (multi, cls)  # ... a different one per mode
-    gaps, best = [], []
-    for cls, (centres, proxies) in mode_geometry(final_snapshot(demo_store, single)).items():
-        cos = (centres @ proxies.T)[:, 0]  # (M,) cosine of the class's one proxy to each of its modes
-        assert cos.max() < 0.3, (single, cls, cos)  # near none of its modes ...
-        gaps.append(cos.max() - cos.min())
-        best.append(cos.max())
-    assert np.median(gaps) < 0.05, gaps  # ... and about equally far from each: between them
+def lost_by_mode(snap):
+    """Per mode: the share of its samples whose most similar proxy (of all C·K) is another class's."""
+    x, p = unit(snap.embeddings), unit(snap.proxies)
+    k = p.shape[1]
+    nearest = (x @ p.reshape(-1, p.shape[-1]).T).argmax(axis=1) // k
+    return np.array([(nearest[snap.modes == m] != snap.labels[snap.modes == m]).mean() for m in np.unique(snap.modes)])
 
 
-def _final(store, name, metric, split="test"):
-    ev = open_run(store, name).evals()
-    rows = ev[(ev["split"] == split) & (ev["metric"] == metric)].sort_values("step")
-    return float(rows["value"].iloc[-1])
+def check_coverage_pair(store, single, multi):
+    """Scene 2's claim, both sides, at each of the last three snapshots (so the picture does not flicker):
+    one proxy per class distinct from the others and between its modes, every mode losing >= 10 % of its samples to
+    another class's proxy; two sub-proxies one on each mode (cosine >= 0.8), no mode losing more than 10 %."""
+    for name, k in ((single, 1), (multi, 2)):
+        run = open_run(store, name)
+        assert run.meta["config"]["proxies_per_class"] == k and run.meta["config"]["model"] == "identity"
+        for step in run.snapshot_steps()[-3:]:
+            snap = run.snapshot(step)
+            lost = lost_by_mode(snap)
+            geometry = mode_geometry(snap)
+            if k == 1:
+                proxies = unit(snap.proxies[:, 0])
+                gram = proxies @ proxies.T
+                assert (gram - 2 * np.eye(len(gram))).max() < 0.5, (name, step, gram)  # distinct classes
+                for cls, (centres, own) in geometry.items():
+                    assert (centres @ own[0]).min() >= 0.3, (name, step, cls, centres @ own[0])  # between its modes
+                assert lost.min() >= 0.1, (name, step, lost)  # ... and every mode loses samples to a wrong proxy
+            else:
+                for cls, (centres, own) in geometry.items():
+                    cos = centres @ own.T  # (M, K)
+                    assert cos.max(axis=1).min() >= 0.8, (name, step, cls, cos)  # a sub-proxy on every mode
+                    assert len(set(cos.argmax(axis=1))) == len(centres), (name, step, cls)  # ... one per mode
+                assert lost.max() <= 0.1, (name, step, lost)
 
 
-def test_the_multi_proxy_gap_is_as_large_as_before_the_lessons(demo_store):
-    # before: R@1 0.878 vs 0.994 (gap 0.116); mode coverage 0.22 vs 1.00 (gap 0.78)
-    r1_gap = _final(demo_store, "demo-multi-proxy", "R@1") - _final(demo_store, "demo-single-proxy", "R@1")
-    cov_gap = (_final(demo_store, "demo-multi-proxy", "mode_coverage", "train")
-               - _final(demo_store, "demo-single-proxy", "mode_coverage", "train"))
-    assert r1_gap >= 0.116, r1_gap
-    assert cov_gap >= 0.7, cov_gap
+def test_one_proxy_sits_between_its_modes_and_loses_samples_two_sit_on_them(demo_store):
+    check_coverage_pair(demo_store, "demo-single-proxy", "demo-two-proxies")
+
+
+def test_the_coverage_pair_holds_over_seeds(tmp_path):
+    """The same claims at seeds 0-2 (chosen before measuring): the data's noise, the proxies' start and the batches
+    all change; the runs take about a second each (the identity model has nothing to train but the proxies)."""
+    from proxylab.train import TrainConfig, Trainer, preset
+
+    for seed in (0, 1, 2):
+        for name in ("single-proxy", "two-proxies"):
+            Trainer(TrainConfig.from_dict({**preset(name), "seed": seed}), tmp_path, f"{name}-{seed}",
+                    progress=False).run()
+        check_coverage_pair(tmp_path, f"single-proxy-{seed}", f"two-proxies-{seed}")
 
 
 def test_the_margin_sets_how_close_proxies_sit(demo_store):
@@ -102,18 +121,3 @@ def test_proxy_nca_reaches_a_good_r_at_1_sooner_than_triplet(demo_store):
         return float(hit["step"].iloc[0]) if len(hit) else np.inf
 
     assert first_step("demo-proxy-nca") * 2 <= first_step("demo-triplet")
-
-
-def test_the_mode_coverage_gap_holds_over_seeds(tmp_path):
-    """The coverage gap, averaged over seeds 0-2 (stated before measuring, not picked after), is at least the 0.78
-    measured before the lessons. One seed can miss it: a single proxy sits at cosine ~0 to both of its modes, so
-    whether it is also the nearest proxy of some mode is decided by other classes' proxies at cosine ~0 too."""
-    from proxylab.train import TrainConfig, Trainer, preset
-
-    def coverage(name, seed):
-        config = TrainConfig.from_dict({**preset(name), "seed": seed})
-        Trainer(config, tmp_path, f"{name}-{seed}", progress=False).run()
-        return _final(tmp_path, f"{name}-{seed}", "mode_coverage", "train")
-
-    gaps = [coverage("multi-proxy", seed) - coverage("single-proxy", seed) for seed in (0, 1, 2)]
-    assert np.mean(gaps) >= 0.78, gaps

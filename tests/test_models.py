@@ -10,6 +10,7 @@ from proxylab.models import Embedder, list_models, make_model
 
 # name -> (input shape, small params) ; a model missing here fails test_every_model_is_covered.
 CASES = {
+    "identity": ((4,), {}),  # its d is its input size: the tests give it input (d,)
     "linear": ((16,), {}),
     "mlp": ((2, 4, 4), dict(hidden_sizes=(16, 8), activation="gelu", batch_norm=True)),
     "cnn": ((1, 8, 8), dict(channels=(4, 8))),
@@ -25,7 +26,7 @@ def test_every_model_is_covered():
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("d", [2, 3, 64])
 def test_shapes_and_normalisation(name, d):
-    shape, params = CASES[name]
+    shape, params = _case(name, d)
     model = make_model(name, shape, d, seed=0, **params)
     assert isinstance(model, Embedder) and model.embedding_dim == d and model.input_shape == shape
     model.eval()
@@ -40,7 +41,7 @@ def test_shapes_and_normalisation(name, d):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_seeded_init_is_deterministic_and_leaves_global_rng_alone(name):
-    shape, params = CASES[name]
+    shape, params = _case(name, 3)
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
@@ -50,14 +51,17 @@ def test_seeded_init_is_deterministic_and_leaves_global_rng_alone(name):
     c = make_model(name, shape, 3, seed=8, **params)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa) or not sa  # (identity has no weights to seed)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_backbone_and_head_groups(name):
-    shape, params = CASES[name]
+    shape, params = _case(name, 5)
     model = make_model(name, shape, 5, **params)
     groups = model.parameter_groups()
+    if name == "identity":
+        assert isinstance(model.head, nn.Identity) and groups == {"backbone": [], "head": []}
+        return
     assert isinstance(model.head, nn.Linear) and model.head.out_features == 5
     assert groups["head"] == list(model.head.parameters())
     ids = {id(p) for g in groups.values() for p in g}
@@ -67,6 +71,19 @@ def test_backbone_and_head_groups(name):
         assert model.head.in_features == 16
     else:
         assert groups["backbone"]
+
+
+def _case(name, d):
+    shape, params = CASES[name]
+    return ((d,) if name == "identity" else shape), params
+
+
+def test_identity_model_is_its_input_normalised_and_refuses_another_d():
+    x = torch.randn(5, 2, 3)
+    model = make_model("identity", (2, 3), 6)
+    assert torch.equal(model(x), torch.nn.functional.normalize(x.reshape(5, 6), dim=1))
+    with pytest.raises(ValueError, match="embedding_dim must equal the input size 6 for model 'identity'.*got 4"):
+        make_model("identity", (2, 3), 4)
 
 
 def test_linear_model_is_a_linear_map():
@@ -88,7 +105,7 @@ def test_cnn_handles_32px_rgb_and_resnet_stems():
 @pytest.mark.parametrize(
     "name, shape, params, message",
     [
-        ("nope", (4,), {}, "unknown model 'nope'; valid: cnn, linear, mlp, resnet18, vit"),
+        ("nope", (4,), {}, "unknown model 'nope'; valid: cnn, identity, linear, mlp, resnet18, vit"),
         ("linear", (4,), dict(depth=2), "model 'linear' got an unknown parameter 'depth'"),
         ("linear", (0, 3), {}, "input_shape must be a non-empty sequence of positive ints, got \\(0, 3\\)"),
         ("linear", "64", {}, "input_shape must be a sequence of ints, got '64'"),

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, data, figures, lesson_figures, player, presenter, scenes, widgets
+from proxylab import geometry
 
 present = presenter.active()
 style = lesson_figures.Style.presenter() if present else lesson_figures.Style()
@@ -57,9 +58,10 @@ def claim(takeaway: str, number: str) -> None:
     right.markdown(f"<div class='lesson-number'>{number}</div>", unsafe_allow_html=True)
 
 
-def player_scene(runs_shown: list[str], titles: list[str], show_proxies: bool = True, colour: str = "label") -> None:
+def player_scene(runs_shown: list[str], titles: list[str], show_proxies: bool = True, colour: str = "label",
+                 mode_links: bool = False) -> None:
     """The runs in linked player panes in their own space (d = 2 or 3, no projection): one step control, ▶ plays
-    training in the browser, each mode joined to its assigned sub-proxy and marked ✓ (covered) or ✗."""
+    training in the browser; `mode_links` joins each mode to its assigned sub-proxy, marked ✓ (covered) or ✗."""
     blobs = []
     for run, title in zip(runs_shown, titles):
         steps = tuple(data.snapshot_steps(store, run))
@@ -67,7 +69,7 @@ def player_scene(runs_shown: list[str], titles: list[str], show_proxies: bool = 
         proxy_shape = None if snap.proxies is None else tuple(snap.proxies.shape[:2])
         names = data.class_names(meta_of(run))
         blobs.append(player.run_payload(store, run, steps, "native", proxy_shape, tuple(names) if names else None,
-                                        snap.dim, mode_links=show_proxies, title=f"{title} · {run}"))
+                                        snap.dim, mode_links=mode_links, title=f"{title} · {run}"))
     player.player(blobs, key=f"lesson_{current.key}", colour=colour, show_proxies=show_proxies,
                   height=style.player_height, controls="all" if controls and not present else "play",
                   font_px=style.font if present else None, point_px=style.sample if present else None,
@@ -81,23 +83,31 @@ with widgets.run_errors():
         (run,) = runs
         snap = final_snapshot(run)
         cosines = scenes.mode_centre_cosines(snap.embeddings, snap.labels, snap.modes)
+        angle = np.degrees(np.arccos(np.clip(np.median(cosines), -1, 1)))
         claim(current.takeaway,
-              f"cosine between the two mode centres of a class: <b>{np.median(cosines):z.2f}</b> (median over "
-              f"classes; −1 = opposite) in <code>{run}</code>, d = {snap.dim}, no projection.")
+              f"angle between the two mode centres of a class: <b>{angle:.0f}°</b> (cosine {np.median(cosines):z.2f}, "
+              f"median over classes) in <code>{run}</code>, d = {snap.dim}, no projection.")
         player_scene([run], ["samples by class; each mode a shade of its class colour"], show_proxies=False,
                      colour="mode")
 
     elif current.key == "coverage":
         single, multi = runs
-        nums = {r: scenes.coverage_numbers(analysis.mode_assignments(
-            (s := final_snapshot(r)).embeddings, s.labels, s.modes, s.proxies)) for r in runs}
+        nums, lost = {}, {}
+        for r in runs:
+            snap = final_snapshot(r)
+            nums[r] = scenes.coverage_numbers(analysis.mode_assignments(snap.embeddings, snap.labels, snap.modes,
+                                                                         snap.proxies))
+            lost[r] = pd.Series(geometry.wrong_proxy_share_by_mode(snap.embeddings, snap.labels, snap.modes,
+                                                                     snap.proxies))
+        k = [int(meta_of(r)["config"]["proxies_per_class"]) for r in runs]
         claim(current.takeaway,
-              f"modes covered: <b>{nums[single]['covered']:.0%}</b> with one proxy vs "
-              f"<b>{nums[multi]['covered']:.0%}</b> with four; best own-proxy cosine of a mode (median): "
+              f"samples nearer another class's proxy: <b>{lost[single].mean():.0%}</b> with one proxy "
+              f"(every mode loses {lost[single].min():.0%}–{lost[single].max():.0%}) vs "
+              f"<b>{lost[multi].mean():.0%}</b> with {k[1]}; best own-proxy cosine of a mode (median): "
               f"<b>{nums[single]['median_cos']:z.2f}</b> vs <b>{nums[multi]['median_cos']:z.2f}</b> "
               f"(<code>{single}</code> vs <code>{multi}</code>, final step).")
-        k = [int(meta_of(r)["config"]["proxies_per_class"]) for r in runs]
-        player_scene(runs, [f"K = {k[0]} proxy per class", f"K = {k[1]} sub-proxies per class"])
+        player_scene(runs, [f"K = {k[0]} proxy per class", f"K = {k[1]} sub-proxies per class"],
+                     colour="proxy_outcome")
 
     elif current.key == "usage":
         (run,) = runs

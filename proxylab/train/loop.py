@@ -337,7 +337,10 @@ class Trainer:
         if self.world_size > 1:
             self._broadcast_buffers()
         emb = self.model(x)  # (B, d)
-        emb.retain_grad()
+        if emb.requires_grad:
+            emb.retain_grad()
+        else:  # a model without parameters (identity): ∂L/∂f(x) is still each sample's gradient
+            emb.requires_grad_(True)
         out = loss_fn(emb, y)  # loss, named parts, similarities (B, C, K)
         with_proxies = full and out.sims is not None
         if with_proxies:
