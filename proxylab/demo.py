@@ -14,7 +14,8 @@ The runs (presets in :mod:`proxylab.train.presets`), each tagged in ``run.json``
 - ``demo-multi-proxy-so``: the multi-proxy run + soft orthogonality over all proxy pairs (n = C·K = 24 > d = 8);
 - ``demo-data-wise``: the multi-proxy run with the data-wise loss ``mpa_dw`` (reconstruction) — only the loss
   differs, so their gradient concentration can be compared;
-- ``demo-proxy-nca`` / ``demo-triplet``: ProxyNCA vs a batch-hard triplet baseline, same MLP, data and budget.
+- ``demo-proxy-nca`` / ``demo-triplet``: ProxyNCA vs a semi-hard triplet baseline, same MLP, data and budget,
+  each with the settings that suit it (see the presets).
 
 The demo replaces earlier ``demo-*`` runs of the same names (never a run that is being written).
 """

@@ -113,11 +113,37 @@ def test_class_wise_and_data_wise_runs_differ_only_in_the_loss_and_in_concentrat
     assert share(cw) > share(dw) + 0.3, (share(cw), share(dw))
 
 
-def test_proxy_nca_reaches_a_good_r_at_1_sooner_than_triplet(demo_store):
-    def first_step(name, target=0.9):
-        ev = open_run(demo_store, name).evals()
-        rows = ev[(ev["split"] == "test") & (ev["metric"] == "R@1")].sort_values("step")
-        hit = rows[rows["value"] >= target]
-        return float(hit["step"].iloc[0]) if len(hit) else np.inf
+def race(store, name):
+    """A run's held-out R@1 curve: (steps, values)."""
+    ev = open_run(store, name).evals()
+    rows = ev[(ev["split"] == "test") & (ev["metric"] == "R@1")].sort_values("step")
+    return rows["step"].to_numpy(), rows["value"].to_numpy()
 
-    assert first_step("demo-proxy-nca") * 2 <= first_step("demo-triplet")
+
+def check_fair_race(store, proxy, triplet):
+    """Scene 7's claim: both converge (the triplet to >= 0.9x the proxy run's final R@1), neither collapses after its
+    first evaluation (never 0.05 below it), and the proxies start faster: they reach 90 % of their own final R@1 no
+    later than the triplets do. Returns the steps to 90 % of each run's own final."""
+    (steps, p), (_, t) = race(store, proxy), race(store, triplet)
+    assert t[-1] >= 0.9 * p[-1], (p[-1], t[-1])
+    for curve in (p, t):
+        assert curve.min() >= curve[0] - 0.05, curve  # no collapse after the start
+    to90 = [int(steps[np.argmax(c >= 0.9 * c[-1])]) for c in (p, t)]
+    assert to90[0] <= to90[1], to90
+    return to90
+
+
+def test_the_convergence_race_is_fair_on_the_demo_s_runs(demo_store):
+    check_fair_race(demo_store, "demo-proxy-nca", "demo-triplet")
+
+
+@pytest.mark.slow
+def test_the_convergence_race_is_fair_over_seeds(tmp_path):
+    """The same over seeds 0-2 (the settings were tuned on seed 100)."""
+    from proxylab.train import TrainConfig, Trainer, preset
+
+    for seed in (0, 1, 2):
+        for name in ("convergence-proxy-nca", "convergence-triplet"):
+            Trainer(TrainConfig.from_dict({**preset(name), "seed": seed}), tmp_path, f"{name}-{seed}",
+                    progress=False).run()
+        check_fair_race(tmp_path, f"convergence-proxy-nca-{seed}", f"convergence-triplet-{seed}")
