@@ -1,5 +1,6 @@
 """Presenter mode (`?present=1`): large type, no Streamlit chrome, the chart above the fold at 1280×720;
-`&controls=0` also hides the scene controls, for a stripped-down link a teacher can share."""
+`&controls=0` also hides the scene controls, for a stripped-down link a teacher can share. The keys a presentation
+clicker sends (PageDown / PageUp) and the arrow keys move between scenes, with or without the controls shown."""
 from __future__ import annotations
 
 import streamlit as st
@@ -23,6 +24,11 @@ _BASE_CSS = """
 .lesson-number { font-size: 16px; line-height: 1.35; border-left: 4px solid #636efa; padding-left: 0.6rem; }
 </style>
 """
+#: keys that move to the next / previous scene: a clicker's PageDown / PageUp first, then the arrow keys
+NEXT_KEYS = ("PageDown", "Right", "Down")
+PREVIOUS_KEYS = ("PageUp", "Left", "Up")
+_KEYS_ONLY = "pxl-deck-keys"  # a container of buttons that exist for their shortcut only
+_KEYS_CSS = f"<style>.st-key-{_KEYS_ONLY} {{ display: none !important; }}</style>"
 
 
 def requested() -> bool:
@@ -39,3 +45,26 @@ def active() -> bool:
 
 def controls_shown() -> bool:
     return st.query_params.get("controls") != "0"
+
+
+def scene_navigation(index: int, count: int, titles: list[str], controls: bool) -> int:
+    """The scene to show, from `index` (the URL's) after this run's click, key press or pick: ◀ / ▶ buttons and a
+    picker when `controls`, and the keys of :data:`NEXT_KEYS` / :data:`PREVIOUS_KEYS` always (Streamlit button
+    shortcuts; buttons that carry only a shortcut sit in a hidden container)."""
+    first, last = index == 0, index == count - 1
+    step = 0
+    if controls:
+        nav = st.columns([1, 6, 1])
+        step -= nav[0].button("◀ previous", disabled=first, use_container_width=True, shortcut=PREVIOUS_KEYS[0])
+        step += nav[2].button("next ▶", disabled=last, use_container_width=True, shortcut=NEXT_KEYS[0])
+    st.markdown(_KEYS_CSS, unsafe_allow_html=True)
+    keys_only = st.container(key=_KEYS_ONLY)
+    for key in PREVIOUS_KEYS[1 if controls else 0:]:
+        step -= keys_only.button(f"previous ({key})", disabled=first, key=f"deck_prev_{key}", shortcut=key)
+    for key in NEXT_KEYS[1 if controls else 0:]:
+        step += keys_only.button(f"next ({key})", disabled=last, key=f"deck_next_{key}", shortcut=key)
+    index = min(max(index + step, 0), count - 1)
+    if controls:
+        index = nav[1].selectbox("Scene", range(count), index=index, label_visibility="collapsed",
+                                 format_func=lambda i: titles[i], key=f"scene_pick_{index}")
+    return index

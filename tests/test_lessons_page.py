@@ -110,7 +110,12 @@ def test_presenter_mode_hides_chrome_and_enlarges_type_and_controls_can_be_hidde
     view = _panes(at)[0][0]["view"]
     assert view["controls"] == "all" and view["font_px"] is None and view["point_px"] is None
     at = open_app(demo_store, monkeypatch, page="lessons", query={"scene": "coverage", "present": "1", "controls": "0"})
-    assert not at.button and not at.selectbox
+    assert not at.selectbox  # no controls shown; the keys still move between scenes (hidden shortcut-only buttons)
+    from dashboard.presenter import NEXT_KEYS, PREVIOUS_KEYS
+    shortcuts = [b.proto.shortcut for b in at.button]  # as Streamlit normalises them: lower case
+    assert sorted(shortcuts) == sorted(k.lower() for k in NEXT_KEYS + PREVIOUS_KEYS)
+    at.button[shortcuts.index("right")].click().run()
+    assert scenes.scene("usage").takeaway in markdown(at)
 
 
 def test_a_store_without_teaching_runs_says_how_to_get_them(dashboard_store, monkeypatch):

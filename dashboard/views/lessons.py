@@ -19,14 +19,7 @@ roles = scenes.runs_by_role(table)
 
 wanted = st.query_params.get("scene")
 index = scenes.SCENE_KEYS.index(wanted) if wanted in scenes.SCENE_KEYS else 0
-if controls:
-    nav = st.columns([1, 6, 1])
-    if nav[0].button("◀ previous", disabled=index == 0, use_container_width=True):
-        index -= 1
-    if nav[2].button("next ▶", disabled=index == len(scenes.SCENES) - 1, use_container_width=True):
-        index += 1
-    index = nav[1].selectbox("Scene", range(len(scenes.SCENES)), index=index, label_visibility="collapsed",
-                             format_func=lambda i: scenes.SCENES[i].title, key=f"scene_pick_{index}")
+index = presenter.scene_navigation(index, len(scenes.SCENES), [s.title for s in scenes.SCENES], controls)
 current = scenes.SCENES[index]
 st.query_params["scene"] = current.key
 

@@ -1,6 +1,6 @@
 """The Lessons page in a real browser on the demo's runs: presenter mode at 1280×720 keeps the player above the
-fold, ▶ plays training (the points and the mode → proxy links move), nothing is fetched from off the machine;
-screenshots of every scene at two sizes."""
+fold, ▶ plays training (the proxies move over the fixed data), a clicker's keys and the arrow keys walk the deck
+without console errors, nothing is fetched from off the machine; screenshots of every scene at two sizes."""
 from __future__ import annotations
 
 import os
@@ -101,4 +101,31 @@ def test_every_scene_renders_and_nothing_leaves_the_machine(server, browser, wid
     outside = [u for u in tab.requests if not u.startswith((server, "data:", "blob:"))]
     assert not outside, outside[:5]
     assert not tab.errors, tab.errors
+    tab.close()
+
+
+def test_clicker_and_arrow_keys_move_through_the_deck_without_console_errors(server, browser):
+    """What a presentation clicker sends (PageDown / PageUp) and the arrow keys walk the whole deck both ways, with the
+    controls hidden and after a click in the player (focus there); no console error on any scene change."""
+    tab = _tab(browser, 1280, 720)
+    console = []
+    tab.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    tab.goto(f"{server}/?scene=data&present=1&controls=0")
+    tab.wait_for_selector(PLAYER, timeout=60_000)
+    tab.locator(".pxl-play").first.click()  # focus inside the player
+    tab.locator(".pxl-play").first.click()
+
+    def scene_after(key):
+        before = tab.url
+        tab.keyboard.press(key)
+        tab.wait_for_function(f"() => location.href !== {before!r}", timeout=30_000)
+        tab.wait_for_selector(f"{PLAYER}, {CHART}", timeout=60_000)
+        tab.wait_for_timeout(600)
+        return tab.url.split("scene=")[1].split("&")[0]
+
+    keys = ["PageDown", "ArrowRight", "ArrowDown"] * 2
+    assert [scene_after(k) for k in keys] == list(SCENE_KEYS[1:])
+    keys = ["PageUp", "ArrowLeft", "ArrowUp"] * 2
+    assert [scene_after(k) for k in keys] == list(SCENE_KEYS[:-1])[::-1]
+    assert not console, console[:5]
     tab.close()

@@ -372,6 +372,11 @@ class Pane {
 
   /** The SVG drawn over the canvas: a sphere's outline, proxy trajectories, mode → proxy links. */
   drawOverlay() {
+    const { width, height } = this.stage.getBoundingClientRect();
+    if (!(width > 0 && height > 0)) { // detached or not laid out yet (a scene change): nothing to place; resize redraws
+      this.trails.replaceChildren();
+      return;
+    }
     const nodes = [...this.outline(), ...this.trajectories(), ...this.links()];
     this.trails.replaceChildren(...nodes);
   }
