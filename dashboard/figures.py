@@ -330,12 +330,12 @@ def cosine_histogram(pairs: pd.DataFrame, *, title: str = "Off-diagonal cosines 
 
 def usage_figure(usage: np.ndarray, class_names: Sequence[str], dead: np.ndarray, *,
                  title: str = "Sub-proxy usage (share of each class's samples)") -> go.Figure:
-    """Heat map class × sub-proxy of usage shares, dead sub-proxies marked with ✕."""
+    """Heat map class × sub-proxy of usage shares, dead sub-proxies marked with ✗."""
     usage = np.asarray(usage, dtype=float)
     c, k = usage.shape
     totals = usage.sum(axis=1, keepdims=True)
     share = usage / np.where(totals > 0, totals, 1.0)
-    text = np.where(dead, "✕ dead", np.char.mod("%.2f", share))
+    text = np.where(dead, "✗ dead", np.char.mod("%.2f", share))
     fig = go.Figure(go.Heatmap(z=share, x=[f"k{j}" for j in range(k)], y=list(class_names[:c]), zmin=0, zmax=1,
                                colorscale="Blues", text=text, texttemplate="%{text}",
                                colorbar=dict(title="share"),

@@ -11,8 +11,8 @@ from dashboard import plain
 
 T = TypeVar("T")
 
-#: ASCII digits only (``str.isdigit`` also accepts '²' and '١', which ``int`` refuses), and few enough of them that
-#: ``int`` never meets its 4,300-digit limit: a step or a sample id is far below 10**15
+#: ASCII digits only (``str.isdigit`` also accepts '²' and the Arabic-Indic one, U+0661, which ``int`` refuses), and
+#: few enough of them that ``int`` never meets its 4,300-digit limit: a step or a sample id is far below 10**15
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,15}")
 
 

@@ -183,6 +183,6 @@ def run_demo(store: Path) -> None:
     print(summary_table(store))
     print(f"\n{len(DEMO_RUNS)} runs in {store} — trained in {t_train:.1f} s, projected in {total - t_train:.1f} s "
           f"({total:.1f} s in all).\nR@1 / MAP@R: held-out samples of the same classes; modes: fraction of true modes "
-          "whose mean embedding is nearest to a proxy of its own class; lost: share of a mode's samples nearer another "
-          "class's proxy (mean over modes, final snapshot); mean cos²: off-diagonal proxy cosines, whose "
+          "whose mean embedding is nearest to a proxy of its own class; lost: share of a mode's samples nearer "
+          "another class's proxy (mean over modes, final snapshot); mean cos²: off-diagonal proxy cosines, whose "
           "lowest possible value is the Welch floor; top10%: share of the batch's gradient held by its top 10% samples.")

@@ -170,7 +170,7 @@ def test_usage_dead_proxies_and_figure():
     assert dead.tolist() == [[False, False, True], [False, True, True]]
     assert not analysis.dead_proxies(np.array([[1.0]]), 0.5).any()  # K = 1 never dead
     fig = figures.usage_figure(usage, ["a", "b"], dead)
-    assert fig.data[0].text[0][2] == "✕ dead" and fig.data[0].text[0][0] == "0.50"
+    assert fig.data[0].text[0][2] == "✗ dead" and fig.data[0].text[0][0] == "0.50"
 
 
 def test_sub_proxy_share_and_nearest_proxy():

@@ -30,7 +30,7 @@ with widgets.run_errors():
     else:
         log_y = st.checkbox("log scale", value=True, key="grad_log")
         long = data.long_scalars({run: data.scalars(store, run, stamp, tuple(keys))}, keys)
-        widgets.chart(figures.lines_figure(long, title="‖∇‖ per group (pre-clip)", y_title="gradient norm",
+        widgets.chart(figures.lines_figure(long, title="‖∂L/∂θ‖ per group (pre-clip)", y_title="gradient norm",
                                              log_y=log_y), key="group_norms")
         widgets.csv_download(long, f"{run}_grad_norms.csv")
 
@@ -53,7 +53,7 @@ with widgets.run_errors():
         else:
             rows = analysis.proxy_labels(values.shape[1] // k, k)
         widgets.chart(figures.heatmap_over_steps(steps_v, values, rows, title=f"gradient norm {which}",
-                                                   colour_title="‖∇‖"), key="vector_heatmap")
+                                                   colour_title="‖∂L/∂θ‖"), key="vector_heatmap")
         widgets.csv_download(pd.DataFrame(values, columns=rows).assign(step=steps_v),
                              f"{run}_{vector_names[which]}.csv")
 

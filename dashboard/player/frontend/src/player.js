@@ -790,7 +790,7 @@ class Player {
   start() {
     if (!this.loop.checked && this.target >= this.h.steps.length - 1) this.goTo(0, 0);
     const period = STEP_MS / +this.speed.value;
-    this.play.textContent = '⏸ Pause';
+    this.play.textContent = '‖ Pause'; // (the pause sign U+23F8 is not in the font Streamlit serves)
     this.timer = setInterval(() => {
       let next = this.target + 1;
       if (next >= this.h.steps.length) {
