@@ -26,7 +26,20 @@ class Style:
 
     @classmethod
     def presenter(cls) -> "Style":
-        return cls(font=20, sample=9, proxy=24, mark=14, height=470, player_height=400)
+        return cls(font=20, sample=9, proxy=24, mark=14, height=470, player_height=340)
+
+
+def sized(fig: go.Figure, style: Style) -> go.Figure:
+    """Every text of `fig` at the style's font size: ticks, axis and legend titles, subplot titles, colour bars and
+    cell texts (Streamlit's Plotly theme sets its own, smaller, sizes for those; an explicit size wins)."""
+    size = style.font
+    fig.update_layout(font=dict(size=size), legend=dict(font=dict(size=size)), title=dict(font=dict(size=size + 2)))
+    for axes in (fig.update_xaxes, fig.update_yaxes):
+        axes(tickfont=dict(size=size), title=dict(font=dict(size=size)))
+    fig.update_annotations(font_size=size)
+    fig.update_traces(colorbar=dict(tickfont=dict(size=size), title=dict(font=dict(size=size))),
+                      textfont=dict(size=size), selector=dict(type="heatmap"))
+    return fig
 
 
 def margin_figure(best: dict[str, np.ndarray], margins: dict[str, float], *, style: Style = Style(),
@@ -40,10 +53,10 @@ def margin_figure(best: dict[str, np.ndarray], margins: dict[str, float], *, sty
                              hovertemplate="best own-proxy cos %{x:.2f}<extra></extra>"))
         fig.add_shape(type="line", x0=margins[run], x1=margins[run], y0=i - 0.45, y1=i + 0.45,
                       line=dict(color=colour(i), dash="dash", width=3))
-    fig.update_layout(title=title, height=max(320, style.height * 0.6), font=dict(size=style.font),
+    fig.update_layout(title=title, height=max(320, style.height * 0.6),
                       showlegend=False, xaxis=dict(range=[-0.05, 1.02], title="cosine (1 = proxy on the mode)"),
                       margin=dict(l=10, r=10, t=60, b=40))
-    return fig
+    return sized(fig, style)
 
 
 def gram_pair_figure(grams: dict[str, np.ndarray], *, style: Style = Style(),
@@ -54,7 +67,7 @@ def gram_pair_figure(grams: dict[str, np.ndarray], *, style: Style = Style(),
         fig.add_trace(go.Heatmap(z=gram, zmin=-1, zmax=1, colorscale="RdBu_r", showscale=col == 1,
                                  colorbar=dict(title="cos"), hovertemplate="%{y} · %{x}: cos %{z:.2f}<extra></extra>"),
                       row=1, col=col)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
-    fig.update_layout(title=title, height=style.height * 0.8, font=dict(size=style.font),
-                      margin=dict(l=10, r=10, t=80, b=10))
-    return fig
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col,
+                         showticklabels=col == 1)  # the same proxies in the same order: one set of labels
+    fig.update_layout(title=title, height=style.height * 0.8, margin=dict(l=10, r=10, t=80, b=10))
+    return sized(fig, style)

@@ -15,6 +15,7 @@ html, body, [data-testid="stMarkdownContainer"] p, [data-testid="stWidgetLabel"]
 h3, [data-testid="stHeading"] h3 { font-size: 30px !important; padding: 0.1rem 0 !important; }
 .lesson-takeaway { font-size: 22px !important; line-height: 1.3; }
 .lesson-number { font-size: 20px !important; line-height: 1.3; }
+.lesson-takeaway code, .lesson-number code { white-space: nowrap; }
 </style>
 """
 _BASE_CSS = """
@@ -22,6 +23,7 @@ _BASE_CSS = """
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 2.2rem !important; }
 .lesson-takeaway { font-size: 18px; line-height: 1.35; }
 .lesson-number { font-size: 16px; line-height: 1.35; border-left: 4px solid #636efa; padding-left: 0.6rem; }
+.lesson-takeaway code, .lesson-number code { white-space: nowrap; }
 </style>
 """
 #: keys that move to the next / previous scene: a clicker's PageDown / PageUp first, then the arrow keys
@@ -50,18 +52,19 @@ def controls_shown() -> bool:
 def scene_navigation(index: int, count: int, titles: list[str], controls: bool) -> int:
     """The scene to show, from `index` (the URL's) after this run's click, key press or pick: ◀ / ▶ buttons and a
     picker when `controls`, and the keys of :data:`NEXT_KEYS` / :data:`PREVIOUS_KEYS` always (Streamlit button
-    shortcuts; buttons that carry only a shortcut sit in a hidden container)."""
+    shortcuts, on buttons in a hidden container: a shortcut on a visible button shows its key in place of the
+    label)."""
     first, last = index == 0, index == count - 1
     step = 0
     if controls:
         nav = st.columns([1, 6, 1])
-        step -= nav[0].button("◀ previous", disabled=first, use_container_width=True, shortcut=PREVIOUS_KEYS[0])
-        step += nav[2].button("next ▶", disabled=last, use_container_width=True, shortcut=NEXT_KEYS[0])
+        step -= nav[0].button("◀ previous", disabled=first, use_container_width=True)
+        step += nav[2].button("next ▶", disabled=last, use_container_width=True)
     st.markdown(_KEYS_CSS, unsafe_allow_html=True)
     keys_only = st.container(key=_KEYS_ONLY)
-    for key in PREVIOUS_KEYS[1 if controls else 0:]:
+    for key in PREVIOUS_KEYS:
         step -= keys_only.button(f"previous ({key})", disabled=first, key=f"deck_prev_{key}", shortcut=key)
-    for key in NEXT_KEYS[1 if controls else 0:]:
+    for key in NEXT_KEYS:
         step += keys_only.button(f"next ({key})", disabled=last, key=f"deck_next_{key}", shortcut=key)
     index = min(max(index + step, 0), count - 1)
     if controls:

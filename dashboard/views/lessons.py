@@ -119,7 +119,8 @@ with widgets.run_errors():
         claim(current.takeaway, f"<b>{int(dead.sum())} of {dead.size}</b> sub-proxies are dead (under 5% of their "
                                 f"class) in <code>{run}</code> ({source}).")
         fig = figures.usage_figure(matrix, names, dead)
-        fig.update_layout(font=dict(size=style.font), height=style.height)
+        fig.update_layout(height=style.height)
+        lesson_figures.sized(fig, style)
         widgets.chart(fig, key="lesson_usage")
 
     elif current.key == "margin":
@@ -142,7 +143,7 @@ with widgets.run_errors():
         for run in runs:
             snap = final_snapshot(run)
             weight = meta_of(run)["config"].get("so_weight") or 0
-            label = f"{run} (SO {'weight ' + format(weight, 'g') if weight else 'off'})"
+            label = f"SO {'weight ' + format(weight, 'g') if weight else 'off'}"  # the claim names the runs
             grams[label] = analysis.proxy_gram(snap.proxies)
             mean_sq[run] = analysis.mean_sq_off_diagonal_cos(snap.proxies)
         c, k, d = final_snapshot(on).proxies.shape
@@ -151,12 +152,14 @@ with widgets.run_errors():
               f"mean squared cosine between proxies: <b>{mean_sq[off]:.3f}</b> without SO → "
               f"<b>{mean_sq[on]:.3f}</b> with SO; Welch floor for n = {c * k} proxies in d = {d}: "
               f"<b>{floor:.3f}</b>.")
-        widgets.chart(lesson_figures.gram_pair_figure(grams, style=style), key="lesson_gram")
+        gram_column, welch_column = st.columns([3, 2])  # side by side: both pieces of evidence above the fold
+        widgets.chart(lesson_figures.gram_pair_figure(grams, style=style), gram_column, key="lesson_gram")
         frames = {r: data.scalars(store, r, data.run_stamp(widgets.store(), r), ("proxy/mean_sq_cos",)) for r in runs}
         long = data.long_scalars(frames, ["proxy/mean_sq_cos"])
-        fig = figures.welch_figure(long, floor, n=c * k, d=d)
-        fig.update_layout(font=dict(size=style.font))
-        widgets.chart(fig, key="lesson_welch")
+        fig = figures.welch_figure(long, floor, title="Mean cos² and the Welch floor")  # n, d: in the claim
+        fig.update_layout(height=style.height * 0.8, legend=dict(orientation="h", y=-0.45, x=0),
+                          yaxis_title="mean cos²", margin=dict(b=130))
+        widgets.chart(lesson_figures.sized(fig, style), welch_column, key="lesson_welch")
 
     elif current.key == "gradients":
         keys = ["sample_grad/top10_share", "sample_grad/gini"]
@@ -168,7 +171,8 @@ with widgets.run_errors():
               f"class-wise (<code>{cw}</code>) vs <b>{share[dw]:.2f}</b> data-wise (<code>{dw}</code>); "
               "the two runs differ only in the loss.")
         fig = figures.concentration_figure(data.long_scalars(frames, keys))
-        fig.update_layout(font=dict(size=style.font), height=style.height * 0.8)
+        fig.update_layout(height=style.height * 0.8)
+        lesson_figures.sized(fig, style)
         widgets.chart(fig, key="lesson_concentration")
 
     elif current.key == "convergence":
@@ -188,7 +192,8 @@ with widgets.run_errors():
         frame = pd.concat(rows, ignore_index=True)
         fig = figures.lines_figure(frame, colour_by="run", title="Held-out Recall@1 during training", y_title="R@1",
                                    unit_range=True)
-        fig.update_layout(font=dict(size=style.font), height=style.height * 0.8)
+        fig.update_layout(height=style.height * 0.8)
+        lesson_figures.sized(fig, style)
         widgets.chart(fig, key="lesson_convergence")
 
     if not present:

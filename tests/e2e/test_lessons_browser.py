@@ -129,3 +129,27 @@ def test_clicker_and_arrow_keys_move_through_the_deck_without_console_errors(ser
     assert [scene_after(k) for k in keys] == list(SCENE_KEYS[:-1])[::-1]
     assert not console, console[:5]
     tab.close()
+
+
+def test_every_scene_fits_a_lecture_screen(server, browser):
+    """Presenter mode at 1280×720, every scene: each chart and the player end above the fold, Plotly's text (ticks,
+    legends, titles, cell texts) is at least 18 px, and no run-name chip breaks across lines."""
+    tab = _tab(browser, 1280, 720)
+    for key in SCENE_KEYS:
+        tab.goto(f"{server}/?scene={key}&present=1")
+        tab.wait_for_selector(PLAYER if key in PLAYER_SCENES else CHART, timeout=60_000)
+        tab.wait_for_timeout(1500)
+        seen = tab.evaluate("""() => ({
+          fonts: [...document.querySelectorAll('.js-plotly-plot text')].filter((t) => t.textContent.trim())
+            .map((t) => [parseFloat(getComputedStyle(t).fontSize), t.textContent]),
+          bottoms: [...document.querySelectorAll('.js-plotly-plot, .pxl-player')]
+            .map((e) => e.getBoundingClientRect().bottom),
+          chips: [...document.querySelectorAll('.lesson-number code, .lesson-takeaway code')]
+            .map((c) => [c.textContent, c.getClientRects().length]),
+        })""")
+        assert seen["bottoms"] and max(seen["bottoms"]) <= 720, (key, seen["bottoms"])
+        small = [f for f in seen["fonts"] if f[0] < 18]
+        assert not small, (key, small[:5])
+        assert all(lines == 1 for _, lines in seen["chips"]), (key, seen["chips"])
+        tab.screenshot(path=str(ARTIFACTS / f"lessons-present-{key}-1280.png"))
+    tab.close()
