@@ -124,6 +124,7 @@ def _store_arg(p: argparse.ArgumentParser) -> None:
 PLUGIN_COMMANDS = {
     "import": "proxylab.importing.cli",
     "reproduce": "proxylab.reproduce.cli",
+    "deck": "proxylab.deck",
 }
 
 
