@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from proxylab.geometry import nearest_proxy, unit_rows as normalize_rows  # noqa: F401  (the pages' names for them)
+from proxylab.geometry import (  # noqa: F401  (defined once in the core; the pages use them from here)
+    DEAD_SHARE, dead_sub_proxies, nearest_proxy, sub_proxy_share, unit_rows as normalize_rows, welch_floor)
 
 
 def proxy_labels(num_classes: int, proxies_per_class: int) -> list[str]:
@@ -45,13 +46,6 @@ def mean_sq_off_diagonal_cos(proxies: np.ndarray) -> float:
     return float(((gram ** 2).sum() - np.trace(gram ** 2)) / (n * (n - 1)))
 
 
-def welch_floor(n: int, d: int) -> float:
-    """Lowest possible mean squared off-diagonal cosine of n unit vectors in R^d (0 when n <= d)."""
-    if n <= 1 or n <= d:
-        return 0.0
-    return (n / d - 1.0) / (n - 1.0)
-
-
 #: the largest split whose nearest neighbours the player's payload computes (N² work per step)
 NEIGHBOUR_LIMIT = 10_000
 NOT_COMPUTED = 255
@@ -75,34 +69,6 @@ def neighbour_same_class(embeddings: np.ndarray, labels: np.ndarray, split: np.n
             sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf  # the query itself
             out[rows[start:start + block]] = ys[sims.argmax(axis=1)] == ys[start:start + block]
     return out
-
-
-def sub_proxy_share(embeddings: np.ndarray, labels: np.ndarray, proxies: np.ndarray) -> np.ndarray:
-    """(C, K) share of each class's samples whose most similar own-class sub-proxy is k (rows sum to 1).
-
-    A stand-in for the logged soft-assignment usage (`proxy_usage`) when a run did not log it.
-    """
-    c, k, _ = proxies.shape
-    x = normalize_rows(embeddings)
-    p = normalize_rows(proxies)
-    share = np.zeros((c, k))
-    for cls in range(c):
-        members = x[labels == cls]
-        if len(members):
-            counts = np.bincount((members @ p[cls].T).argmax(axis=1), minlength=k)
-            share[cls] = counts / counts.sum()
-    return share
-
-
-def dead_proxies(usage: np.ndarray, threshold: float) -> np.ndarray:
-    """Boolean (C, K): sub-proxies whose share of their class's usage is below `threshold`.
-
-    With K = 1 a proxy is never dead (it carries its whole class by construction).
-    """
-    usage = np.asarray(usage, dtype=np.float64)
-    totals = usage.sum(axis=1, keepdims=True)
-    share = usage / np.where(totals > 0, totals, 1.0)
-    return (share < threshold) & (usage.shape[1] > 1)
 
 
 def mode_coverage(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,

@@ -329,8 +329,9 @@ def cosine_histogram(pairs: pd.DataFrame, *, title: str = "Off-diagonal cosines 
 
 
 def usage_figure(usage: np.ndarray, class_names: Sequence[str], dead: np.ndarray, *,
-                 title: str = "Sub-proxy usage (share of each class's samples)") -> go.Figure:
-    """Heat map class × sub-proxy of usage shares, dead sub-proxies marked with ✗."""
+                 title: str = "Share of each class's samples using each sub-proxy") -> go.Figure:
+    """Heat map class × sub-proxy of shares (rows normalised; :func:`proxylab.geometry.sub_proxy_share`), dead
+    sub-proxies marked with ✗."""
     usage = np.asarray(usage, dtype=float)
     c, k = usage.shape
     totals = usage.sum(axis=1, keepdims=True)

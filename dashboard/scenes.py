@@ -32,8 +32,8 @@ SCENES = (
           "class's proxy (red); two sub-proxies land one on each mode. The data stay fixed: press ▶ to watch the "
           "proxies move."),
     Scene("usage", "3 · Sub-proxy usage and dead sub-proxies", ("usage",),
-          "A class with two modes needs two sub-proxies: of K = 4, the spare ones win almost none of their "
-          "class's samples — they are dead."),
+          "Give a class with two modes K = 4 sub-proxies and its samples use about two of them: the others are "
+          "the most similar sub-proxy of almost none of its samples — dead weight."),
     Scene("margin", "4 · The margin decides where proxies sit", ("margin/small", "margin/large"),
           "Proxy Anchor (and the MPA family) only ask a sample's cosine to its proxy to pass the margin δ: with "
           "the default δ = 0.1 the proxies float far from their data, with δ = 0.7 they sit on it."),

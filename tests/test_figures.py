@@ -166,9 +166,10 @@ def test_heatmap_over_steps_orientation():
 
 def test_usage_dead_proxies_and_figure():
     usage = np.array([[0.5, 0.5, 0.0], [0.9, 0.05, 0.05]])
-    dead = analysis.dead_proxies(usage, threshold=0.1)
+    dead = analysis.dead_sub_proxies(usage, threshold=0.1)
     assert dead.tolist() == [[False, False, True], [False, True, True]]
-    assert not analysis.dead_proxies(np.array([[1.0]]), 0.5).any()  # K = 1 never dead
+    assert not analysis.dead_sub_proxies(np.array([[1.0]]), 0.5).any()  # K = 1 never dead
+    assert not analysis.dead_sub_proxies(np.zeros((1, 3))).any()  # a class without samples is not judged
     fig = figures.usage_figure(usage, ["a", "b"], dead)
     assert fig.data[0].text[0][2] == "✗ dead" and fig.data[0].text[0][0] == "0.50"
 

@@ -5,6 +5,8 @@ final snapshot of the runs `proxylab demo` trains.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,26 @@ def test_the_convergence_race_is_fair_over_seeds(tmp_path):
             Trainer(TrainConfig.from_dict({**preset(name), "seed": seed}), tmp_path, f"{name}-{seed}",
                     progress=False).run()
         check_fair_race(tmp_path, f"convergence-proxy-nca-{seed}", f"convergence-triplet-{seed}")
+
+
+def test_scene_3_a_class_uses_as_many_sub_proxies_as_it_has_modes(demo_store, monkeypatch):
+    """The usage scene's sentence, number and heat map agree, recomputed here: a sub-proxy is dead when it is the most
+    similar own-class sub-proxy of under 5 % of its class's samples; every class keeps one live sub-proxy per mode."""
+    from test_dashboard_apptest import open_app
+
+    snap = final_snapshot(demo_store, "demo-multi-proxy")
+    x, p = unit(snap.embeddings), unit(snap.proxies)
+    c, k, _ = p.shape
+    live = []
+    for cls in range(c):
+        used = np.einsum("nd,kd->nk", x[snap.labels == cls], p[cls]).argmax(axis=1)
+        share = np.bincount(used, minlength=k) / len(used)
+        live.append(int((share >= 0.05).sum()))
+        assert live[-1] == len(np.unique(snap.modes[snap.labels == cls])), (cls, share)
+    at = open_app(demo_store, monkeypatch, page="lessons", query={"scene": "usage"})
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"<b>{c * k - sum(live)} of {c * k}</b> sub-proxies are dead" in text
+    assert f"<b>{', '.join(map(str, live))}</b>" in text
+    (heatmap,) = [json.loads(ch.proto.spec) for ch in at.get("plotly_chart")]
+    assert heatmap["layout"]["title"]["text"] == "Share of each class's samples using each sub-proxy"
+    assert sum(t.count("dead") for row in heatmap["data"][0]["text"] for t in row) == c * k - sum(live)

@@ -263,7 +263,7 @@ def test_fake_run_is_complete_and_converges(tmp_path):
     keys = ["loss", "loss/pos", "loss/neg", "loss/reg", "loss/so", "grad_norm/total", "grad_norm/backbone",
             "grad_norm/head", "grad_norm/proxies", "lr/backbone", "lr/head", "lr/proxies", "sample_grad/mean",
             "sample_grad/max", "sample_grad/top10_share", "sample_grad/gini", "proxy/mean_cos", "proxy/max_cos",
-            "proxy/mean_sq_cos", "proxy/r_so", "proxy/welch_floor", "proxy/dead", "time/step"]
+            "proxy/mean_sq_cos", "proxy/r_so", "proxy/welch_floor", "time/step"]
     df = run.scalars()
     assert set(keys) <= set(df.columns) and len(df) == 100 and not df[keys].isna().any().any()
     parts = df["loss/pos"] + df["loss/neg"] + df["loss/reg"] + df["loss/so"]

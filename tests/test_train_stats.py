@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from proxylab.losses import list_losses, make_loss
 from proxylab.losses.orthogonality import welch_floor
 from proxylab.train.stats import (
-    dead_proxies, gini, proxy_geometry, pull_push_gradients, sample_grad_summary, sub_proxy_usage, top_share,
+    gini, proxy_geometry, pull_push_gradients, sample_grad_summary, sub_proxy_usage, top_share,
 )
 
 
@@ -92,15 +92,6 @@ def test_sub_proxy_usage_is_a_per_class_distribution_and_nan_for_absent_classes(
     assert torch.isnan(usage[2]).all()
     q0 = torch.softmax(sims[labels == 0, 0] / 0.1, dim=-1).mean(0)
     assert torch.allclose(usage[0], q0)
-
-
-def test_dead_proxies_marks_never_nearest_sub_proxies_of_present_classes():
-    sims = torch.full((3, 2, 2), -1.0)
-    sims[0, 0, 0] = 1.0  # sample 0 (class 0) nearest to sub-proxy 0
-    sims[1, 0, 0] = 1.0  # sample 1 (class 0) also sub-proxy 0 → sub-proxy 1 of class 0 is dead
-    sims[2, 1, 1] = 1.0  # sample 2 (class 1) nearest to sub-proxy 1 → sub-proxy 0 of class 1 dead
-    dead = dead_proxies(sims, torch.tensor([0, 0, 1]))
-    assert dead.tolist() == [[False, True], [True, False]]
 
 
 # pos reads only positive pairs and neg only negative ones: the split must equal the parts' own gradients

@@ -104,21 +104,18 @@ with widgets.run_errors():
 
     elif current.key == "usage":
         (run,) = runs
-        meta = meta_of(run)
-        k = int(meta["config"]["proxies_per_class"])
-        steps_u, usage = data.vectors(store, run, data.run_stamp(widgets.store(), run), "proxy_usage")
-        if usage.size:
-            matrix = np.nan_to_num(np.nanmean(usage[-20:], axis=0)).reshape(-1, k)
-            source = "soft-assignment usage logged over the last 20 steps"
-        else:
-            snap = final_snapshot(run)
-            matrix = analysis.sub_proxy_share(snap.embeddings, snap.labels, snap.proxies)
-            source = "nearest-sub-proxy shares at the final snapshot"
-        dead = analysis.dead_proxies(matrix, 0.05)
-        names = data.class_names(meta) or [f"class {i}" for i in range(matrix.shape[0])]
-        claim(current.takeaway, f"<b>{int(dead.sum())} of {dead.size}</b> sub-proxies are dead (under 5% of their "
-                                f"class) in <code>{run}</code> ({source}).")
-        fig = figures.usage_figure(matrix, names, dead)
+        snap = final_snapshot(run)
+        share = geometry.sub_proxy_share(snap.embeddings, snap.labels, snap.proxies)
+        dead = geometry.dead_sub_proxies(share)
+        live = (~dead).sum(axis=1)
+        modes = [len(np.unique(snap.modes[(snap.labels == c) & (snap.modes >= 0)])) for c in range(len(share))]
+        names = data.class_names(meta_of(run)) or [f"class {i}" for i in range(len(share))]
+        claim(current.takeaway,
+              f"<b>{int(dead.sum())} of {dead.size}</b> sub-proxies are dead (used by under "
+              f"{geometry.DEAD_SHARE:.0%} of their class's samples); live sub-proxies per class: "
+              f"<b>{', '.join(map(str, live))}</b>, for {', '.join(map(str, modes))} modes "
+              f"(<code>{run}</code>, final step).")
+        fig = figures.usage_figure(share, names, dead)
         fig.update_layout(height=style.height)
         lesson_figures.sized(fig, style)
         widgets.chart(fig, key="lesson_usage")

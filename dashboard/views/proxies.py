@@ -102,34 +102,32 @@ with widgets.run_errors():
     stamp = data.run_stamp(widgets.store(), run_a)
     meta = data.meta(store, run_a, stamp)["meta"]
     names = data.class_names(meta)
-    k = data.proxies_per_class(store, run_a)
-    steps_u, usage = data.vectors(store, run_a, stamp, "proxy_usage")
-    threshold = st.slider("Dead below this share of the class", 0.0, 0.5, 0.05, 0.01, key="dead_threshold",
-                          help="A sub-proxy is dead when it gets less than this share of its class's soft "
-                               "assignments (with K = 1 a proxy is never dead).")
-    if usage.size:
-        at = state.choose_step("usage_step", "Usage at step", steps_u.tolist(), final=widgets.is_final(table, run_a))
-        row = usage[steps_u.tolist().index(at)]
-        matrix = row.reshape(-1, k if row.size % k == 0 else 1)
-        source = f"logged soft-assignment usage (`proxy_usage`) at step {at}"
-    else:
-        snap_steps = data.snapshot_steps(store, run_a)
-        if not snap_steps:
-            st.info("No usage logged and no snapshot yet.")
-            st.stop()
-        snap = data.snapshot(store, run_a, snap_steps[-1])
-        if snap.proxies is None:
-            st.info(f"**{run_a}** has no proxies.")
-            st.stop()
-        matrix = analysis.sub_proxy_share(snap.embeddings, snap.labels, snap.proxies)
-        source = f"nearest-sub-proxy shares computed from the snapshot at step {snap_steps[-1]} (no usage logged)"
-    dead = analysis.dead_proxies(matrix, threshold)
+    snap_steps = data.snapshot_steps(store, run_a)
+    if not snap_steps:
+        st.info("No snapshot yet.")
+        st.stop()
+    at = state.choose_step("usage_step", "Usage at step", snap_steps, final=widgets.is_final(table, run_a))
+    snap = data.snapshot(store, run_a, at)
+    if snap.proxies is None:
+        st.info(f"**{run_a}** has no proxies at step {at}.")
+        st.stop()
+    threshold = st.slider("Dead below this share of the class", 0.0, 0.5, analysis.DEAD_SHARE, 0.01,
+                          key="dead_threshold",
+                          help="A sub-proxy is dead when it is the most similar own-class sub-proxy of fewer than "
+                               f"this share of its class's samples ({analysis.DEAD_SHARE:.0%}: the trainer's "
+                               "`dead_proxies` metric and the Lessons page; with K = 1 a proxy is never dead).")
+    matrix = analysis.sub_proxy_share(snap.embeddings, snap.labels, snap.proxies)
+    dead = analysis.dead_sub_proxies(matrix, threshold)
     labels = data.class_labels(names, matrix.shape[0])
     widgets.chart(figures.usage_figure(matrix, labels, dead), key="usage")
-    st.caption(f"From the {source}. **{int(dead.sum())}** of {dead.size} sub-proxies are dead at this threshold.")
+    st.caption(f"Snapshot at step {at}: each cell is the share of the class's samples whose most similar own-class "
+               f"sub-proxy it is. **{int(dead.sum())}** of {dead.size} sub-proxies are dead at this threshold.")
     widgets.csv_download(pd.DataFrame(matrix, index=labels, columns=[f"k{j}" for j in range(matrix.shape[1])])
-                         .reset_index(names="class"), f"{run_a}_proxy_usage.csv")
-    dead_over = data.long_scalars({run_a: data.scalars(store, run_a, stamp, ("proxy/dead",))}, ["proxy/dead"])
+                         .reset_index(names="class"), f"{run_a}_sub_proxy_share.csv")
+    evals = data.evals(store, run_a, stamp)
+    dead_over = evals[(evals["metric"] == "dead_proxies") & (evals["split"] == "train")]
     if len(dead_over):
-        widgets.chart(figures.lines_figure(dead_over, title="Dead sub-proxies over training (trainer's own count)",
-                                             y_title="dead sub-proxies"), key="dead_over_time")
+        widgets.chart(figures.lines_figure(dead_over.assign(run=run_a), colour_by="run",
+                                           title="Dead sub-proxies over training "
+                                           f"(train split, under {analysis.DEAD_SHARE:.0%} of the class)",
+                                           y_title="dead sub-proxies"), key="dead_over_time")

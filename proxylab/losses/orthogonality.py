@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..geometry import welch_floor  # noqa: F401  (the floor of this regulariser, exported with it)
+
 
 class SOValue(NamedTuple):
     total: Tensor  # R_SO, the sum of squared off-diagonal cosines over pairs in scope
@@ -67,10 +69,3 @@ def soft_orthogonality(proxies: Tensor, scope: str = "all") -> SOValue:
         pairs -= c * k * (k - 1)
     total = total.to(proxies.dtype)
     return SOValue(total, total / max(pairs, 1))
-
-
-def welch_floor(n: int, d: int) -> float:
-    """Lowest possible mean squared off-diagonal cosine of n unit vectors in R^d."""
-    if n <= 1 or n <= d:
-        return 0.0
-    return (n / d - 1.0) / (n - 1.0)

@@ -247,7 +247,6 @@ def write_fake_run(store: str | os.PathLike, name: str, *, steps: int = 200, sna
                 "sample_grad/top10_share": float(top.sum() / max(g.sum(), 1e-12)), "sample_grad/gini": _gini(g),
                 "proxy/mean_cos": float(off.mean()), "proxy/max_cos": float(off.max()),
                 "proxy/mean_sq_cos": float((off**2).mean()), "proxy/r_so": r_so, "proxy/welch_floor": welch,
-                "proxy/dead": float((usage < 0.01).sum()),
                 "time/step": float(0.012 + 0.002 * abs(noise.normal())),
             })
             writer.log_vectors(step, {

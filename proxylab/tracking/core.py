@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import TrainingError
-from ..losses.orthogonality import welch_floor
+from ..geometry import welch_floor
 from ..train.stats import class_sums, proxy_geometries, pull_push_gradients, sample_grad_summaries, sub_proxy_usage
 
 

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from .. import __version__
 from ..errors import TrainingError
+from ..geometry import dead_sub_proxies, sub_proxy_share
 from ..data import ClassBalancedSampler, make_dataset
 from ..losses import make_loss
 from ..metrics import evaluate, feasible_ks, missing_ks_note, seeded_subset
@@ -30,7 +31,6 @@ from ..models import make_model
 from ..store import RunError, RunWriter, to_thumbnails, validate_run_name, write_eval_images
 from .checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from .config import TrainConfig, snapshot_schedule
-from .stats import dead_proxies
 from ..tracking.core import GradGroups, RunLog, StepRecord, sample_grad_norms
 from .stopping import SIGNAL_NAMES, StopRequests, TrainingStopped, describe
 
@@ -449,9 +449,9 @@ class Trainer:
             has_proxies = proxies is not None and (split == "train" or self.same_classes)
             metrics = evaluate(emb, labels, modes=modes if has_proxies else None,
                                proxies=proxies if has_proxies else None, ks=ks)
-            if has_proxies:
-                sims = self.loss_fn.similarities(emb)  # (N, C, K)
-                metrics["dead_proxies"] = float(dead_proxies(sims, labels).sum())
+            if has_proxies:  # proxylab.geometry's definition, as the Proxies and Lessons pages count it
+                share = sub_proxy_share(emb.cpu().numpy(), labels.cpu().numpy(), proxies.detach().cpu().numpy())
+                metrics["dead_proxies"] = float(dead_sub_proxies(share).sum())
             metrics = {k: float(v) for k, v in metrics.items() if np.isscalar(v) or np.ndim(v) == 0}
             self.writer.log_eval(step, split, metrics)
             results[split] = metrics

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..losses.orthogonality import welch_floor
+from ..geometry import welch_floor
 
 
 def gini(values: Tensor) -> float:
@@ -165,18 +165,3 @@ def class_sums(values: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     slot = _step_class_slots(y, num_classes)
     return torch.zeros(t * num_classes, dtype=v.dtype, device=v.device).index_add_(0, slot, v.flatten()) \
         .reshape(*lead, num_classes)
-
-
-@torch.no_grad()
-def dead_proxies(similarities: Tensor, labels: Tensor) -> Tensor:
-    """Boolean (C, K): sub-proxies that are the nearest own-class proxy of none of their class's samples.
-
-    Only classes present in ``labels`` can have dead proxies (an absent class's proxies are not judged).
-    """
-    b, c, k = similarities.shape
-    own = similarities[torch.arange(b, device=labels.device), labels]  # (B, K)
-    nearest = own.argmax(dim=-1)  # (B,)
-    hits = torch.zeros(c, k, dtype=torch.long, device=labels.device)
-    hits.index_put_((labels, nearest), torch.ones_like(labels), accumulate=True)
-    present = torch.bincount(labels, minlength=c) > 0  # (C,)
-    return (hits == 0) & present[:, None]
