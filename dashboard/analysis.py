@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from proxylab import geometry
 from proxylab.geometry import (  # noqa: F401  (defined once in the core; the pages use them from here)
     DEAD_SHARE, dead_sub_proxies, nearest_proxy, sub_proxy_share, unit_rows as normalize_rows, welch_floor)
 
@@ -73,27 +74,12 @@ def neighbour_same_class(embeddings: np.ndarray, labels: np.ndarray, split: np.n
 
 def mode_coverage(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
                   proxies: np.ndarray) -> pd.DataFrame:
-    """Per ground-truth mode: best cosine of its mean embedding to its own class's proxies, and whether
-    the nearest proxy overall belongs to its own class ("covered"). Empty frame when modes are unknown.
-    Only modes of classes that have proxies (labels < C) are listed."""
-    known = modes >= 0
-    rows = []
-    p = normalize_rows(proxies)  # (C, K, d)
-    flat = p.reshape(-1, p.shape[-1])
-    k = proxies.shape[1]
-    for mode in np.unique(modes[known]):
-        member = known & (modes == mode)
-        cls = int(np.bincount(labels[member]).argmax())
-        if cls >= proxies.shape[0]:
-            continue  # an unseen (zero-shot test) class has no proxies to cover it
-        centre = normalize_rows(embeddings[member].mean(axis=0))
-        own = p[cls] @ centre
-        nearest = int((flat @ centre).argmax())
-        rows.append({"mode": int(mode), "class": cls, "samples": int(member.sum()),
-                     "best_cos_own": float(own.max()), "best_sub_proxy": int(own.argmax()),
-                     "nearest_proxy_class": nearest // k, "covered": nearest // k == cls})
-    return pd.DataFrame(rows, columns=["mode", "class", "samples", "best_cos_own", "best_sub_proxy",
-                                       "nearest_proxy_class", "covered"])
+    """:func:`proxylab.geometry.mode_coverage` as a table, one row per mode: mode, class, samples, best_cos_own,
+    best_sub_proxy, nearest_proxy_class, covered (empty when the modes are unknown)."""
+    cov = geometry.mode_coverage(embeddings, labels, modes, proxies)
+    return pd.DataFrame({"mode": cov["mode_ids"], "class": cov["mode_labels"], "samples": cov["mode_sizes"],
+                         "best_cos_own": cov["per_mode_best_cos"], "best_sub_proxy": cov["best_proxy"],
+                         "nearest_proxy_class": cov["nearest_class"], "covered": cov["covered"]})
 
 
 def mode_assignments(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,

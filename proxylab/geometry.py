@@ -75,3 +75,46 @@ def welch_floor(n: int, d: int) -> float:
     if n <= 1 or n <= d:
         return 0.0
     return (n / d - 1.0) / (n - 1.0)
+
+
+def mode_coverage(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
+                  proxies: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Do a class's proxies cover each of its ground-truth modes (SCIENCE.md section 2)?
+
+    A mode's centre is the mean direction of its samples' unit embeddings; its class is the most frequent label
+    among them (a mode lies in one class in data proxylab makes; :func:`proxylab.metrics.mode_coverage` refuses any
+    other). A mode is **covered** when the proxy most similar to its centre, over all C·K (ties: the lowest flat index
+    c·K + k), belongs to its class. Unknown modes (-1) and samples of classes without proxies (label >= C: unseen
+    classes of a zero-shot split) are left out.
+
+    Returns
+    -------
+    dict
+        ``mode_coverage`` (share of covered modes; NaN without modes), ``mode_best_cos`` (mean best own-class
+        cosine) and per mode, sorted by id: ``mode_ids``, ``mode_labels``, ``mode_sizes`` (int64),
+        ``per_mode_best_cos`` (float64), ``best_proxy`` (k of the most similar own-class sub-proxy), ``nearest_class``
+        (class of the most similar proxy overall), ``covered`` (bool). A centre whose unit embeddings cancel out has
+        all cosines 0.
+    """
+    c, k, d = proxies.shape
+    known = (modes >= 0) & (labels >= 0) & (labels < c)
+    ids, member_of, sizes = np.unique(modes[known], return_inverse=True, return_counts=True)  # (M,), (n,), (M,)
+    m = len(ids)
+    votes = np.zeros((m, c), dtype=np.int64)
+    np.add.at(votes, (member_of, labels[known]), 1)
+    mode_labels = votes.argmax(axis=1)  # (M,)
+    centres = np.zeros((m, d))
+    np.add.at(centres, member_of, unit_rows(embeddings[known]))  # (M, d) sums: the mean direction
+    cos = unit_rows(centres) @ unit_rows(proxies.reshape(c * k, d)).T  # (M, C·K)
+    own = cos.reshape(m, c, k)[np.arange(m), mode_labels]  # (M, K)
+    nearest_class = cos.argmax(axis=1) // k  # argmax: the first maximum
+    covered = nearest_class == mode_labels
+    best = own.max(axis=1) if m else np.zeros(0)
+    return {
+        "mode_coverage": float(covered.mean()) if m else float("nan"),
+        "mode_best_cos": float(best.mean()) if m else float("nan"),
+        "mode_ids": ids.astype(np.int64), "mode_labels": mode_labels.astype(np.int64),
+        "mode_sizes": sizes.astype(np.int64), "per_mode_best_cos": best.astype(np.float64),
+        "best_proxy": own.argmax(axis=1).astype(np.int64) if m else np.zeros(0, np.int64),
+        "nearest_class": nearest_class.astype(np.int64), "covered": covered,
+    }

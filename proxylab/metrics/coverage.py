@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .inputs import as_embeddings, as_labels, as_tensor
-from .neighbours import normalize_rows
+from .. import geometry
 
 
 def mode_coverage(embeddings: Any, labels: Any, modes: Any, proxies: Any) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def mode_coverage(embeddings: Any, labels: Any, modes: Any, proxies: Any) -> dic
     known = mode >= 0
     if not bool(known.any()):
         raise ValueError("modes must contain at least one known mode id (>= 0), got only -1")
-    mode_ids, member_of, sizes = mode[known].unique(return_inverse=True, return_counts=True)  # (M,), (n,), (M,)
+    mode_ids, member_of = mode[known].unique(return_inverse=True)  # (M,), (n,)
     n_modes = len(mode_ids)
     known_labels = y[known]  # (n,)
     mode_labels = torch.zeros(n_modes, dtype=torch.int64, device=x.device).scatter_reduce(
@@ -70,33 +70,9 @@ def mode_coverage(embeddings: Any, labels: Any, modes: Any, proxies: Any) -> dic
         bad = int(mode_ids[member_of[mode_labels[member_of] != known_labels][0]])
         raise ValueError(f"modes must each lie in one class, got mode {bad} with samples of several labels")
 
-    x_hat = normalize_rows(x.to(torch.float64))  # (N, d)
-    centres = torch.zeros(n_modes, x.shape[1], dtype=torch.float64, device=x.device)
-    centres.index_add_(0, member_of, x_hat[known])  # (M, d) sums; direction = mean direction
-    w_hat = normalize_rows(w.to(torch.float64).reshape(n_classes * per_class, -1))  # (C*K, d)
-    cos = normalize_rows(centres) @ w_hat.T  # (M, C*K)
-    own = cos.view(n_modes, n_classes, per_class)[torch.arange(n_modes, device=x.device), mode_labels]  # (M, K)
-    best_cos = own.amax(dim=1)  # (M,)
-    nearest_class = _first_argmax(cos) // per_class  # (M,)
-    covered = nearest_class == mode_labels
-    return {
-        "mode_coverage": float(covered.double().mean()),
-        "mode_best_cos": float(best_cos.mean()),
-        "mode_ids": mode_ids.cpu().numpy(),
-        "mode_labels": mode_labels.cpu().numpy(),
-        "mode_sizes": sizes.cpu().numpy(),
-        "per_mode_best_cos": best_cos.cpu().numpy(),
-        "best_proxy": _first_argmax(own).cpu().numpy(),
-        "nearest_class": nearest_class.cpu().numpy(),
-        "covered": covered.cpu().numpy(),
-    }
-
-
-def _first_argmax(values: torch.Tensor) -> torch.Tensor:
-    """Column of the first maximum of each row, shape (M,) (torch.argmax does not promise the first)."""
-    columns = torch.arange(values.shape[1], device=values.device).expand_as(values)
-    is_max = values == values.amax(dim=1, keepdim=True)
-    return torch.where(is_max, columns, values.shape[1]).amin(dim=1)
+    # the definition lives in proxylab.geometry (numpy), shared with the dashboard; a few thousand points' copy
+    return geometry.mode_coverage(*(t.detach().cpu().numpy() for t in (x.to(torch.float64), y, mode,
+                                                                        w.to(torch.float64))))
 
 
 def _as_proxies(proxies: Any, x: torch.Tensor) -> torch.Tensor:
