@@ -89,7 +89,7 @@ def test_presenter_mode_at_1280x720_has_the_player_above_the_fold_and_play_advan
     tab.close()
 
 
-@pytest.mark.parametrize("width, height", [(1280, 720), (1920, 1080)])
+@pytest.mark.parametrize("width, height", [(1280, 720), pytest.param(1920, 1080, marks=pytest.mark.slow)])
 def test_every_scene_renders_and_nothing_leaves_the_machine(server, browser, width, height):
     tab = _tab(browser, width, height)
     for key in SCENE_KEYS:
