@@ -1,58 +1,18 @@
-"""The Lessons page's scenes: which tagged runs each one needs, and the numbers it shows beside its claim.
+"""The numbers the Lessons page's scenes show beside their claims (the scenes themselves, their runs and claims are
+registered in :mod:`proxylab.lessons`).
 
 Pure functions of snapshots and logged series (no Streamlit), so every number a scene states is unit-tested
-and measured on the scene's own runs. The demo (`proxylab demo`) tags its runs with the roles named here.
+and measured on the scene's own runs.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from dashboard.analysis import normalize_rows
+from proxylab.lessons import SCENE_KEYS, SCENES, scene  # noqa: F401  (the page reads the registry from here)
 
 REPORT = "reports/reproduce.md"
-
-
-@dataclass(frozen=True)
-class Scene:
-    key: str
-    title: str
-    roles: tuple[str, ...]  # run tags (see proxylab.demo.DEMO_RUNS), in the order the scene shows them
-    takeaway: str
-
-
-SCENES = (
-    Scene("data", "1 · Classes with several centres", ("coverage/multi",),
-          "A class need not be one blob: here every class has two modes far apart on the sphere, and its second "
-          "mode lies next to another class's first."),
-    Scene("coverage", "2 · One proxy per class vs several", ("coverage/single", "coverage/multi"),
-          "One proxy sits between its class's two modes, near neither, and many samples end up nearer another "
-          "class's proxy (red); two sub-proxies land one on each mode. The data stay fixed: press ▶ to watch the "
-          "proxies move."),
-    Scene("usage", "3 · Sub-proxy usage and dead sub-proxies", ("usage",),
-          "Give a class with two modes K = 4 sub-proxies and its samples use about two of them: the others are "
-          "the most similar sub-proxy of almost none of its samples — dead weight."),
-    Scene("margin", "4 · The margin decides where proxies sit", ("margin/small", "margin/large"),
-          "Proxy Anchor (and the MPA family) only ask a sample's cosine to its proxy to pass the margin δ: with "
-          "the default δ = 0.1 the proxies float far from their data, with δ = 0.7 they sit on it."),
-    Scene("orthogonality", "5 · Soft orthogonality and its geometric limit", ("so/off", "so/on"),
-          "Soft orthogonality pushes the proxies apart until the mean squared cosine meets the Welch floor: "
-          "24 unit vectors in 8 dimensions cannot all be orthogonal."),
-    Scene("gradients", "6 · Class-wise vs data-wise gradients", ("gradients/class-wise", "gradients/data-wise"),
-          "Class-wise Proxy Anchor (mpa) shares a bounded gradient among a class's samples, so a few hard "
-          "samples carry most of it; data-wise mpa_dw bounds each sample's gradient, so it spreads out."),
-    Scene("convergence", "7 · Proxies vs triplets: a fair race", ("convergence/proxy", "convergence/triplet"),
-          "A proxy loss compares each sample with C proxies instead of mining triplets from the batch. Given the "
-          "same model, data and steps, and each loss its own best settings, both reach a high R@1: the proxies "
-          "start faster, the triplets catch up."),
-)
-SCENE_KEYS = tuple(s.key for s in SCENES)
-
-
-def scene(key: str) -> Scene:
-    return SCENES[SCENE_KEYS.index(key)]
 
 
 def runs_by_role(table: pd.DataFrame) -> dict[str, str]:

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, plain, state
+from proxylab.lessons import PAGE_ROLES
 from proxylab.store import RunError
 
 RECONSTRUCTION = ("**Reconstruction note:** the Multi-Proxy-Anchor family (`mpa`, `mpa_dw`, `mpa_pw`) and the exact "
@@ -72,9 +73,6 @@ def pick_runs(table: pd.DataFrame, name: str, label: str, default: list[str], co
     return state.choose_many(name, label, openable(table), default, container=container)
 
 
-#: the lesson role (a run tag the demo writes, see proxylab.demo) each page opens on
-PAGE_ROLES = {"embedding": "overview", "gradients": "gradients/data-wise", "orthogonality": "so/on",
-              "single": "coverage/single", "multi": "coverage/multi", "class-wise": "gradients/class-wise"}
 
 
 def tagged_run(table: pd.DataFrame, role: str) -> str | None:
@@ -89,7 +87,7 @@ def teaching_default(table: pd.DataFrame, page: str) -> str | None:
     """The run a newcomer should see first on `page`: the run tagged with the page's lesson role, else (a store
     without the demo's runs) any run like it, else None. Only a default: a run chosen on the page wins.
     """
-    if (tagged := tagged_run(table, PAGE_ROLES[page])) is not None:
+    if (tagged := tagged_run(table, PAGE_ROLES[page])) is not None:  # the lessons' registry names the role
         return tagged
     wide = {"d": lambda d: (d or 0) > 3}  # the native-sphere runs (d = 3) are for the sphere view
     multi = dict(K=lambda k: (k or 0) > 1, **wide)

@@ -1,7 +1,8 @@
 """``proxylab demo``: train the teaching runs, precompute their projections, print what they show.
 
-The runs (presets in :mod:`proxylab.train.presets`), each tagged in ``run.json`` with the lesson roles it plays
-(the dashboard's pages and its Lessons page open on these tags, never on "the newest run"):
+The runs (registered with the scenes that show them in :mod:`proxylab.lessons`; presets in
+:mod:`proxylab.train.presets`), each tagged in ``run.json`` with the lesson roles it plays (the dashboard's pages and
+its Lessons page open on these tags, never on "the newest run"):
 
 - ``demo-single-proxy`` / ``demo-two-proxies``: Proxy Anchor with one proxy per class vs class-wise MPA
   (reconstruction) with K = 2, on the sphere (d = 3, no projection): 3 classes x 2 modes 104° apart (the
@@ -26,17 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-#: run name → (preset, lesson tags written to run.json)
-DEMO_RUNS = {
-    "demo-single-proxy": ("single-proxy", ("coverage/single",)),
-    "demo-two-proxies": ("two-proxies", ("coverage/multi",)),
-    "demo-multi-proxy": ("multi-proxy", ("overview", "usage", "margin/large", "so/off", "gradients/class-wise")),
-    "demo-small-margin": ("multi-proxy-small-margin", ("margin/small",)),
-    "demo-multi-proxy-so": ("multi-proxy-so", ("so/on",)),
-    "demo-data-wise": ("data-wise", ("gradients/data-wise",)),
-    "demo-proxy-nca": ("convergence-proxy-nca", ("convergence/proxy",)),
-    "demo-triplet": ("convergence-triplet", ("convergence/triplet",)),
-}
+from .lessons import demo_runs
+
+#: run name → (preset, lesson role tags written to run.json): derived from the lessons' registry
+DEMO_RUNS = demo_runs()
 
 
 def _clear_previous(store: Path) -> None:
@@ -121,25 +115,21 @@ def summary_table(store: Path) -> str:
     return "\n".join(lines)
 
 
-#: teaching runs whose Embedding view needs a projection (d > 3), the Embedding page's default first
-UMAP_RUNS = ("demo-multi-proxy", "demo-small-margin", "demo-multi-proxy-so", "demo-data-wise",
-             "demo-proxy-nca", "demo-triplet")
-
-
 def teaching_runs_without_umap(store: Path) -> list[str]:
-    """The teaching runs in `store` whose 2-D UMAP of every snapshot is not cached yet (reads caches, computes
-    nothing, imports no umap)."""
+    """The teaching runs in `store` with d > 3 (a run of d <= 3 is shown in its own space) whose 2-D UMAP of every
+    snapshot is not cached yet (reads caches, computes nothing, imports no umap)."""
     from .projection import cached_projection
     from .store import RunError, open_run
 
     missing = []
-    for name in UMAP_RUNS:
+    for name in DEMO_RUNS:
         try:
             run = open_run(store, name)
-            if cached_projection(run, run.snapshot_steps(), "umap", 2) is None:
+            wide = (run.meta.get("config") or {}).get("embedding_dim", 0) > 3
+            if wide and cached_projection(run, run.snapshot_steps(), "umap", 2) is None:
                 missing.append(name)
-        except (RunError, ValueError):
-            continue  # not in this store, or not readable: nothing to project
+        except (RunError, ValueError, TypeError):
+            continue  # not in this store, not readable, or no usable d: nothing to project
     return missing
 
 

@@ -172,3 +172,31 @@ def test_scene_3_a_class_uses_as_many_sub_proxies_as_it_has_modes(demo_store, mo
     (heatmap,) = [json.loads(ch.proto.spec) for ch in at.get("plotly_chart")]
     assert heatmap["layout"]["title"]["text"] == "Share of each class's samples using each sub-proxy"
     assert sum(t.count("dead") for row in heatmap["data"][0]["text"] for t in row) == c * k - sum(live)
+
+
+def test_scene_1_each_class_has_two_modes_far_apart_its_second_next_to_another_class_s_first(demo_store):
+    """The data scene's claim on its run: a class's two mode centres more than 90 degrees apart, and its second mode
+    nearer some other class's first mode than its own first mode."""
+    snap = final_snapshot(demo_store, "demo-two-proxies")
+    x = unit(snap.embeddings)
+    centre = {int(m): unit(x[snap.modes == m].mean(axis=0)) for m in np.unique(snap.modes)}
+    cls = {m: int(snap.labels[snap.modes == m][0]) for m in centre}
+    first = {c: min(m for m in centre if cls[m] == c) for c in set(cls.values())}  # a class's first mode
+    for c in first:
+        second = max(m for m in centre if cls[m] == c)
+        own = centre[first[c]] @ centre[second]
+        assert own < 0, (c, own)  # more than 90 degrees apart
+        nearest_other = max(centre[first[o]] @ centre[second] for o in first if o != c)
+        assert nearest_other > own + 0.5, (c, own, nearest_other)
+
+
+#: each scene's measurement test (tests/test_lessons_registry.py fails a registered scene missing here)
+MEASURES = {
+    "data": test_scene_1_each_class_has_two_modes_far_apart_its_second_next_to_another_class_s_first,
+    "coverage": test_one_proxy_sits_between_its_modes_and_loses_samples_two_sit_on_them,
+    "usage": test_scene_3_a_class_uses_as_many_sub_proxies_as_it_has_modes,
+    "margin": test_the_margin_sets_how_close_proxies_sit,
+    "orthogonality": test_soft_orthogonality_reaches_the_welch_floor_where_n_exceeds_d,
+    "gradients": test_class_wise_and_data_wise_runs_differ_only_in_the_loss_and_in_concentration,
+    "convergence": test_the_convergence_race_is_fair_on_the_demo_s_runs,
+}

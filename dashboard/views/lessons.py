@@ -23,14 +23,14 @@ index = presenter.scene_navigation(index, len(scenes.SCENES), [s.title for s in 
 current = scenes.SCENES[index]
 st.query_params["scene"] = current.key
 
-missing = [r for r in current.roles if r not in roles]
+missing = [r for r in current.tags if r not in roles]
 if missing:
     st.subheader(current.title)
     st.info(f"This scene needs the demo's teaching runs (tagged {', '.join(f'`{m}`' for m in missing)} in run.json), "
             "which this store does not have. Run `proxylab demo` to train them (about 15 s), or point the "
             "dashboard at a store that has them.")
     st.stop()
-runs = [roles[r] for r in current.roles]
+runs = [roles[r] for r in current.tags]
 
 
 def meta_of(run: str) -> dict:
@@ -41,8 +41,10 @@ def final_snapshot(run: str):
     return data.snapshot(store, run, data.snapshot_steps(store, run)[-1])
 
 
-def claim(takeaway: str, number: str) -> None:
-    """The takeaway in large type and, beside it, the measured number and the runs it was measured on."""
+def claim(number: str) -> None:
+    """The scene's claim (filled from its runs' configs) in large type and, beside it, the measured number and the
+    runs it was measured on."""
+    takeaway = current.takeaway({tag: meta_of(run)["config"] for tag, run in zip(current.tags, runs)})
     unnamed = [r for r in runs if f"<code>{r}</code>" not in number]
     if unnamed:
         number += "<br><small>measured on " + ", ".join(f"<code>{r}</code>" for r in unnamed) + "</small>"
@@ -77,8 +79,7 @@ with widgets.run_errors():
         snap = final_snapshot(run)
         cosines = scenes.mode_centre_cosines(snap.embeddings, snap.labels, snap.modes)
         angle = np.degrees(np.arccos(np.clip(np.median(cosines), -1, 1)))
-        claim(current.takeaway,
-              f"angle between the two mode centres of a class: <b>{angle:.0f}°</b> (cosine {np.median(cosines):z.2f}, "
+        claim(f"angle between the two mode centres of a class: <b>{angle:.0f}°</b> (cosine {np.median(cosines):z.2f}, "
               f"median over classes) in <code>{run}</code>, d = {snap.dim}, no projection.")
         player_scene([run], ["samples by class; each mode a shade of its class colour"], show_proxies=False,
                      colour="mode")
@@ -93,8 +94,7 @@ with widgets.run_errors():
             lost[r] = pd.Series(geometry.wrong_proxy_share_by_mode(snap.embeddings, snap.labels, snap.modes,
                                                                      snap.proxies))
         k = [int(meta_of(r)["config"]["proxies_per_class"]) for r in runs]
-        claim(current.takeaway,
-              f"samples nearer another class's proxy: <b>{lost[single].mean():.0%}</b> with one proxy "
+        claim(f"samples nearer another class's proxy: <b>{lost[single].mean():.0%}</b> with one proxy "
               f"(every mode loses {lost[single].min():.0%}–{lost[single].max():.0%}) vs "
               f"<b>{lost[multi].mean():.0%}</b> with {k[1]}; best own-proxy cosine of a mode (median): "
               f"<b>{nums[single]['median_cos']:z.2f}</b> vs <b>{nums[multi]['median_cos']:z.2f}</b> "
@@ -110,8 +110,7 @@ with widgets.run_errors():
         live = (~dead).sum(axis=1)
         modes = [len(np.unique(snap.modes[(snap.labels == c) & (snap.modes >= 0)])) for c in range(len(share))]
         names = data.class_names(meta_of(run)) or [f"class {i}" for i in range(len(share))]
-        claim(current.takeaway,
-              f"<b>{int(dead.sum())} of {dead.size}</b> sub-proxies are dead (used by under "
+        claim(f"<b>{int(dead.sum())} of {dead.size}</b> sub-proxies are dead (used by under "
               f"{geometry.DEAD_SHARE:.0%} of their class's samples); live sub-proxies per class: "
               f"<b>{', '.join(map(str, live))}</b>, for {', '.join(map(str, modes))} modes "
               f"(<code>{run}</code>, final step).")
@@ -129,8 +128,7 @@ with widgets.run_errors():
             margins[run] = float((meta_of(run)["config"].get("loss_params") or {}).get("margin", 0.1))
             medians[run] = float(np.median(best[run]))
         small, large = runs
-        claim(current.takeaway,
-              f"median best own-proxy cosine of a mode: <b>{medians[small]:z.2f}</b> at δ = {margins[small]:g} vs "
+        claim(f"median best own-proxy cosine of a mode: <b>{medians[small]:z.2f}</b> at δ = {margins[small]:g} vs "
               f"<b>{medians[large]:z.2f}</b> at δ = {margins[large]:g} (same data, loss, K and steps).")
         widgets.chart(lesson_figures.margin_figure(best, margins, style=style), key="lesson_margin")
 
@@ -145,8 +143,7 @@ with widgets.run_errors():
             mean_sq[run] = analysis.mean_sq_off_diagonal_cos(snap.proxies)
         c, k, d = final_snapshot(on).proxies.shape
         floor = analysis.welch_floor(c * k, d)
-        claim(current.takeaway,
-              f"mean squared cosine between proxies: <b>{mean_sq[off]:.3f}</b> without SO → "
+        claim(f"mean squared cosine between proxies: <b>{mean_sq[off]:.3f}</b> without SO → "
               f"<b>{mean_sq[on]:.3f}</b> with SO; Welch floor for n = {c * k} proxies in d = {d}: "
               f"<b>{floor:.3f}</b>.")
         gram_column, welch_column = st.columns([3, 2])  # side by side: both pieces of evidence above the fold
@@ -163,8 +160,7 @@ with widgets.run_errors():
         frames = {r: data.scalars(store, r, data.run_stamp(widgets.store(), r), tuple(keys)) for r in runs}
         share = {r: scenes.tail_mean(frames[r], keys[0], last=50) for r in runs}
         cw, dw = runs
-        claim(current.takeaway,
-              f"share of the batch's gradient in its top 10% samples (last 50 steps): <b>{share[cw]:.2f}</b> "
+        claim(f"share of the batch's gradient in its top 10% samples (last 50 steps): <b>{share[cw]:.2f}</b> "
               f"class-wise (<code>{cw}</code>) vs <b>{share[dw]:.2f}</b> data-wise (<code>{dw}</code>); "
               "the two runs differ only in the loss.")
         fig = figures.concentration_figure(data.long_scalars(frames, keys))
@@ -180,8 +176,7 @@ with widgets.run_errors():
         early = {r: scenes.first_value(evals[r], "R@1") for r in runs}
         first_step = int(evals[proxy]["step"].min())
         setting = {r: scenes.loss_setting(meta_of(r)["config"]) for r in runs}
-        claim(current.takeaway,
-              f"steps to 90 % of its own final R@1: <b>{hit[proxy]:.0f}</b> for {setting[proxy]} "
+        claim(f"steps to 90 % of its own final R@1: <b>{hit[proxy]:.0f}</b> for {setting[proxy]} "
               f"(<code>{proxy}</code>) vs <b>{hit[triplet]:.0f}</b> for {setting[triplet]} (<code>{triplet}</code>); "
               f"final R@1 <b>{final[proxy]:.3f}</b> vs <b>{final[triplet]:.3f}</b>; at step {first_step}: "
               f"{early[proxy]:.2f} vs {early[triplet]:.2f}.")
