@@ -50,7 +50,7 @@ def export_deck(store: Path, out: Path, *, width: int = 1280, height: int = 720,
     out of range, or Playwright or a Chromium is missing; RuntimeError when the dashboard does not start or a
     scene shows an error.
     """
-    from dashboard.scenes import SCENES
+    from .lessons import SCENES
 
     for name, value in (("width", width), ("height", height)):
         if isinstance(value, bool) or not isinstance(value, int) or not 320 <= value <= 7680:
@@ -98,7 +98,7 @@ def _check_teaching_runs(store: Path, scenes) -> None:
     if not store.is_dir():
         raise ValueError(f"store {str(store)!r} is not a directory; train the teaching runs with `proxylab demo`")
     tags = {tag for run in list_runs(store) if run.ok for tag in run.meta.get("tags") or () if isinstance(tag, str)}
-    missing = [scene.key for scene in scenes if not set(scene.roles) <= tags]
+    missing = [scene.key for scene in scenes if not set(scene.tags) <= tags]
     if missing:
         raise ValueError(f"store {str(store)!r} lacks the teaching runs of scenes {', '.join(missing)}; train them "
                          "with `proxylab demo --no-dashboard --store ...`")
