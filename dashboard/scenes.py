@@ -79,6 +79,12 @@ def loss_setting(config: dict) -> str:
     return f"{config.get('loss')}{f' ({params})' if params else ''}, lr {config.get('lr'):g}"
 
 
+def steps_to_own_final(evals: pd.DataFrame, metric: str, fraction: float, split: str = "test") -> tuple[float, float]:
+    """(first evaluated step at which `metric` reaches `fraction` of the run's own final value, that final value)."""
+    final = final_value(evals, metric, split)
+    return first_step_reaching(evals, metric, fraction * final, split), final
+
+
 def final_value(evals: pd.DataFrame, metric: str, split: str = "test") -> float:
     rows = evals[(evals["split"] == split) & (evals["metric"] == metric)].sort_values("step")
     return float(rows["value"].iloc[-1]) if len(rows) else float("nan")

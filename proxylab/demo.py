@@ -16,7 +16,7 @@ its Lessons page open on these tags, never on "the newest run"):
 - ``demo-data-wise``: the multi-proxy run with the data-wise loss ``mpa_dw`` (reconstruction) — only the loss
   differs, so their gradient concentration can be compared;
 - ``demo-proxy-nca`` / ``demo-triplet``: ProxyNCA vs a semi-hard triplet baseline, same MLP, data and budget,
-  each with the settings that suit it (see the presets).
+  each with the settings that suit it (see the presets), at seeds 0, 1 and 2 (``-s1``, ``-s2``).
 
 The demo replaces earlier ``demo-*`` runs of the same names (never a run that is being written).
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .lessons import demo_runs
 
-#: run name → (preset, lesson role tags written to run.json): derived from the lessons' registry
+#: run name → (preset, lesson role tags written to run.json, seed): derived from the lessons' registry
 DEMO_RUNS = demo_runs()
 
 
@@ -46,13 +46,14 @@ def _clear_previous(store: Path) -> None:
                 status.unlink()
 
 
-def _train_one(store: str, name: str, preset_name: str, tags: tuple[str, ...]) -> str:
+def _train_one(store: str, name: str, preset_name: str, tags: tuple[str, ...], seed: int) -> str:
     import torch
 
     from .train import TrainConfig, Trainer, preset
 
     torch.set_num_threads(1)  # the runs are small: one core each, two runs side by side
-    trainer = Trainer(TrainConfig.from_dict(preset(preset_name)), Path(store), name, progress=False, tags=tags)
+    config = TrainConfig.from_dict({**preset(preset_name), "seed": seed})
+    trainer = Trainer(config, Path(store), name, progress=False, tags=tags)
     return str(trainer.run())
 
 
@@ -63,7 +64,8 @@ def train_demo_runs(store: Path, workers: int = 2) -> None:
     from tqdm.auto import tqdm
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_train_one, str(store), name, p, tags): name for name, (p, tags) in DEMO_RUNS.items()}
+        futures = {pool.submit(_train_one, str(store), name, p, tags, seed): name
+                   for name, (p, tags, seed) in DEMO_RUNS.items()}
         with tqdm(total=len(futures), desc="training demo runs", unit="run", file=sys.stderr) as bar:
             for fut in as_completed(futures):
                 fut.result()

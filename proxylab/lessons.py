@@ -15,10 +15,18 @@ from typing import Any, Callable, Mapping
 
 @dataclass(frozen=True)
 class Role:
-    """A teaching run a scene shows: the tag it carries, its name in the demo's store and its preset."""
+    """A teaching run a scene shows: the tag it carries, its name in the demo's store and its preset. With several
+    ``seeds`` the demo trains one run per seed: ``run`` (tagged ``tag``) at the first, ``run-s<seed>`` (tagged
+    ``tag/seed<seed>``) at the others, so that a scene can state a number over seeds."""
     tag: str
     run: str
     preset: str
+    seeds: tuple[int, ...] = (0,)
+
+    def seed_runs(self) -> tuple[tuple[str, str, int], ...]:
+        """(run name, tag, seed) of each seed's run, the first seed's first."""
+        first, *rest = self.seeds
+        return ((self.run, self.tag, first), *((f"{self.run}-s{s}", f"{self.tag}/seed{s}", s) for s in rest))
 
 
 Configs = Mapping[str, Mapping[str, Any]]  # role tag → that run's config (run.json "config")
@@ -104,8 +112,8 @@ SCENES: tuple[Scene, ...] = (
           lambda c: {"class_wise": _get(c, "gradients/class-wise", "loss"),
                      "data_wise": _get(c, "gradients/data-wise", "loss")}),
     Scene("convergence", "7 · Proxies vs triplets: a fair race",
-          (Role("convergence/proxy", "demo-proxy-nca", "convergence-proxy-nca"),
-           Role("convergence/triplet", "demo-triplet", "convergence-triplet")),
+          (Role("convergence/proxy", "demo-proxy-nca", "convergence-proxy-nca", seeds=(0, 1, 2)),
+           Role("convergence/triplet", "demo-triplet", "convergence-triplet", seeds=(0, 1, 2))),
           "A proxy loss compares each sample with C proxies instead of mining triplets from the batch. Given the "
           "same model, data and steps, and each loss its own best settings, both reach a high R@1: the proxies "
           "start faster, the triplets catch up."),
@@ -136,12 +144,14 @@ def roles() -> tuple[Role, ...]:
     return tuple(seen.values())
 
 
-def demo_runs() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """``proxylab demo``'s runs: name → (preset, role tags it carries), in the order the scenes first show them."""
-    runs: dict[str, tuple[str, list[str]]] = {}
+def demo_runs() -> dict[str, tuple[str, tuple[str, ...], int]]:
+    """``proxylab demo``'s runs: name → (preset, role tags it carries, seed), in the order the scenes first show
+    them."""
+    runs: dict[str, tuple[str, list[str], int]] = {}
     for role in roles():
-        preset, tags = runs.setdefault(role.run, (role.preset, []))
-        if preset != role.preset:
-            raise ValueError(f"run {role.run!r} is registered with presets {preset!r} and {role.preset!r}")
-        tags.append(role.tag)
-    return {name: (preset, tuple(tags)) for name, (preset, tags) in runs.items()}
+        for name, tag, seed in role.seed_runs():
+            preset, tags, _ = runs.setdefault(name, (role.preset, [], seed))
+            if preset != role.preset:
+                raise ValueError(f"run {name!r} is registered with presets {preset!r} and {role.preset!r}")
+            tags.append(tag)
+    return {name: (preset, tuple(tags), seed) for name, (preset, tags, seed) in runs.items()}

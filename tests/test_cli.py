@@ -191,8 +191,8 @@ def test_demo_trains_the_teaching_runs_and_shows_the_effects(demo_store):
     assert "demo-single-proxy" in stdout and "Welch floor" in stdout
     runs = {name: open_run(demo_store, name) for name in DEMO_RUNS}
     assert all(r.status == "finished" for r in runs.values())
-    for name, (_, tags) in DEMO_RUNS.items():  # every teaching run carries its lesson roles
-        assert runs[name].meta["tags"] == list(tags)
+    for name, (_, tags, seed) in DEMO_RUNS.items():  # every teaching run carries its lesson roles
+        assert runs[name].meta["tags"] == list(tags) and runs[name].meta["config"]["seed"] == seed
     for run in runs.values():  # projections were precomputed
         assert any((run.path / "projections").glob("*.npz"))
 

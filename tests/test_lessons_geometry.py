@@ -136,19 +136,9 @@ def check_fair_race(store, proxy, triplet):
 
 
 def test_the_convergence_race_is_fair_on_the_demo_s_runs(demo_store):
-    check_fair_race(demo_store, "demo-proxy-nca", "demo-triplet")
-
-
-@pytest.mark.slow
-def test_the_convergence_race_is_fair_over_seeds(tmp_path):
-    """The same over seeds 0-2 (the settings were tuned on seed 100)."""
-    from proxylab.train import TrainConfig, Trainer, preset
-
-    for seed in (0, 1, 2):
-        for name in ("convergence-proxy-nca", "convergence-triplet"):
-            Trainer(TrainConfig.from_dict({**preset(name), "seed": seed}), tmp_path, f"{name}-{seed}",
-                    progress=False).run()
-        check_fair_race(tmp_path, f"convergence-proxy-nca-{seed}", f"convergence-triplet-{seed}")
+    """On the demo's own race at seeds 0-2 (the settings were tuned on seed 100)."""
+    for seed in ("", "-s1", "-s2"):
+        check_fair_race(demo_store, f"demo-proxy-nca{seed}", f"demo-triplet{seed}")
 
 
 def test_scene_3_a_class_uses_as_many_sub_proxies_as_it_has_modes(demo_store, monkeypatch):

@@ -35,14 +35,16 @@ def test_the_demo_and_the_pages_derive_from_the_registry():
     from proxylab.demo import DEMO_RUNS
 
     runs = demo_runs()
-    assert DEMO_RUNS == runs and all(p in PRESETS for p, _ in runs.values())
-    tags = {tag for _, run_tags in runs.values() for tag in run_tags}
-    assert {tag for s in SCENES for tag in s.tags} | set(PAGE_ROLES.values()) == tags
-    assert len(runs) == len({r.run for s in SCENES for r in s.roles} | {runs_of(PAGE_ROLES["embedding"])})
+    assert DEMO_RUNS == runs and all(p in PRESETS for p, _, _ in runs.values())
+    tags = {tag for _, run_tags, _ in runs.values() for tag in run_tags}
+    seed_runs = {run for s in SCENES for r in s.roles for run in r.seed_runs()}
+    assert {tag for _, tag, _ in seed_runs} | set(PAGE_ROLES.values()) == tags
+    assert set(runs) == {name for name, _, _ in seed_runs} | {runs_of(PAGE_ROLES["embedding"])}
+    assert all(runs[name][2] == seed for name, _, seed in seed_runs)
     with pytest.raises(ValueError, match="unknown scene 'nope'; valid: data, coverage"):
         scene("nope")
 
 
 def runs_of(tag: str) -> str:
-    (name,) = [name for name, (_, tags) in demo_runs().items() if tag in tags]
+    (name,) = [name for name, (_, tags, _) in demo_runs().items() if tag in tags]
     return name

@@ -169,17 +169,25 @@ with widgets.run_errors():
         widgets.chart(fig, key="lesson_concentration")
 
     elif current.key == "convergence":
-        evals = {r: data.evals(store, r, data.run_stamp(widgets.store(), r)) for r in runs}
         proxy, triplet = runs
-        final = {r: scenes.final_value(evals[r], "R@1") for r in runs}
-        hit = {r: scenes.first_step_reaching(evals[r], "R@1", 0.9 * final[r]) for r in runs}
+
+        def seed_evals(role) -> list[pd.DataFrame]:  # the role's runs at every seed the store has
+            return [data.evals(store, roles[tag], data.run_stamp(widgets.store(), roles[tag]))
+                    for _, tag, _ in role.seed_runs() if tag in roles]
+
+        (p_hits, p_final), (t_hits, t_final) = (
+            zip(*(scenes.steps_to_own_final(ev, "R@1", 0.9) for ev in seed_evals(role))) for role in current.roles)
+        seeds = [seed for _, tag, seed in current.roles[0].seed_runs() if tag in roles]
+        evals = {r: data.evals(store, r, data.run_stamp(widgets.store(), r)) for r in runs}
         early = {r: scenes.first_value(evals[r], "R@1") for r in runs}
-        first_step = int(evals[proxy]["step"].min())
         setting = {r: scenes.loss_setting(meta_of(r)["config"]) for r in runs}
-        claim(f"steps to 90 % of its own final R@1: <b>{hit[proxy]:.0f}</b> for {setting[proxy]} "
-              f"(<code>{proxy}</code>) vs <b>{hit[triplet]:.0f}</b> for {setting[triplet]} (<code>{triplet}</code>); "
-              f"final R@1 <b>{final[proxy]:.3f}</b> vs <b>{final[triplet]:.3f}</b>; at step {first_step}: "
-              f"{early[proxy]:.2f} vs {early[triplet]:.2f}.")
+        steps = lambda hits: ", ".join(f"{h:.0f}" for h in hits)  # noqa: E731
+        span = lambda values: f"{min(values):.3f}–{max(values):.3f}"  # noqa: E731
+        claim(f"steps to 90 % of its own final R@1, seed{'s' if len(seeds) > 1 else ''} "
+              f"{', '.join(map(str, seeds))}: <b>{steps(p_hits)}</b> for {setting[proxy]} (<code>{proxy}</code>) vs "
+              f"<b>{steps(t_hits)}</b> for {setting[triplet]} (<code>{triplet}</code>); final R@1 "
+              f"<b>{span(p_final)}</b> vs <b>{span(t_final)}</b>; at step {int(evals[proxy]['step'].min())} "
+              f"(seed {seeds[0]}): {early[proxy]:.2f} vs {early[triplet]:.2f}.")
         rows = [ev[(ev["split"] == "test") & (ev["metric"] == "R@1")].assign(run=r) for r, ev in evals.items()]
         frame = pd.concat(rows, ignore_index=True)
         fig = figures.lines_figure(frame, colour_by="run", title="Held-out Recall@1 during training", y_title="R@1",
