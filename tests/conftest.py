@@ -23,7 +23,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory) -> Path:
-    """`proxylab demo --no-dashboard` run once for the session (about 15 s): its stdout is in `demo.out`."""
+    """`proxylab demo --no-dashboard` run once for the session (about 20 s): its stdout is in `demo.out`."""
     import subprocess
     import sys
 

@@ -27,7 +27,7 @@ missing = [r for r in current.tags if r not in roles]
 if missing:
     st.subheader(current.title)
     st.info(f"This scene needs the demo's teaching runs (tagged {', '.join(f'`{m}`' for m in missing)} in run.json), "
-            "which this store does not have. Run `proxylab demo` to train them (about 15 s), or point the "
+            "which this store does not have. Run `proxylab demo` to train them (about 20 s), or point the "
             "dashboard at a store that has them.")
     st.stop()
 runs = [roles[r] for r in current.tags]
