@@ -147,16 +147,17 @@ def drawable(store: str, name: str) -> bool:
     return bool(data.snapshot_steps(store, name))
 
 
-def pane_payload(store: str, name: str) -> bytes:
+def pane_payload(store: str, name: str, mode_links: bool = False) -> bytes:
     """Run `name`'s payload for a linked pane: every snapshot, native for d = 2 and the d = 3 sphere (rotated in
-    the browser), else the run's own PCA."""
+    the browser), else the run's own PCA; `mode_links` (for a run with ground-truth modes): each mode joined to its
+    assigned sub-proxy and marked ✓/✗ as the Proxies page's coverage bars count it."""
     steps = tuple(data.snapshot_steps(store, name))
     snap = data.snapshot(store, name, steps[-1])
     proxy_shape = data.proxy_shape(store, name, steps)
     names = data.class_names(data.meta(store, name, data.run_stamp(Path(store), name))["meta"])
     native = snap.dim in (2, 3)
     return run_payload(store, name, steps, "native" if native else "pca", proxy_shape,
-                       tuple(names) if names else None, snap.dim if native else 2)
+                       tuple(names) if names else None, snap.dim if native else 2, mode_links=mode_links)
 
 
 @dataclass(frozen=True)

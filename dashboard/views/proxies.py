@@ -69,13 +69,15 @@ def linked_coverage(runs: tuple[str, str]) -> None:
     lead_steps = data.snapshot_steps(store, runs[0])
     first = state.initial_step("step", lead_steps)
     last = data.snapshot(store, runs[0], lead_steps[-1])
-    shown = player.player([player.pane_payload(store, r) for r in runs], key="proxies_player_" + "+".join(runs),
+    shown = player.player([player.pane_payload(store, r, mode_links=True) for r in runs],
+                          key="proxies_player_" + "+".join(runs),
                           step=first, colour="mode" if (last.modes >= 0).any() else "label", height=420)
     step = shown.step if shown.step in lead_steps else first
     state.remember_step("step", step)
     st.caption("Left and right share the step, the camera and the lasso (each run in its own PCA, or native for "
-               "d = 2). Colour by mode: a class's modes wear shades of its colour; the coverage bars below follow "
-               "the step the player stops on.")
+               "d = 2 and 3). Colour by mode: a class's modes wear shades of its colour; each mode's centre is joined "
+               "to its closest own-class sub-proxy, ✓ when the nearest proxy overall is of its class (as the bars "
+               "below count it, at the step the player stops on).")
     for column, run in zip(st.columns(2), runs):
         steps = data.snapshot_steps(store, run)
         at = max([s for s in steps if s <= step] or steps[:1])

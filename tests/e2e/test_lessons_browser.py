@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dashboard.scenes import SCENE_KEYS
@@ -157,4 +158,30 @@ def test_every_scene_fits_a_lecture_screen(server, browser):
         tab.screenshot(path=str(ARTIFACTS / f"lessons-present-{key}-1280.png"))
     outside = [u for u in tab.requests if not u.startswith((server, "data:", "blob:"))]
     assert not outside, outside[:5]  # nothing is fetched from off the machine
+    tab.close()
+
+
+def test_proxies_page_marks_each_mode_as_its_coverage_bars_count_it(server, browser, demo_store):
+    """The Proxies page's linked panes (the demo's coverage pair): each mode joined to a proxy as drawn, ✓/✗ exactly
+    where proxylab.geometry.mode_coverage says covered / not at the shown step (the first, where both are mixed)."""
+    from proxylab.geometry import mode_coverage
+    from proxylab.store import open_run
+
+    tab = _tab(browser, 1280, 900)
+    tab.goto(f"{server}/proxies?step=0")
+    tab.wait_for_function(f"() => {API}?.pane(1)?.drawnStep != null", timeout=60_000)
+    tab.wait_for_timeout(1000)
+    for pane in (0, 1):
+        name = tab.evaluate(f"() => {API}.pane({pane}).title").split(" (")[0].split(" · ")[-1]
+        run = open_run(demo_store, name)
+        snap = run.snapshot(tab.evaluate(f"() => {API}.pane({pane}).drawnStep"))
+        expected = mode_coverage(snap.embeddings, snap.labels, snap.modes, snap.proxies)["covered"]
+        assert not expected.all(), name  # the marks can tell ✓ from ✗ here
+        marks = tab.evaluate(f"() => {API}.pane({pane}).modeMarks()")
+        proxies = np.array(tab.evaluate(f"() => {API}.pane({pane}).proxyPositions()"), dtype=float)
+        assert [m["covered"] for m in marks] == expected.tolist(), name
+        for mark in marks:
+            assert mark["text"] == ("✓" if mark["covered"] else "✗")
+            assert np.min(np.linalg.norm(proxies - np.array(mark["proxy"]), axis=1)) < 1.5, mark
+    assert not tab.errors, tab.errors
     tab.close()
