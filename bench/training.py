@@ -43,14 +43,21 @@ QUICK = {"rounds": 2, "loop_steps": 40, "warmup": 5, "run_steps": 60, "profile_s
 TARGET_PERCENT = 15.0
 
 
+def _config(row: str) -> dict[str, Any]:
+    """The config of a benchmark row (its preset with the row's overrides)."""
+    from proxylab.train import preset
+
+    base, overrides = PRESETS[row]
+    return {**preset(base), **overrides}
+
+
 def _trainer(preset_name: str, full: bool, store: Path, steps: int):
     import torch
 
-    from proxylab.train import TrainConfig, Trainer, preset
+    from proxylab.train import TrainConfig, Trainer
 
     torch.manual_seed(0)
-    base, overrides = PRESETS[preset_name]
-    values = {**preset(base), **overrides}
+    values = _config(preset_name)
     values.update(steps=steps, full_logging=full, device="cpu")
     name = f"{preset_name}-{'full' if full else 'light'}-{time.monotonic_ns()}"
     return Trainer(TrainConfig.from_dict(values), store, name, progress=False)
@@ -166,8 +173,6 @@ def _profile(preset_name: str, store: Path, steps: int, warmup: int, full: bool 
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from proxylab.train import preset
-
     cfg = QUICK if quick else FULL
     store = Path(tempfile.mkdtemp(prefix="proxylab-bench-train-"))
     loop: dict[str, dict[str, list[float]]] = {p: {"full": [], "light": []} for p in PRESETS}
@@ -176,7 +181,7 @@ def run(quick: bool) -> dict[str, Any]:
     try:
         for r in range(cfg["rounds"]):
             for p in PRESETS:
-                values = preset(p)
+                values = _config(p)
                 batch[p] = values["classes_per_batch"] * values["samples_per_class"]
                 run_steps = cfg["run_steps"] or values["steps"]
                 modes = ("full", "light") if (r + list(PRESETS).index(p)) % 2 == 0 else ("light", "full")
@@ -198,7 +203,7 @@ def run(quick: bool) -> dict[str, Any]:
             store.mkdir(parents=True, exist_ok=True)
         rows = []
         for p in PRESETS:
-            values = preset(p)
+            values = _config(p)
             row = {"preset": p, "loss": values["loss"], "K": values["proxies_per_class"],
                    "so_weight": values.get("so_weight", 0.0), "batch": batch[p],
                    "run_steps": cfg["run_steps"] or values["steps"], "eval_every": values["eval_every"],
