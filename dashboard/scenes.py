@@ -11,6 +11,7 @@ import pandas as pd
 
 from dashboard.analysis import normalize_rows
 from proxylab.lessons import SCENE_KEYS, SCENES, scene  # noqa: F401  (the page reads the registry from here)
+from proxylab.summary import first_step_reaching, metric_curve
 
 REPORT = "reports/reproduce.md"
 
@@ -24,7 +25,7 @@ def runs_by_role(table: pd.DataFrame) -> dict[str, str]:
     return found
 
 
-# ---------------------------------------------------------------- geometry (scenes 1, 2, 4)
+# ---------------------------------------------------------------- geometry (scene 1)
 
 def mode_centre_cosines(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray) -> np.ndarray:
     """Cosine between every pair of a class's mode centres (unit mean embedding of each mode), all classes."""
@@ -39,17 +40,6 @@ def mode_centre_cosines(embeddings: np.ndarray, labels: np.ndarray, modes: np.nd
     return np.asarray(out, dtype=float)
 
 
-def distinct_share(cov: pd.DataFrame) -> float:
-    """Share of classes whose modes are each assigned to a different sub-proxy."""
-    per_class = cov.groupby("class")["best_sub_proxy"].agg(lambda s: s.nunique() == len(s))
-    return float(per_class.mean()) if len(per_class) else float("nan")
-
-
-def coverage_numbers(cov: pd.DataFrame) -> dict[str, float]:
-    return {"covered": float(cov["covered"].mean()), "median_cos": float(cov["best_cos_own"].median()),
-            "min_cos": float(cov["best_cos_own"].min()), "distinct": distinct_share(cov)}
-
-
 # ---------------------------------------------------------------- logged series (scenes 5, 6, 7)
 
 def tail_mean(frame: pd.DataFrame, key: str, last: int = 20) -> float:
@@ -59,16 +49,10 @@ def tail_mean(frame: pd.DataFrame, key: str, last: int = 20) -> float:
     return float(frame[key].dropna().tail(last).mean())
 
 
-def first_step_reaching(evals: pd.DataFrame, metric: str, target: float, split: str = "test") -> float:
-    """First evaluated step at which `metric` on `split` is ≥ target; NaN if it never is."""
-    rows = evals[(evals["split"] == split) & (evals["metric"] == metric)].sort_values("step")
-    hit = rows[rows["value"] >= target - 1e-12]
-    return float(hit["step"].iloc[0]) if len(hit) else float("nan")
-
-
-def first_value(evals: pd.DataFrame, metric: str, split: str = "test") -> float:
-    rows = evals[(evals["split"] == split) & (evals["metric"] == metric)].sort_values("step")
-    return float(rows["value"].iloc[0]) if len(rows) else float("nan")
+def first_evaluation(evals: pd.DataFrame, metric: str, split: str = "test") -> tuple[float, float]:
+    """(step, value) of the first evaluation of `metric` on `split`; NaNs when there is none."""
+    steps, values = metric_curve(evals, metric, split)
+    return (float(steps[0]), float(values[0])) if len(values) else (float("nan"), float("nan"))
 
 
 def loss_setting(config: dict) -> str:
@@ -80,11 +64,9 @@ def loss_setting(config: dict) -> str:
 
 
 def steps_to_own_final(evals: pd.DataFrame, metric: str, fraction: float, split: str = "test") -> tuple[float, float]:
-    """(first evaluated step at which `metric` reaches `fraction` of the run's own final value, that final value)."""
-    final = final_value(evals, metric, split)
-    return first_step_reaching(evals, metric, fraction * final, split), final
-
-
-def final_value(evals: pd.DataFrame, metric: str, split: str = "test") -> float:
-    rows = evals[(evals["split"] == split) & (evals["metric"] == metric)].sort_values("step")
-    return float(rows["value"].iloc[-1]) if len(rows) else float("nan")
+    """(first evaluated step at which `metric` reaches `fraction` of the run's own final value, that final value);
+    NaNs when it was not evaluated."""
+    steps, values = metric_curve(evals, metric, split)
+    if not len(values):
+        return float("nan"), float("nan")
+    return first_step_reaching(steps, values, fraction * values[-1]), float(values[-1])

@@ -1,7 +1,11 @@
-"""A run's last evaluation: as numbers (``proxylab eval``) and as the short table ``train`` and ``import`` print."""
+"""A run's evaluations: the last one as numbers (``proxylab eval``) and as the short table ``train`` and ``import``
+print; one metric's curve over the steps, and when it first reaches a value (the reproduce report's convergence and
+the Lessons page's race)."""
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 #: the table's columns, in this order, where a split has them (nDCG@k: the largest k evaluated).
 TABLE_METRICS = ("R@1", "MAP@R", "RP", "nDCG@*", "NMI", "mode_coverage")
@@ -54,3 +58,16 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> list[str]:
         cells = [f"{metrics[split][c]:.4f}" if c in metrics[split] else "-" for c in columns]
         lines.append(f"{split[:5]:5s}  " + "  ".join(v.rjust(w) for v, w in zip(cells, widths)))
     return lines
+
+
+def metric_curve(evals, metric: str, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of `metric` on `split` in step order, from a run's ``evals()`` frame (step, split, metric,
+    value); empty arrays when it was not evaluated."""
+    rows = evals[(evals["split"] == split) & (evals["metric"] == metric)].sort_values("step")
+    return rows["step"].to_numpy(), rows["value"].to_numpy(dtype=float)
+
+
+def first_step_reaching(steps: np.ndarray, values: np.ndarray, target: float) -> float:
+    """The first step whose value is >= `target` (up to 1e-12); NaN when none is."""
+    ok = values >= target - 1e-12
+    return float(steps[np.argmax(ok)]) if ok.any() else float("nan")

@@ -86,18 +86,18 @@ with widgets.run_errors():
 
     elif current.key == "coverage":
         single, multi = runs
-        nums, lost = {}, {}
+        best, lost = {}, {}  # per mode: best own-proxy cosine; share of samples nearer another class's proxy
         for r in runs:
             snap = final_snapshot(r)
-            nums[r] = scenes.coverage_numbers(analysis.mode_assignments(snap.embeddings, snap.labels, snap.modes,
-                                                                         snap.proxies))
+            coverage = geometry.mode_coverage(snap.embeddings, snap.labels, snap.modes, snap.proxies)
+            best[r] = coverage["per_mode_best_cos"]
             lost[r] = pd.Series(geometry.wrong_proxy_share_by_mode(snap.embeddings, snap.labels, snap.modes,
                                                                      snap.proxies))
         k = [int(meta_of(r)["config"]["proxies_per_class"]) for r in runs]
         claim(f"samples nearer another class's proxy: <b>{lost[single].mean():.0%}</b> with one proxy "
               f"(every mode loses {lost[single].min():.0%}–{lost[single].max():.0%}) vs "
               f"<b>{lost[multi].mean():.0%}</b> with {k[1]}; best own-proxy cosine of a mode (median): "
-              f"<b>{nums[single]['median_cos']:z.2f}</b> vs <b>{nums[multi]['median_cos']:z.2f}</b> "
+              f"<b>{np.median(best[single]):z.2f}</b> vs <b>{np.median(best[multi]):z.2f}</b> "
               f"(<code>{single}</code> vs <code>{multi}</code>, final step).")
         player_scene(runs, [f"K = {k[0]} proxy per class", f"K = {k[1]} sub-proxies per class"],
                      colour="proxy_outcome")
@@ -179,15 +179,15 @@ with widgets.run_errors():
             zip(*(scenes.steps_to_own_final(ev, "R@1", 0.9) for ev in seed_evals(role))) for role in current.roles)
         seeds = [seed for _, tag, seed in current.roles[0].seed_runs() if tag in roles]
         evals = {r: data.evals(store, r, data.run_stamp(widgets.store(), r)) for r in runs}
-        early = {r: scenes.first_value(evals[r], "R@1") for r in runs}
+        (first_step, p_early), (_, t_early) = (scenes.first_evaluation(evals[r], "R@1") for r in runs)
         setting = {r: scenes.loss_setting(meta_of(r)["config"]) for r in runs}
         steps = lambda hits: ", ".join(f"{h:.0f}" for h in hits)  # noqa: E731
         span = lambda values: f"{min(values):.3f}–{max(values):.3f}"  # noqa: E731
         claim(f"steps to 90 % of its own final R@1, seed{'s' if len(seeds) > 1 else ''} "
               f"{', '.join(map(str, seeds))}: <b>{steps(p_hits)}</b> for {setting[proxy]} (<code>{proxy}</code>) vs "
               f"<b>{steps(t_hits)}</b> for {setting[triplet]} (<code>{triplet}</code>); final R@1 "
-              f"<b>{span(p_final)}</b> vs <b>{span(t_final)}</b>; at step {int(evals[proxy]['step'].min())} "
-              f"(seed {seeds[0]}): {early[proxy]:.2f} vs {early[triplet]:.2f}.")
+              f"<b>{span(p_final)}</b> vs <b>{span(t_final)}</b>; at step {first_step:.0f} "
+              f"(seed {seeds[0]}): {p_early:.2f} vs {t_early:.2f}.")
         rows = [ev[(ev["split"] == "test") & (ev["metric"] == "R@1")].assign(run=r) for r, ev in evals.items()]
         frame = pd.concat(rows, ignore_index=True)
         fig = figures.lines_figure(frame, colour_by="run", title="Held-out Recall@1 during training", y_title="R@1",

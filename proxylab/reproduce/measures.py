@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..summary import first_step_reaching, metric_curve
 from .bootstrap import mean_interval, rank_corr, tau_gain_interval
 
 # -- leaves ---------------------------------------------------------------------------------------------------
@@ -102,9 +103,7 @@ def convergence(run, metric: str, fraction: float, what: str) -> float:
     """First evaluated step (``steps``) — or the training seconds up to it (``seconds``, the sum of the logged
     ``time/step``, evaluation excluded) — at which the test ``metric`` reaches ``fraction`` × its final value
     (``of=final``) … ``what`` may end in ``_gain``: reach ``fraction`` of the way from step 0 to the end."""
-    ev = run.evals()
-    rows = ev[(ev["split"] == "test") & (ev["metric"] == metric)].sort_values("step")
-    steps, vals = rows["step"].to_numpy(), rows["value"].to_numpy()
+    steps, vals = metric_curve(run.evals(), metric)
     if not len(vals):
         return float("nan")
     final = vals[-1]
@@ -113,7 +112,7 @@ def convergence(run, metric: str, fraction: float, what: str) -> float:
         target = start + fraction * (final - start)
     else:
         target = fraction * final
-    hit = steps[np.argmax(vals >= target - 1e-12)]
+    hit = first_step_reaching(steps, vals, target)  # the final value always reaches it
     if what.startswith("steps"):
         return float(hit)
     t = run.scalars(["time/step"])["time/step"]
@@ -123,14 +122,8 @@ def convergence(run, metric: str, fraction: float, what: str) -> float:
 def reach(run, metric: str, target: float, what: str) -> float:
     """First evaluated step (``steps``) or training seconds up to it (``seconds``) at which the test ``metric``
     reaches ``target``; NaN when it never does within the run."""
-    ev = run.evals()
-    rows = ev[(ev["split"] == "test") & (ev["metric"] == metric)].sort_values("step")
-    steps, vals = rows["step"].to_numpy(), rows["value"].to_numpy()
-    ok = vals >= target - 1e-12
-    if not ok.any():
-        return float("nan")
-    hit = steps[np.argmax(ok)]
-    if what == "steps":
+    hit = first_step_reaching(*metric_curve(run.evals(), metric), target)
+    if math.isnan(hit) or what == "steps":
         return float(hit)
     t = run.scalars(["time/step"])["time/step"]
     return float(t[t.index <= hit].sum())
