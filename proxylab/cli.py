@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(ev)
     ev.add_argument("run")
     ev.add_argument("--json", action="store_true", help="metrics as JSON on stdout")
+    ev.add_argument("--step", type=int, help="score the snapshot of this step (default with --queries: the last)")
+    ev.add_argument("--queries", metavar="IDS",
+                    help="score only these sample ids of the snapshot (e.g. 0-99,120: the Embedding page's "
+                         "selection), each against its whole split: R@1, MAP@R and mode coverage")
 
     ex = sub.add_parser("export", help="export a run's time series and snapshots")
     _store_arg(ex)
@@ -287,6 +291,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from .summary import final_metrics
 
     run = open_run(store_dir(a.store), a.run)
+    if a.step is not None or a.queries is not None:
+        return _eval_snapshot(run, a)
     step, metrics = final_metrics(run)
     result = {"run": run.name, "status": run.status, "step": step, "metrics": metrics}
     if a.json:
@@ -296,6 +302,38 @@ def cmd_eval(a: argparse.Namespace) -> int:
         for split, metrics in result["metrics"].items():
             print(f"  {split}: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     return 0
+
+
+def _eval_snapshot(run, a: argparse.Namespace) -> int:
+    """``proxylab eval RUN --step S [--queries IDS]``: a snapshot's queries (all, or the given ones) scored now."""
+    from .selection import parse_ids, selection_metrics
+
+    steps = run.snapshot_steps()
+    if not steps:
+        raise ValueError(f"run {run.name} has no snapshot to score")
+    step = steps[-1] if a.step is None else a.step
+    if step not in steps:
+        raise ValueError(f"run {run.name} has no snapshot at step {step}; its snapshots: {_short_list(steps)}")
+    snap = run.snapshot(step)
+    n = len(snap.labels)
+    try:
+        ids = parse_ids(a.queries, n) if a.queries is not None else range(n)
+    except ValueError as exc:
+        raise ValueError(f"--queries: {exc}") from None
+    metrics = selection_metrics(snap, ids)
+    if a.json:
+        print(json.dumps({"run": run.name, "step": step, "metrics": metrics}, indent=2, sort_keys=True))
+    else:
+        print(f"{run.name}, snapshot of step {step}, {len(ids):,} of {n:,} samples as queries")
+        for split, values in metrics.items():
+            print(f"  {split}: " + ", ".join(f"{k}={int(v)}" if k.startswith("num_") else f"{k}={v:.4f}"
+                                             for k, v in sorted(values.items())))
+    return 0
+
+
+def _short_list(values: list[int], limit: int = 12) -> str:
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
 
 
 def cmd_export(a: argparse.Namespace) -> int:

@@ -499,3 +499,22 @@ def test_crafted_query_parameters_fall_back_with_a_note_never_a_traceback(dashbo
         assert not at.exception and not at.error, (query, [e.value for e in at.exception])
         if page in ("embedding", "proxies") and "step" in query:  # none of them is a step: each is named
             assert any("not a whole number" in c for c in texts(at, "caption")), query
+
+
+@pytest.mark.parametrize("run", ["mpa-k4", "pa-k1"])
+def test_a_selection_is_scored_as_queries_like_proxylab_eval(dashboard_store, monkeypatch, run):
+    from proxylab.selection import selection_metrics
+    from proxylab.store import open_run
+
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": run, "sel": "0-40,90-99"})
+    table = next(d.value for d in at.dataframe if "R@1" in d.value.columns)
+    stored = open_run(dashboard_store, run)
+    step = int(at.query_params["step"][0] if isinstance(at.query_params["step"], list) else at.query_params["step"])
+    expected = selection_metrics(stored.snapshot(step), list(range(41)) + list(range(90, 100)))
+    assert list(table["split"]) == list(expected)
+    for _, row in table.iterrows():
+        want = expected[row["split"]]
+        assert row["selected"] == want["num_selected"]
+        assert row["R@1"] == pytest.approx(want["R@1"], abs=1e-12)
+        assert row["MAP@R"] == pytest.approx(want["MAP@R"], abs=1e-12)
+        assert row["modes covered"] == f"{int(want['num_covered'])} of {int(want['num_modes'])}"

@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import (analysis, data, figures, neighbours, plain, player, projections, sampling, state, thumbnails,
-                       widgets)
+from dashboard import (analysis, data, figures, neighbours, plain, player, projections, query_values, sampling, state,
+                       thumbnails, widgets)
+from proxylab import selection
 
 st.title("Embedding space")
 st.markdown("Each dot is a sample of the fixed evaluation subset, each large ringed dot a proxy (colour = its "
@@ -83,6 +84,7 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
                    "double-click clears."
                    + (" Both panes show the same samples: a selection in one lights them up in the other, so you "
                       "can see where one projection puts what another keeps together." if len(blobs) > 1 else ""))
+        query_values.prefetch(store, run, step)  # a lasso at this step then scores at once
         snap = data.snapshot(store, run, step)
         selection_tables(store, run, snap, sample_frame(snap, names), selected, names, step)
 
@@ -95,6 +97,7 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
     store = str(widgets.store())
     with widgets.run_errors():  # a fragment reruns alone: it needs its own guard
         step = state.choose_step("step", "Training step", steps, final=final)
+        query_values.prefetch(store, run, step)  # a selection at this step then scores at once
         snap = data.snapshot(store, run, step)
         points, proxy_points = coords[step]
         show_proxies = st.checkbox("show proxies", value=st.query_params.get("proxies", "1") == "1", key="show_proxies")
@@ -145,6 +148,7 @@ def selection_tables(store: str, run: str, snap, samples: pd.DataFrame, selected
     if cols[1].button("Clear selection"):
         remember_selection([])
         st.rerun(scope="fragment")
+    selection_scores(store, run, snap, selected)
     picked = samples.set_index("id").loc[selected].reset_index()
     if names:
         picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
@@ -170,6 +174,20 @@ def selection_tables(store: str, run: str, snap, samples: pd.DataFrame, selected
         shown_nb.insert(shown_nb.columns.get_loc("neighbour") + 1, "image", nb_thumbs)
     st.dataframe(shown_nb, hide_index=True, height=300, column_config=image_column)
     widgets.csv_download(table_nb, f"{run}_neighbours_step{step}.csv", "Download the neighbour table (CSV)")
+
+
+def selection_scores(store: str, run: str, snap, selected: list[int]) -> None:
+    """R@1, MAP@R and mode coverage of the selected samples as queries, each against its whole split, at the step
+    shown: the run's own metrics restricted to them (``proxylab eval RUN --step S --queries IDS`` prints the same)."""
+    metrics = query_values.selection_metrics(store, run, snap, selected)
+    if not metrics:
+        st.caption("No selected sample can be scored as a query (its split has fewer than 2 samples).")
+        return
+    rows = pd.DataFrame(selection.describe(metrics))
+    st.markdown(f"As queries at step {snap.step}, each against every other sample of its split (exact: the run's "
+                "retrieval metrics restricted to the selection):")
+    st.dataframe(rows, hide_index=True, column_config={
+        "R@1": st.column_config.NumberColumn(format="%.3f"), "MAP@R": st.column_config.NumberColumn(format="%.3f")})
 
 
 @st.fragment(run_every=2.0)

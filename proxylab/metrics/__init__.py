@@ -4,6 +4,8 @@ Public API
 ----------
 - :func:`retrieval_metrics` — R@k, P@k, nDCG@k, RP, MAP@R with cosine similarity, the query
   excluded, ties broken by (similarity desc, index asc), queries with no relevant item excluded.
+- :func:`per_query_metrics` — the same, each query's values before the mean (a selection's metrics are the
+  mean of its rows).
 - :func:`knn` — exact chunked cosine k-NN (never an N x N matrix), same tie rule.
 - :func:`nmi` — NMI of k-means (k = number of classes, fixed seed) against the labels.
 - :func:`mode_coverage` — how well the proxies cover ground-truth modes.
@@ -23,9 +25,9 @@ from .clustering import kmeans_labels, nmi
 from .coverage import mode_coverage
 from .inputs import as_labels, as_tensor, feasible_ks, missing_ks_note, seeded_subset
 from .neighbours import knn
-from .retrieval import retrieval_metrics
+from .retrieval import PerQuery, per_query_metrics, retrieval_metrics
 
-__all__ = ["evaluate", "feasible_ks", "kmeans_labels", "knn", "missing_ks_note", "mode_coverage", "nmi", "retrieval_metrics",
+__all__ = ["PerQuery", "evaluate", "feasible_ks", "kmeans_labels", "knn", "missing_ks_note", "mode_coverage", "nmi", "per_query_metrics", "retrieval_metrics",
            "seeded_subset"]
 
 

@@ -23,7 +23,7 @@ memory per chunk is bounded by the budget (see :func:`proxylab.metrics.neighbour
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -72,6 +72,62 @@ def retrieval_metrics(
         R_q >= 1), ``num_queries`` (queries averaged over) and ``num_excluded`` (queries with
         R_q = 0), both ints.
     """
+    per_query = per_query_metrics(embeddings, labels, ks, gallery=gallery, gallery_labels=gallery_labels,
+                                  query_indices=query_indices, chunk_size=chunk_size, as_numpy=False)
+    scored = per_query.scored.nonzero().squeeze(1)
+    if len(scored) == 0:
+        result: dict[str, Any] = {name: float("nan") for name in per_query.names}
+    else:
+        result = dict(zip(per_query.names, per_query.values[scored].mean(0).tolist()))
+    result["num_queries"] = len(scored)
+    result["num_excluded"] = len(per_query.scored) - len(scored)
+    return result
+
+
+class PerQuery(NamedTuple):
+    """Each query's value of every retrieval metric (what :func:`retrieval_metrics` averages).
+
+    Attributes
+    ----------
+    names : list of str
+        ``R@k``, ``P@k``, ``nDCG@k`` for each k, then ``RP`` and ``MAP@R``: the columns of ``values``.
+    values : ndarray or Tensor of float64, shape (N_q, M)
+        Row q holds query q's values; 0 for a query that is not scored.
+    scored : ndarray or Tensor of bool, shape (N_q,)
+        Whether query q has a relevant candidate (R_q >= 1); the others are left out of every mean.
+    """
+
+    names: list[str]
+    values: Any
+    scored: Any
+
+    def column(self, name: str) -> Any:
+        """Values of metric ``name`` per query, shape (N_q,)."""
+        return self.values[:, self.names.index(name)]
+
+
+def per_query_metrics(
+    embeddings: Any,
+    labels: Any,
+    ks: Any = (1, 2, 4, 8),
+    *,
+    gallery: Any = None,
+    gallery_labels: Any = None,
+    query_indices: Any = None,
+    chunk_size: int | None = None,
+    as_numpy: bool = True,
+) -> PerQuery:
+    """Every query's retrieval metrics, before the mean :func:`retrieval_metrics` takes (same parameters).
+
+    The mean of a subset of rows (over its scored queries) is exactly what :func:`retrieval_metrics` gives for
+    those queries alone against the same gallery: a query's values depend only on its own ranking. The dashboard
+    keeps a snapshot's per-query values to score any selection of queries at once.
+
+    Returns
+    -------
+    PerQuery
+        numpy arrays (``as_numpy``, default) or tensors on the computation's device.
+    """
     ks = as_ks(ks)
     if chunk_size is not None:
         check_int(chunk_size, "chunk_size", 1)
@@ -104,10 +160,10 @@ def retrieval_metrics(
     for rows, _, neighbours in iter_chunk_topk(query_hat, gallery_hat, order, self_columns, k_per_row, chunk_size):
         relevant = gallery_labels[neighbours] == query_labels[rows].unsqueeze(1)  # (b, K)
         per_query.add(rows, relevant, num_relevant[rows])
-    result = per_query.means(scored)
-    result["num_queries"] = len(order)
-    result["num_excluded"] = query.shape[0] - len(order)
-    return result
+    is_scored = num_relevant > 0
+    if as_numpy:
+        return PerQuery(per_query.names, per_query.values.cpu().numpy(), is_scored.cpu().numpy())
+    return PerQuery(per_query.names, per_query.values, is_scored)
 
 
 def _count_relevant(query_labels: Tensor, gallery_labels: Tensor) -> Tensor:
@@ -117,13 +173,18 @@ def _count_relevant(query_labels: Tensor, gallery_labels: Tensor) -> Tensor:
     return torch.where(values[position] == query_labels, counts[position], 0)
 
 
+def metric_names(ks: tuple[int, ...]) -> list[str]:
+    """The per-query columns for cut-offs `ks`: R@k, P@k, nDCG@k for each k, then RP and MAP@R."""
+    return [f"{m}@{k}" for m in ("R", "P", "nDCG") for k in ks] + ["RP", "MAP@R"]
+
+
 class _PerQueryMetrics:
     """Per-query values of every metric, float64 (N_q, M); filled chunk by chunk, so the means
     do not depend on the chunking."""
 
     def __init__(self, ks: tuple[int, ...], n_queries: int, device: torch.device):
         self.ks = ks
-        self.names = [f"{m}@{k}" for m in ("R", "P", "nDCG") for k in ks] + ["RP", "MAP@R"]
+        self.names = metric_names(ks)
         self.values = torch.zeros(n_queries, len(self.names), dtype=torch.float64, device=device)
         ranks = torch.arange(1, max(ks) + 1, device=device, dtype=torch.float64)
         self.discounts = 1.0 / torch.log2(ranks + 1.0)  # (k_max,) 1/log2(i+1), i = 1..k_max
@@ -146,10 +207,3 @@ class _PerQueryMetrics:
         precision_at_i = rel_r.cumsum(1) / ranks  # (b, K) P(i)
         average_precision = (precision_at_i * rel_r).sum(1) / r
         self.values[rows] = torch.stack(hits + precisions + ndcgs + [r_precision, average_precision], dim=1)
-
-    def means(self, scored: Tensor) -> dict[str, float]:
-        """Mean of every metric over the queries ``scored`` (NaN when there are none)."""
-        if len(scored) == 0:
-            return {name: float("nan") for name in self.names}
-        means = self.values[scored].mean(0).tolist()
-        return dict(zip(self.names, means))
