@@ -27,8 +27,8 @@ from .inputs import as_labels, as_tensor, feasible_ks, missing_ks_note, seeded_s
 from .neighbours import knn
 from .retrieval import PerQuery, per_query_metrics, retrieval_metrics
 
-__all__ = ["PerQuery", "evaluate", "feasible_ks", "kmeans_labels", "knn", "missing_ks_note", "mode_coverage", "nmi", "per_query_metrics", "retrieval_metrics",
-           "seeded_subset"]
+__all__ = ["PerQuery", "evaluate", "feasible_ks", "kmeans_labels", "knn", "missing_ks_note", "mode_coverage", "nmi",
+           "per_query_metrics", "retrieval_metrics", "seeded_subset"]
 
 
 def evaluate(
