@@ -1,7 +1,8 @@
 """The payload fixture the JavaScript tests read (dashboard/player/frontend/test/fixture/): one payload written by
 dashboard.player.payload and what Python decodes from it. tests/test_player_payload.py fails when the committed
 fixture is no longer what Python writes, and `npm test` fails when the JavaScript reads it differently: a change of
-the wire format on either side fails a test. Regenerate with ``python tests/player_fixture.py``."""
+the wire format on either side fails a test. ``full.bin`` holds every optional part (and a view), for the JavaScript's
+check of the header against dashboard/player/wire.json. Regenerate with ``python tests/player_fixture.py``."""
 from __future__ import annotations
 
 import json
@@ -36,10 +37,35 @@ def build() -> tuple[bytes, dict]:
     return blob, expected
 
 
+#: a view with every key Python sends (dashboard.player.player; wire.json "view")
+FULL_VIEW = {"step": 10, "colour": "grad_norm", "proxies": True, "trajectories": False, "links": True, "selected": [1, 4],
+             "selected_rev": 0, "height": 480, "controls": "all", "font_px": None, "point_px": None, "proxy_px": None}
+
+
+def build_full() -> bytes:
+    """A payload with every optional part (wire.json's every header key and array): the JavaScript checks its header
+    against the schema (test/wire.test.js)."""
+    sys.path.insert(0, str(REPO))
+    from dashboard.player.payload import encode_payload, with_view
+
+    rng = np.random.default_rng(11)
+    steps, n, c, k, m = [0, 10], 6, 2, 2, 3
+    blob = encode_payload(steps, rng.normal(size=(2, n, 3)), np.arange(n) % c, np.arange(n) % m, np.arange(n) % 2,
+                          np.arange(n), rng.uniform(0.1, 2, size=(2, n)), rng.normal(size=(2, c, k, 3)),
+                          class_names=["a", "b"], palettes={"label": ["#000000", "#ffffff"]},
+                          mode_colour=np.arange(n) % m, title="full", nearest_proxy=rng.integers(0, c * k, (2, n)),
+                          images=rng.integers(0, 256, (n, 2, 2, 1), dtype=np.uint8), sphere=True,
+                          mode_links={"centres": rng.normal(size=(2, m, 3)), "proxy": rng.integers(0, c * k, (2, m)),
+                                      "covered": rng.integers(0, 2, (2, m)).astype(bool)},
+                          proxy_steps=np.array([True, False]), neighbour_same_class=np.ones((2, n), np.uint8))
+    return with_view(blob, FULL_VIEW)
+
+
 def main() -> None:
     blob, expected = build()
     FIXTURE.mkdir(parents=True, exist_ok=True)
     (FIXTURE / "payload.bin").write_bytes(blob)
+    (FIXTURE / "full.bin").write_bytes(build_full())
     (FIXTURE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     print(f"wrote {FIXTURE}")
 

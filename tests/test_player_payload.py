@@ -228,10 +228,11 @@ def test_the_javascript_fixture_is_what_python_writes():
     JavaScript. Regenerate it with `python tests/player_fixture.py` after a change of the wire format."""
     import json
 
-    from player_fixture import FIXTURE, build
+    from player_fixture import FIXTURE, build, build_full
 
     blob, expected = build()
     assert (FIXTURE / "payload.bin").read_bytes() == blob
+    assert (FIXTURE / "full.bin").read_bytes() == build_full()
     committed = json.loads((FIXTURE / "expected.json").read_text())
     # Decoded values come from exp/log, whose last bit differs between libm builds: floats agree to 1e-12, the
     # codes, colours and shapes exactly.
@@ -293,3 +294,122 @@ def test_the_neighbour_outcome_travels_in_the_payload():
     assert np.array_equal(arrays["neighbour_same_class"], outcome)
     with pytest.raises(ValueError, match="neighbour_same_class must hold 0, 1 or 255"):
         encode_payload(**run, neighbour_same_class=np.full((s, n), 7, np.uint8))
+
+
+# --- the wire format's one description (dashboard/player/wire.json), shared with the JavaScript ---------------------
+
+def _full_payload() -> bytes:
+    """A payload with every optional part the encoder has: nearest proxy, retrieval outcome, thumbnails, mode links,
+    class names, palettes, the steps with proxies, and a view."""
+    run = _run()
+    s, n = len(run["steps"]), len(run["labels"])
+    rng = np.random.default_rng(9)
+    colours, mode_colour = palettes(run["labels"], run["modes"], 3)
+    blob = encode_payload(**run, class_names=["a", "b", "c"], palettes=colours, mode_colour=mode_colour, title="all",
+                          nearest_proxy=rng.integers(0, 6, (s, n)), images=rng.integers(0, 256, (n, 4, 4, 3), np.uint8),
+                          sphere=False, mode_links=_links(run), proxy_steps=np.arange(s) % 2 == 0,
+                          neighbour_same_class=np.zeros((s, n), np.uint8))
+    return with_view(blob, {"step": 10})
+
+
+def _check_arrays_against_the_schema(header: dict) -> None:
+    from dashboard.player.payload import WIRE
+
+    sizes = {"S": len(header["steps"]), "N": header["n_points"], "P": header["n_proxies"], "D": header["dims"]}
+    for name, spec in header["arrays"].items():
+        schema = WIRE["arrays"][name]
+        assert spec["dtype"] in schema["dtype"], (name, spec["dtype"])
+        assert len(spec["shape"]) == len(schema["shape"]), (name, spec["shape"], schema["shape"])
+        for symbol, size in zip(schema["shape"], spec["shape"]):
+            assert sizes.setdefault(symbol, size) == size, (name, symbol, sizes[symbol], size)  # one size per symbol
+
+
+def test_a_payload_with_every_optional_part_has_exactly_the_schema_s_keys_and_arrays():
+    """A header key or an array added in payload.py and not in wire.json (or the other way round) fails here; the
+    JavaScript's types are generated from wire.json (npm test checks them), so the two sides cannot drift."""
+    from dashboard.player.payload import WIRE
+
+    header, _ = decode_payload(_full_payload())
+    assert set(header) == set(WIRE["header"])
+    assert set(header["arrays"]) == set(WIRE["arrays"])
+    for spec in header["arrays"].values():
+        assert set(spec) == set(WIRE["array_spec"])
+    _check_arrays_against_the_schema(header)
+
+
+def test_a_minimal_payload_has_only_the_schema_s_keys_and_all_required_ones():
+    from dashboard.player.payload import WIRE
+
+    run = _run()
+    run["proxies"] = None
+    header, _ = decode_payload(encode_payload(**run))
+    required = {k for k, v in WIRE["header"].items() if v["required"]}
+    assert required <= set(header) <= set(WIRE["header"])
+    assert "view" not in header
+    required_arrays = {k for k, v in WIRE["arrays"].items() if v["required"]}
+    assert set(header["arrays"]) == required_arrays  # nothing optional unless asked for
+    _check_arrays_against_the_schema(header)
+
+
+def test_the_constants_are_the_schema_s():
+    from dashboard.player import payload
+
+    wire = payload.WIRE
+    assert (payload.MAGIC, payload.LINKED_MAGIC) == (wire["magic"].encode(), wire["linked_magic"].encode())
+    assert (payload.VERSION, payload.COORD_LEVELS, payload._ALIGN) == (wire["version"], wire["coord_levels"], wire["align"])
+    assert (payload.GRAD_ZERO, payload.GRAD_MISSING, payload.GRAD_LEVELS, payload.GRAD_COLOURS) == tuple(
+        wire["grad"][k] for k in ("zero", "missing", "levels", "colours"))
+    assert decode_payload(encode_payload(**_run()))[0]["version"] == wire["version"]
+
+
+def _mounted(monkeypatch, result: dict | None = None, **kwargs):
+    """player() with Streamlit's component and session replaced: (the blob it sent, the PlayerState it returned)."""
+    import streamlit as st
+
+    import dashboard.player as player_module
+
+    sent = {}
+
+    def component(**mount):
+        sent.update(mount)
+        return result or {}
+
+    monkeypatch.setattr(st, "session_state", {})
+    monkeypatch.setattr(player_module, "_mount", lambda: component)
+    state = player_module.player(encode_payload(**_run()), key="k", **kwargs)
+    return sent["data"], state
+
+
+def test_player_sends_the_schema_s_view_keys(monkeypatch):
+    from dashboard.player.payload import WIRE
+
+    blob, _ = _mounted(monkeypatch)
+    view = decode_payload(blob)[0]["view"]
+    assert set(view) == set(WIRE["view"])
+
+
+def test_player_reads_every_key_of_the_browser_s_reports(monkeypatch):
+    """The view and selection reports (wire.json "reports"; the JavaScript sends them typed from the same file):
+    every key lands in a PlayerState field."""
+    import dataclasses
+
+    from dashboard.player import SELECTION_REPORT_FIELDS, VIEW_REPORT_FIELDS, PlayerState
+    from dashboard.player.payload import WIRE
+
+    assert set(VIEW_REPORT_FIELDS) == set(WIRE["reports"]["view"])
+    assert set(SELECTION_REPORT_FIELDS) == set(WIRE["reports"]["selection"])
+    fields = {f.name for f in dataclasses.fields(PlayerState)}
+    assert set(VIEW_REPORT_FIELDS.values()) | set(SELECTION_REPORT_FIELDS.values()) == fields
+    reports = {"view": REPORTS["view"], "selection": REPORTS["selection"]}
+    for kind in reports:
+        assert set(reports[kind]) == set(WIRE["reports"][kind]), kind
+    _, state = _mounted(monkeypatch, reports)
+    for key, field in VIEW_REPORT_FIELDS.items():
+        assert getattr(state, field) == reports["view"][key], key
+    for key, field in SELECTION_REPORT_FIELDS.items():
+        assert getattr(state, field) == reports["selection"][key], key
+
+
+#: one report of each kind as the browser sends it (keys: wire.json "reports")
+REPORTS = {"view": {"step": 20, "colour": "split", "proxies": False, "trajectories": True},
+           "selection": {"ids": [3, 5, 8], "seq": "abc:2", "step": 20}}

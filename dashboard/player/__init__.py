@@ -162,14 +162,22 @@ def pane_payload(store: str, name: str, mode_links: bool = False) -> bytes:
 
 @dataclass(frozen=True)
 class PlayerState:
-    """What the browser reported: the lasso (sample ids, `selection_seq` counts lassos) and the view."""
+    """What the browser reported: the lasso (sample ids, `selection_seq` counts lassos, `selection_step` the step it
+    was drawn at) and the view (the wire format's two reports, wire.json "reports")."""
 
     selected_ids: list[int] | None
-    selection_seq: int | None
+    selection_seq: str | None
     step: int | None
     colour: str | None
     show_proxies: bool | None
     show_trajectories: bool | None = None
+    selection_step: int | None = None
+
+
+#: each key of the browser's two reports (wire.json "reports") → the PlayerState field it fills
+VIEW_REPORT_FIELDS = {"step": "step", "colour": "colour", "proxies": "show_proxies",
+                      "trajectories": "show_trajectories"}
+SELECTION_REPORT_FIELDS = {"ids": "selected_ids", "seq": "selection_seq", "step": "selection_step"}
 
 
 @functools.cache
@@ -253,9 +261,8 @@ def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = Non
     if selection.get("seq") is not None and selection.get("seq") != sent["seq"]:  # a lasso: the browser knows it
         sent.update(seq=selection["seq"], known=[int(i) for i in selection.get("ids") or []])
     shown = result.get("view") or {}
-    return PlayerState(selected_ids=selection.get("ids"), selection_seq=selection.get("seq"),
-                       step=shown.get("step"), colour=shown.get("colour"), show_proxies=shown.get("proxies"),
-                       show_trajectories=shown.get("trajectories"))
+    return PlayerState(**{field: selection.get(key) for key, field in SELECTION_REPORT_FIELDS.items()},
+                       **{field: shown.get(key) for key, field in VIEW_REPORT_FIELDS.items()})
 
 
 __all__ = ["encode_payload", "decode_payload", "link_payloads", "unlink_payloads", "with_view", "player", "run_payload",

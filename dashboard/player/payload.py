@@ -18,19 +18,24 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-MAGIC = b"PXPL"
-LINKED_MAGIC = b"PXPM"
-VERSION = 2  # 2: gradient norms as per-step log uint16 (1: uint8 over the whole run's linear range)
-COORD_LEVELS = 65535  # uint16: 0 … 65535
-GRAD_ZERO, GRAD_MISSING = 0, 65535  # uint16 codes of an exact zero and of "not computed"
-GRAD_LEVELS = 65533  # codes 1 … 65534: log10 of the step's positive norms, lo … hi
-GRAD_COLOURS = 256  # colour by gradient: 256 bins of the step's log range (zero in the first), then "not computed"
+#: the wire format's one description, shared with the JavaScript (frontend/src/wire-types.js is generated from it):
+#: magic strings, version, the header's keys, every array's dtype and shape, the view and the browser's reports
+WIRE: dict[str, Any] = json.loads((Path(__file__).with_name("wire.json")).read_text(encoding="utf-8"))
+MAGIC = WIRE["magic"].encode()
+LINKED_MAGIC = WIRE["linked_magic"].encode()
+VERSION = WIRE["version"]  # 2: gradient norms as per-step log uint16 (1: uint8 over the whole run's linear range)
+COORD_LEVELS = WIRE["coord_levels"]  # uint16: 0 … 65535
+GRAD_ZERO, GRAD_MISSING = WIRE["grad"]["zero"], WIRE["grad"]["missing"]  # uint16: an exact zero, "not computed"
+GRAD_LEVELS = WIRE["grad"]["levels"]  # codes 1 … 65534: log10 of the step's positive norms, lo … hi
+#: colour by gradient: 256 bins of the step's log range (zero in the first), then "not computed"
+GRAD_COLOURS = WIRE["grad"]["colours"]
 IMAGE_BUDGET_BYTES = 16 * 2**20  # thumbnails in one payload: 8×8 digits × 250k, or 32×32 RGB × 5k
-_ALIGN = 8
+_ALIGN = WIRE["align"]
 
 
 def quantise(values: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
