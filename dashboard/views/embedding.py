@@ -20,16 +20,18 @@ st.markdown("Each dot is a sample of the fixed evaluation subset, each large rin
             "for numbers.")
 
 
-def sample_frame(snap, names: list[str] | None) -> pd.DataFrame:
-    """One row per sample of a snapshot (id = snapshot row) with the columns the tables and hover show."""
-    nearest = ["–"] * snap.num_points
+def sample_frame(snap, names: list[str] | None, ids: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per sample of a snapshot (id = snapshot row), or of `ids` only, with the columns the tables and hover
+    show."""
+    ids = np.arange(snap.num_points) if ids is None else np.asarray(ids, dtype=np.int64)
+    nearest = ["–"] * len(ids)
     if snap.proxies is not None:
-        cls, k, cos = analysis.nearest_proxy(snap.embeddings, snap.proxies)
+        cls, k, cos = analysis.nearest_proxy(snap.embeddings[ids], snap.proxies)
         nearest = [f"{names[c] if names and c < len(names) else c} · k{j} (cos {v:.2f})"
                    for c, j, v in zip(cls, k, cos)]
-    return pd.DataFrame({"id": np.arange(snap.num_points), "index": snap.index, "label": snap.labels,
-                         "mode": snap.modes, "split": np.where(snap.split == 1, "test", "train"),
-                         "grad_norm": snap.grad_norm, "nearest_proxy": nearest})
+    return pd.DataFrame({"id": ids, "index": snap.index[ids], "label": snap.labels[ids],
+                         "mode": snap.modes[ids], "split": np.where(snap.split[ids] == 1, "test", "train"),
+                         "grad_norm": snap.grad_norm[ids], "nearest_proxy": nearest})
 
 
 def remember_selection(selected: list[int]) -> None:
@@ -86,7 +88,7 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
                       "can see where one projection puts what another keeps together." if len(blobs) > 1 else ""))
         query_values.prefetch(store, run, step)  # a lasso at this step then scores at once
         snap = data.snapshot(store, run, step)
-        selection_tables(store, run, snap, sample_frame(snap, names), selected, names, step)
+        selection_tables(store, run, snap, None, selected, names, step)
 
 
 @st.fragment
@@ -136,9 +138,10 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         selection_tables(store, run, snap, samples, selected, names, step)
 
 
-def selection_tables(store: str, run: str, snap, samples: pd.DataFrame, selected: list[int],
+def selection_tables(store: str, run: str, snap, samples: pd.DataFrame | None, selected: list[int],
                      names: list[str] | None, step: int) -> None:
-    """The selected samples and their nearest neighbours at `step` (both views share it)."""
+    """The selection's scores as queries, then the selected samples and their nearest neighbours at `step` (both
+    views share it; `samples`: the view's :func:`sample_frame`, None to build it here, after the scores)."""
     st.subheader("Selection")
     if not selected:
         st.caption("Nothing selected: drag a lasso or box over the chart (2-D view) to list samples here.")
@@ -149,6 +152,7 @@ def selection_tables(store: str, run: str, snap, samples: pd.DataFrame, selected
         remember_selection([])
         st.rerun(scope="fragment")
     selection_scores(store, run, snap, selected)
+    samples = sample_frame(snap, names, np.asarray(selected)) if samples is None else samples
     picked = samples.set_index("id").loc[selected].reset_index()
     if names:
         picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
