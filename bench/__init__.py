@@ -1,6 +1,6 @@
 """proxylab benchmarks (not part of the test suite).
 
-``python -m bench [--quick] [--only losses,metrics,training,own_runs,projection,umap_start,dashboard,selection,plotly_floor,gpu] [--out bench/results]``
+``python -m bench [--quick] [--only losses,metrics,training,own_runs,projection,umap_start,dashboard,selection,player_floor,plotly_floor,gpu] [--out bench/results]``
 
 Every suite writes ``<out>/<suite>.json`` (machine, versions, command, results); ``bench.report``
 renders all of them into ``BENCHMARKS.md`` at the repository root. Performance targets are ratios
@@ -8,4 +8,4 @@ against a reference measured in the same run on the same machine (never absolute
 from elsewhere).
 """
 SUITES = ("losses", "metrics", "training", "own_runs", "projection", "umap_start", "dashboard", "selection",
-          "plotly_floor", "gpu")
+          "player_floor", "plotly_floor", "gpu")
