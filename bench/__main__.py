@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only losses,metrics,training,own_runs,projection,umap_start,dashboard,selection,player_floor,plotly_floor,gpu]
+"""``python -m bench [--quick] [--only losses,metrics,training,own_runs,projection,umap_start,dashboard,gpu,plotly_floor,selection,player_floor]
 [--out bench/results] [--no-report] [--report-only]``"""
 from __future__ import annotations
 

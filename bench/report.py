@@ -275,6 +275,69 @@ def _own_runs(doc: dict, summary: list) -> str:
     ])
 
 
+def _selection(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    cfg, inp, web = doc["config"], doc["in_process"], doc["browser"]
+    target = doc["target_ms"]
+    rows = [[f"{r['size']:,}", _f(r["rows_ms"], 1), _f(r["direct_ms"], 0) if r["direct_ms"] else "–",
+             f"{r['direct_ms'] / r['rows_ms']:.0f}×" if r["direct_ms"] else "–",
+             f"{r['largest_difference']:.1e}" if r["largest_difference"] is not None else "–"]
+            for r in inp["selections"]]
+    largest = max(r["rows_ms"] for r in inp["selections"])
+    summary.append([f"Selection metrics (R@1, MAP@R, mode coverage) at {cfg['n']:,} × {cfg['d']}: any selection, "
+                    "from the per-query rows", f"≤ {target:.0f} ms", f"{largest:.0f} ms (largest selection)",
+                    _ok(largest <= target)])
+    summary.append([f"… in the browser: a box drawn on the player until its scores show ({cfg['n']:,} × {cfg['d']})",
+                    f"≤ {target:.0f} ms", f"{1e3 * web['median_s']:.0f} ms (median of {len(web['seconds'])})",
+                    _ok(1e3 * web["median_s"] <= target)])
+    return "\n".join([
+        f"A run of {cfg['n']:,} points × {cfg['d']} (12 classes × 3 modes, proxies, half train / half test). "
+        f"*Per-query values* (every sample scored once as a query of its split, what the Embedding page computes in "
+        f"the background when it shows a step): {_f(inp['per_query_s'], 1)} s, once per step; read back from the "
+        f"run's cache in {_f(inp['read_cache_ms'], 0)} ms. A selection (lasso-like: the samples nearest a point of "
+        "the PCA view) is then scored from the rows, against scoring its queries directly (each against its whole "
+        f"split: what `proxylab eval --queries` computes); medians of {cfg['repeats']}.",
+        "",
+        _table(["selected", "from rows ms", "direct ms", "direct ÷ rows", "largest difference"], rows),
+        "",
+        f"In the browser (the Embedding page's player, PCA, a box drawn with the mouse): from the mouse-up to the "
+        f"scores table on the page, {', '.join(f'{1e3 * t:.0f}' for t in web['seconds'])} ms for "
+        f"{', '.join(f'{n:,}' for n in web['selected'])} selected samples.",
+    ])
+
+
+def _player_floor(doc: dict, summary: list) -> str:
+    if "error" in doc:
+        return f"Not measured: {doc['error']}"
+    target, auto = doc["target_ratio"], doc["autoplay"]
+    rows = []
+    for size in doc["sizes"]:
+        for gesture in ("pan", "zoom"):
+            g = size[gesture]
+            rows.append([f"{size['N']:,}", gesture, _f(g["player_frame_ms"], 0), _f(g["floor_frame_ms"], 0),
+                         f"{g['ratio']:.2f}×"])
+            summary.append([f"Player frame time while {gesture}ning ÷ bare regl-scatterplot, {size['N']:,} points",
+                            f"≤ {target:.1f}×", f"{g['ratio']:.2f}×", _ok(g["ratio"] <= target)])
+    summary.append([f"Player autoplay at {auto['points']:,} points × {auto['snapshots']} steps", "measured",
+                    f"{auto['steps_per_s']:.1f} steps/s", "measured"])
+    return "\n".join([
+        "The player's frame time against a page of regl-scatterplot alone (`bench/player_floor`): same points (the "
+        "run's PCA, filling the view), same canvas size, options and marker size, same browser, same gestures (pan: "
+        "button held, circling; zoom: wheel in and out) for the same time; every `draw` event counted, frame time = "
+        f"1 / frames per second; medians over {doc['config']['rounds']} alternating rounds. Software WebGL "
+        "(SwiftShader): the ratio is the point, not the absolute rates.",
+        "",
+        _table(["points", "gesture", "player ms/frame", "bare ms/frame", "ratio"], rows),
+        "",
+        f"**Autoplay** at {auto['points']:,} points × {auto['snapshots']} snapshots (payload "
+        f"{_mb(auto['payload_bytes'])} MB): first draw {_f(auto['first_draw_s'], 1)} s after page load; at the fastest "
+        f"speed {auto['steps_per_s']:.1f} steps/s, {auto['frames_per_s']:.1f} frames/s (median of "
+        f"{len(auto['plays'])} plays); same canvas: {'yes' if auto['same_canvas'] else 'no'}; page errors: "
+        f"{len(auto['page_errors'])}.",
+    ])
+
+
 def _projection(doc: dict, summary: list) -> str:
     if "error" in doc:
         return f"Not measured: {doc['error']}"
@@ -586,10 +649,12 @@ def render(out: Path) -> str:
               "own_runs": "3b. Logging a loop of your own; import → playable", "projection": "4. Projection",
               "umap_start": "4b. UMAP's first fit: proxylab vs plain umap-learn",
               "dashboard": "5. Dashboard in a real browser", "gpu": "5b. On a GPU",
+              "selection": "5d. A selection's retrieval metrics", "player_floor": "5e. The player against bare regl-scatterplot",
               "plotly_floor": "5c. The Plotly view against a bare Streamlit + Plotly page"}
     fns = {"losses": _losses, "metrics": _metrics, "training": _training, "own_runs": _own_runs,
            "projection": _projection,
-           "umap_start": _umap_start, "dashboard": _dashboard, "gpu": _gpu, "plotly_floor": _plotly_floor}
+           "umap_start": _umap_start, "dashboard": _dashboard, "gpu": _gpu, "plotly_floor": _plotly_floor,
+           "selection": _selection, "player_floor": _player_floor}
     for s in SUITES:
         if s not in docs:
             sections.append(f"## {titles[s]}\n\nNot measured (no `{s}.json` in `{out}`).")

@@ -107,11 +107,13 @@ def _in_browser(store: Path, cfg: dict, logdir: Path) -> dict[str, Any]:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             _, page = _open_player(browser, f"{url}/embedding?run={RUN}&projection=pca")
             page.locator(".pxl-mouse").select_option("box")
-            box = page.locator(".pxl-player canvas").first.bounding_box()
+            canvas = page.locator(".pxl-player canvas").first
             for i in range(cfg["boxes"]):
                 if i:  # clear, so the next box is a new selection
                     page.get_by_role("button", name="Clear selection").click()
                     page.wait_for_selector("text=Nothing selected", timeout=60_000)
+                canvas.scroll_into_view_if_needed()
+                box = canvas.bounding_box()  # the page moves as the tables below come and go
                 cx, cy = box["x"] + box["width"] * (0.35 + 0.06 * i), box["y"] + box["height"] * 0.5
                 w, h = box["width"] * 0.12, box["height"] * 0.2
                 page.mouse.move(cx - w, cy - h)
