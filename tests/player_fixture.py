@@ -39,7 +39,8 @@ def build() -> tuple[bytes, dict]:
 
 #: a view with every key Python sends (dashboard.player.player; wire.json "view")
 FULL_VIEW = {"step": 10, "colour": "grad_norm", "proxies": True, "trajectories": False, "links": True, "selected": [1, 4],
-             "selected_rev": 0, "height": 480, "controls": "all", "font_px": None, "point_px": None, "proxy_px": None}
+             "selected_rev": 0, "height": 480, "controls": "all", "font_px": None, "point_px": None, "proxy_px": None,
+             "camera": {"x": 0.1, "y": -0.25, "distance": 0.5, "yaw": 1.2, "pitch": -0.3, "roll": 0.05}}
 
 
 def build_full() -> bytes:

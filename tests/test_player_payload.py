@@ -411,5 +411,28 @@ def test_player_reads_every_key_of_the_browser_s_reports(monkeypatch):
 
 
 #: one report of each kind as the browser sends it (keys: wire.json "reports")
-REPORTS = {"view": {"step": 20, "colour": "split", "proxies": False, "trajectories": True},
+REPORTS = {"view": {"step": 20, "colour": "split", "proxies": False, "trajectories": True,
+                    "camera": {"x": 0.1235, "y": -0.5, "distance": 0.25, "yaw": 0.6, "pitch": 0.45, "roll": 0.0}},
            "selection": {"ids": [3, 5, 8], "seq": "abc:2", "step": 20}}
+
+
+def test_the_camera_travels_in_the_view_checked(monkeypatch):
+    """player(camera=...) (a camera the view report gave: a shared link) goes to the browser in the view; anything
+    that is not such a camera is refused by name."""
+    from dashboard.player.payload import WIRE
+
+    camera = {"x": 0.5, "y": -0.125, "distance": 0.3, "yaw": 1.0, "pitch": -0.25, "roll": 0.125}
+    blob, _ = _mounted(monkeypatch, camera=camera)
+    assert decode_payload(blob)[0]["view"]["camera"] == camera
+    assert set(camera) == set(WIRE["camera"])
+    blob, _ = _mounted(monkeypatch, camera={"x": 0, "y": 1, "distance": 2})  # 2-D: no angles
+    assert decode_payload(blob)[0]["view"]["camera"] == {"x": 0.0, "y": 1.0, "distance": 2.0}
+    assert decode_payload(_mounted(monkeypatch)[0])[0]["view"]["camera"] is None  # none: the browser fits it
+    for bad, message in [({"x": 0, "y": 0}, "camera must be a dict with the keys"),
+                         ({"x": 0, "y": 0, "distance": 1, "zoom": 2}, "camera must be a dict with the keys"),
+                         ({"x": float("nan"), "y": 0, "distance": 1}, "camera x must be a finite number"),
+                         ({"x": 0, "y": True, "distance": 1}, "camera y must be a finite number"),
+                         ({"x": 0, "y": 0, "distance": 0}, "camera distance must be > 0"),
+                         ([0, 0, 1], "camera must be a dict")]:
+        with pytest.raises(ValueError, match=message):
+            _mounted(monkeypatch, camera=bad)

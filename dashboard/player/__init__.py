@@ -3,11 +3,13 @@
 A Streamlit (components v2) component around regl-scatterplot, bundled in ``frontend/dist/player.js``
 (built by ``build.sh`` from the lockfile; committed, so users need no node). Python sends the run once
 (:func:`encode_payload`); the browser owns step, play/pause/speed/loop, transitions, colouring and hover, and
-reports back only a lasso selection and, when the step stops moving, the view (step, colouring, proxies).
+reports back only a lasso selection and, when the step or the camera stops moving, the view (step, colouring,
+proxies, camera). The wire format (payload, view, reports) is described once, in ``wire.json``.
 """
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ import streamlit as st
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from dashboard import analysis, data, figures, projections
-from dashboard.player.payload import (GRAD_COLOURS, decode_payload, encode_payload, link_payloads, payload_id,
+from dashboard.player.payload import (GRAD_COLOURS, WIRE, decode_payload, encode_payload, link_payloads, payload_id,
                                       unlink_payloads, with_view)
 
 BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
@@ -172,11 +174,33 @@ class PlayerState:
     show_proxies: bool | None
     show_trajectories: bool | None = None
     selection_step: int | None = None
+    #: the camera the view settled at (the lead pane's; see :func:`player`'s `camera`), to restore it later
+    camera: dict[str, float] | None = None
 
 
 #: each key of the browser's two reports (wire.json "reports") → the PlayerState field it fills
 VIEW_REPORT_FIELDS = {"step": "step", "colour": "colour", "proxies": "show_proxies",
-                      "trajectories": "show_trajectories"}
+                      "trajectories": "show_trajectories", "camera": "camera"}
+
+
+def _camera(camera: dict | None) -> dict[str, float] | None:
+    """`camera` checked against wire.json "camera": finite numbers, x, y and a distance > 0, optionally yaw, pitch
+    and roll."""
+    if camera is None:
+        return None
+    keys = WIRE["camera"]
+    required = {k for k, spec in keys.items() if spec["required"]}
+    if not isinstance(camera, dict) or not required <= set(camera) <= set(keys):
+        raise ValueError(f"camera must be a dict with the keys {sorted(required)} (and optionally "
+                         f"{sorted(set(keys) - required)}), got {camera!r}")
+    out = {}
+    for key, value in camera.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"camera {key} must be a finite number, got {value!r}")
+        out[key] = float(value)
+    if out["distance"] <= 0:
+        raise ValueError(f"camera distance must be > 0, got {out['distance']}")
+    return out
 SELECTION_REPORT_FIELDS = {"ids": "selected_ids", "seq": "selection_seq", "step": "selection_step"}
 
 
@@ -224,7 +248,8 @@ CONTROLS = ("all", "play")
 def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = None, colour: str = "label",
            show_proxies: bool = True, show_trajectories: bool = False, show_links: bool = True,
            selected_ids: Sequence[int] = (), height: int = 560, controls: str = "all",
-           font_px: int | None = None, point_px: int | None = None, proxy_px: int | None = None) -> PlayerState:
+           font_px: int | None = None, point_px: int | None = None, proxy_px: int | None = None,
+           camera: dict | None = None) -> PlayerState:
     """Mount the player on `payload` (from :func:`encode_payload`) and return what the browser reported.
 
     A list of payloads gives linked panes side by side (two runs, or two projections of one): one step control
@@ -239,6 +264,10 @@ def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = Non
     `controls` is "all" or "play" (play, step and speed only: a stripped-down lesson). `font_px`, `point_px` (the
     samples' marker size, at least) and `proxy_px` size the player for a lecture room (presenter mode); None keeps
     the defaults (14 px type, markers sized by the number of points).
+
+    `camera` (what :class:`PlayerState` ``camera`` reported: ``{"x", "y", "distance"}``, and ``"yaw"``, ``"pitch"``,
+    ``"roll"`` for a 3-D view) starts the player there instead of fitting the camera, like `step` when the player
+    first shows the payload; None fits it.
     """
     if colour not in COLOURINGS:
         raise ValueError(f"colour must be one of {COLOURINGS}, got {colour!r}")
@@ -249,7 +278,8 @@ def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = Non
             raise ValueError(f"{name} must be > 0, got {value}")
     view = {"step": step, "colour": colour, "proxies": bool(show_proxies), "trajectories": bool(show_trajectories),
             "links": bool(show_links), "selected": [int(i) for i in selected_ids], "height": int(height),
-            "controls": controls, "font_px": font_px, "point_px": point_px, "proxy_px": proxy_px}
+            "controls": controls, "font_px": font_px, "point_px": point_px, "proxy_px": proxy_px,
+            "camera": _camera(camera)}
     blobs = [payload] if isinstance(payload, (bytes, bytearray, memoryview)) else list(payload)
     if not blobs:
         raise ValueError("player needs a payload, got an empty list")

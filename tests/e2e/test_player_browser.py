@@ -530,3 +530,98 @@ def test_colour_by_retrieval_outcome_is_each_sample_s_own(page, served):
     tip = tab.evaluate(f"() => {API}.pane(0).tipOf(0)")
     assert "nearest neighbour: " in tip, tip
     tab.close()
+
+
+def _angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """yaw, pitch, roll of R = Rz(roll) · Rx(pitch) · Ry(yaw) (wire.json "camera"), computed here."""
+    return (float(np.arctan2(-rotation[2, 0], rotation[2, 2])), float(np.arcsin(np.clip(rotation[2, 1], -1, 1))),
+            float(np.arctan2(-rotation[0, 1], rotation[1, 1])))
+
+
+def _from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    c, s = np.cos, np.sin
+    rz = np.array([[c(roll), -s(roll), 0], [s(roll), c(roll), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, c(pitch), -s(pitch)], [0, s(pitch), c(pitch)]])
+    ry = np.array([[c(yaw), 0, s(yaw)], [0, 1, 0], [-s(yaw), 0, c(yaw)]])
+    return rz @ rx @ ry
+
+
+def _four_digits(reported: float, value: float) -> bool:
+    """`reported` is `value` to 4 significant digits (one unit of the 4th digit, whichever way a tie rounds)."""
+    return abs(reported - value) <= 0.51 * 10 ** (np.floor(np.log10(abs(value))) - 3) if value else reported == 0
+
+
+def test_the_view_report_carries_the_camera_and_a_view_camera_restores_it(page, served):
+    """A rotation and a zoom settle into a view report whose camera is the lead pane's (target, distance, and the
+    rotation's yaw, pitch and roll), each to 4 significant digits; a view with that camera opens where it was, to
+    the pixel; a view without one fits the camera again."""
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    tab.goto(f"{served[0]}/embedding?run=sphere-d3")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    tab.wait_for_timeout(800)
+    fitted = tab.evaluate(f"() => {API}.pane(0).camera()")
+    box = tab.locator(".pxl-player canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tab.mouse.move(cx, cy)
+    tab.mouse.down()
+    for t in range(1, 11):  # a diagonal drag: yaw and pitch about the screen's axes, so the rotation rolls too
+        tab.mouse.move(cx + 10 * t, cy + 7 * t)
+        tab.wait_for_timeout(20)
+    tab.mouse.up()
+    tab.mouse.move(cx - 60, cy + 40)
+    tab.mouse.wheel(0, -300)  # zoom in about the pointer: the target moves off the centre
+    tab.wait_for_function(f"""() => {{ const r = {API}.reports.view?.camera, c = {API}.pane(0).camera();
+        return r && r.distance < {fitted['distance']} * 0.95 && Math.abs(r.distance - c.distance) < 1e-3 * c.distance; }}""",
+                          timeout=30_000)
+    camera = tab.evaluate(f"() => {API}.pane(0).camera()")
+    report = tab.evaluate(f"() => {API}.reports.view")
+    assert report["step"] == tab.evaluate(f"() => {API}.step")
+    reported = report["camera"]
+    assert set(reported) == {"x", "y", "distance", "yaw", "pitch", "roll"}
+    rotation = np.array(camera["rotation"]).reshape(3, 3)
+    truth = dict(zip(("x", "y", "distance"), [*camera["target"], camera["distance"]]))
+    truth.update(zip(("yaw", "pitch", "roll"), _angles(rotation)))
+    assert all(_four_digits(reported[k], truth[k]) for k in truth), (reported, truth)
+    assert abs(reported["roll"]) > 1e-3  # the drag rolled the view: two angles would not restore it
+    np.testing.assert_allclose(_from_angles(reported["yaw"], reported["pitch"], reported["roll"]), rotation, atol=2e-3)
+
+    before = _positions(tab)
+    tab.evaluate(f"() => {API}.loadView({{camera: {json.dumps(reported)}}})")  # a fresh view with this camera
+    tab.wait_for_timeout(800)
+    after = _positions(tab)
+    assert np.abs(after - before).max() < 1.0, np.abs(after - before).max()  # the same picture, to the pixel
+    restored = tab.evaluate(f"() => {API}.pane(0).camera()")
+    np.testing.assert_allclose([*restored["target"], restored["distance"]],
+                               [reported["x"], reported["y"], reported["distance"]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(restored["rotation"]).reshape(3, 3),
+                               _from_angles(reported["yaw"], reported["pitch"], reported["roll"]), atol=1e-12)
+    tab.evaluate(f"() => {API}.loadView({{camera: null}})")  # none: fitted, and turned as a 3-D view opens
+    tab.wait_for_timeout(800)
+    again = tab.evaluate(f"() => {API}.pane(0).camera()")
+    np.testing.assert_allclose(again["distance"], fitted["distance"], rtol=1e-6)
+    np.testing.assert_allclose(again["rotation"], fitted["rotation"], atol=1e-12)
+    tab.close()
+
+
+def test_a_pan_in_2d_is_reported_without_angles(page, served):
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    tab.goto(f"{served[0]}/embedding?run={BIG}")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    tab.wait_for_timeout(800)
+    tab.locator(".pxl-mouse").select_option("panZoom")
+    box = tab.locator(".pxl-player canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tab.mouse.move(cx, cy)
+    tab.mouse.down()
+    for t in range(1, 11):
+        tab.mouse.move(cx + 8 * t, cy - 5 * t)
+        tab.wait_for_timeout(20)
+    tab.mouse.up()
+    tab.wait_for_function(f"() => Math.abs({API}.reports.view?.camera?.x ?? 0) > 1e-3", timeout=30_000)
+    reported = tab.evaluate(f"() => {API}.reports.view.camera")
+    camera = tab.evaluate(f"() => {API}.pane(0).camera()")
+    assert set(reported) == {"x", "y", "distance"}
+    assert reported["x"] < 0 and reported["y"] < 0  # dragged right and up: the view's centre moved left and down
+    for key, value in zip(("x", "y", "distance"), [*camera["target"], camera["distance"]]):
+        assert _four_digits(reported[key], value), (key, reported[key], value)
+    tab.close()

@@ -143,3 +143,83 @@ export function toScreen(view, width, height, x, y) {
   const cy = view[1] * x + view[5] * y + view[13];
   return [(width * (cx + 1)) / 2, height * (0.5 - cy / 2)];
 }
+
+// --- the camera in the view report and the view (a shareable URL): {x, y, distance}, and yaw, pitch, roll in 3-D ---
+
+/** @typedef {import('./wire-types.js').Camera} Camera */
+/** @typedef {{target: [number, number], distance: number, rotation: Matrix3 | null}} CameraState */
+
+export const CAMERA_DIGITS = 4; // significant digits of each number the view report carries
+
+/**
+ * `value` to `digits` significant digits.
+ * @param {number} value
+ * @param {number} [digits]
+ */
+export const roundSignificant = (value, digits = CAMERA_DIGITS) =>
+  (value === 0 || !Number.isFinite(value) ? value : Number(value.toPrecision(digits)));
+
+/**
+ * Rz(roll): a turn about the axis out of the screen.
+ * @param {number} roll
+ * @returns {Matrix3}
+ */
+const rollMatrix = (roll) => [Math.cos(roll), -Math.sin(roll), 0, Math.sin(roll), Math.cos(roll), 0, 0, 0, 1];
+
+/**
+ * The rotation Rz(roll) . Rx(pitch) . Ry(yaw) (roll 0: the turn of turnMatrix).
+ * @param {number} yaw
+ * @param {number} pitch
+ * @param {number} [roll]
+ * @returns {Matrix3}
+ */
+export const rotationFromAngles = (yaw, pitch, roll = 0) => (roll ? multiply(rollMatrix(roll), turnMatrix(yaw, pitch))
+  : turnMatrix(yaw, pitch));
+
+/**
+ * The angles of a rotation R = Rz(roll) . Rx(pitch) . Ry(yaw), pitch in [-pi/2, pi/2] (a drag turns about the screen's
+ * axes, so a rotation has all three; at pitch = +-pi/2, roll is 0).
+ * @param {readonly number[]} R
+ * @returns {{yaw: number, pitch: number, roll: number}}
+ */
+export function rotationAngles(R) {
+  const pitch = Math.asin(Math.max(-1, Math.min(1, R[7])));
+  if (Math.hypot(R[6], R[8]) < 1e-9) return { yaw: Math.atan2(R[2], R[0]), pitch, roll: 0 }; // gimbal lock
+  return { yaw: Math.atan2(-R[6], R[8]), pitch, roll: Math.atan2(-R[1], R[4]) };
+}
+
+/**
+ * The camera as the view report carries it: target and distance, and in 3-D the rotation's angles, each number to
+ * 4 significant digits.
+ * @param {CameraState} state
+ * @returns {Camera}
+ */
+export function cameraReport({ target, distance, rotation }) {
+  /** @type {Camera} */
+  const camera = { x: roundSignificant(target[0]), y: roundSignificant(target[1]), distance: roundSignificant(distance) };
+  if (rotation) {
+    const { yaw, pitch, roll } = rotationAngles(rotation);
+    Object.assign(camera, { yaw: roundSignificant(yaw), pitch: roundSignificant(pitch), roll: roundSignificant(roll) });
+  }
+  return camera;
+}
+
+/**
+ * @param {unknown} v
+ * @returns {v is number}
+ */
+const isNumber = (v) => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * The camera state a view's `camera` asks for, or null (none, or not a camera: the player then fits its own). The
+ * rotation is there only with both yaw and pitch (roll defaults to 0).
+ * @param {Camera | null | undefined} camera
+ * @returns {CameraState | null}
+ */
+export function cameraState(camera) {
+  if (!camera || typeof camera !== 'object') return null;
+  const { x, y, distance, yaw, pitch, roll } = camera;
+  if (!isNumber(x) || !isNumber(y) || !isNumber(distance) || !(distance > 0)) return null;
+  const turned = isNumber(yaw) && isNumber(pitch) && (roll === undefined || isNumber(roll));
+  return { target: [x, y], distance, rotation: turned ? rotationFromAngles(yaw, pitch, roll ?? 0) : null };
+}

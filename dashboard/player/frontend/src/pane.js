@@ -54,6 +54,7 @@ export class Pane {
     this.scatter.subscribe('view', ({ view }) => {
       this.drawOverlay();
       player.followCamera(this, view);
+      player.reportSoon(); // the camera moved: Python hears it once it settles
     });
     this.scatter.subscribe('lassoEnd', () => { this.lassoEndAt = performance.now(); });
     this.scatter.subscribe('select', ({ points }) => player.selected(this, points));
@@ -118,6 +119,26 @@ export class Pane {
     if (!(width > 0 && height > 0)) return;
     this.fitted = true;
     this.scatter.set({ cameraDistance: fitDistance(width, height) });
+  }
+
+  /**
+   * The camera now: regl-scatterplot's target and distance, and the rotation when `turned`.
+   * @param {boolean} turned
+   * @returns {import('./camera.js').CameraState}
+   */
+  cameraState(turned) {
+    const [x, y] = this.scatter.get('cameraTarget');
+    return { target: [x, y], distance: this.scatter.get('cameraDistance'), rotation: turned ? this.rotation.slice() : null };
+  }
+
+  /**
+   * Start at `state` instead of fitting the camera (a view from Python: a shared link); a 2-D pane takes no rotation.
+   * @param {import('./camera.js').CameraState} state
+   */
+  setCamera({ target, distance, rotation }) {
+    this.fitted = true;
+    this.scatter.set({ cameraTarget: target, cameraDistance: distance });
+    if (rotation && this.dims === 3) this.setRotation(rotation.slice());
   }
 
   /** @param {import('./payload.js').Decoded} payload */

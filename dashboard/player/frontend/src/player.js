@@ -1,7 +1,7 @@
 // The embedding player (a Streamlit components-v2 module): decodes the run payload once (see
 // dashboard/player/payload.py and wire.json for the format), then steps, plays and recolours it in the browser with
 // regl-scatterplot. Python hears back only a lasso ("selection") and, once the step stops moving, the view.
-import { obliqueRotation } from './camera.js';
+import { cameraReport, cameraState, obliqueRotation } from './camera.js';
 import { Controls, setOptions } from './controls.js';
 import { CSS, el } from './dom.js';
 import { legendItems } from './legend.js';
@@ -64,6 +64,8 @@ export class Player {
     this.frameFrom = null;
     /** @type {number | null} */
     this.settleFrom = null;
+    /** @type {string | null} the last view report sent (JSON): the same view is not sent again */
+    this.lastViewReport = null;
     /** @type {string | null} */
     this.legendColouring = null;
     this.legendStep = -1;
@@ -116,6 +118,7 @@ export class Player {
       if (pane !== source && pane.dims === 3) pane.setRotation(source.rotation.slice());
       this.flushPane(pane);
     }
+    this.reportSoon();
   }
 
   /**
@@ -225,6 +228,8 @@ export class Player {
     this.pySelectedRev = view.selected_rev ?? 0;
     this.selection = (view.selected || []).slice();
     this.applySizes(false);
+    const camera = cameraState(view.camera); // a view from Python (a shared link) starts there, not fitted
+    if (camera) for (const pane of this.panes) pane.setCamera(camera);
     this.goTo(this.targetIndex, 0);
   }
 
@@ -295,18 +300,34 @@ export class Player {
     if (report && this.steps.length) this.reportSoon(0);
   }
 
-  /** Tell Python the view once it has stopped changing (each report reruns the page's fragment). */
+  /** Tell Python the view once it has stopped changing (each report reruns the page's fragment); not again when it
+   * is what Python heard last. */
   reportSoon(delay = SETTLE_MS) {
     clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => {
-      if (this.timer || !this.setStateValue) return;
-      /** @type {import('./wire-types.js').ViewReport} */
-      const report = {
-        step: this.steps[this.targetIndex], colour: this.controls.colour.value, proxies: this.controls.proxies.checked,
-        trajectories: this.controls.trails.checked,
-      };
+      if (this.timer || !this.setStateValue || !this.steps.length) return;
+      const report = this.viewReport();
+      const text = JSON.stringify(report);
+      if (text === this.lastViewReport) return;
+      this.lastViewReport = text;
+      if (this.api) this.api.reports.view = report;
       this.setStateValue('view', report);
     }, delay);
+  }
+
+  /**
+   * The view as Python hears it: the step, the colouring, the toggles and the one camera (the lead pane's target and
+   * distance; the panes' one rotation when a pane is 3-D).
+   * @returns {import('./wire-types.js').ViewReport}
+   */
+  viewReport() {
+    const solid = this.panes.find((pane) => pane.dims === 3);
+    const camera = this.lead.cameraState(false);
+    if (solid) camera.rotation = solid.rotation.slice();
+    return {
+      step: this.steps[this.targetIndex], colour: this.controls.colour.value, proxies: this.controls.proxies.checked,
+      trajectories: this.controls.trails.checked, camera: cameraReport(camera),
+    };
   }
 
   /**
@@ -329,6 +350,7 @@ export class Player {
     this.selectionSeq += 1;
     /** @type {import('./wire-types.js').SelectionReport} */
     const report = { ids, seq: `${this.id}:${this.selectionSeq}`, step: this.steps[this.targetIndex] };
+    if (this.api) this.api.reports.selection = report;
     this.setStateValue?.('selection', report);
   }
 

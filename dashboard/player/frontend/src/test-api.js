@@ -20,6 +20,8 @@ export function paneTestApi(pane) {
     get cachedIndexes() { return pane.indexes.size; },
     get title() { return pane.title.textContent; },
     cameraView: () => Array.from(pane.scatter.get('cameraView')),
+    /** The camera now: target, distance and rotation (unrounded). */
+    camera: () => pane.cameraState(true),
     get rotation() { return pane.rotation.slice(); },
     get dims() { return pane.dims; },
     /** Screen positions (CSS px) of proxy j's trajectory vertices as drawn, or null when hidden. @param {number} j */
@@ -78,6 +80,15 @@ export function playerTestApi(player) {
         player.load(id, decoded, view);
       }
     },
+    /** The same payloads loaded anew with `view` over the view they came with (what a fresh page with it shows). @param {object} view */
+    loadView: (view) => {
+      const { decoded, view: was } = /** @type {NonNullable<typeof player.loaded>} */ (player.loaded);
+      player.load(/** @type {string} */ (player.id), decoded, { ...was, ...view });
+    },
+    /** The last report of each kind the player sent Python (setStateValue). */
+    reports: /** @type {{view: import('./wire-types.js').ViewReport | null, selection: import('./wire-types.js').SelectionReport | null}} */ ({
+      view: null, selection: null,
+    }),
     /** @param {number} j */
     trail: (j) => leadApi().trail(j),
     canvas: () => leadApi().canvas(),

@@ -100,7 +100,20 @@ export const GRAD = { zero: 0, missing: 65535, levels: 65533, colours: 256 };
  *   font_px: number | null,
  *   point_px: number | null,
  *   proxy_px: number | null,
+ *   camera: Camera | null,
  * }} View
+ */
+
+/**
+ * A camera, in the view and the view report (wire.json "camera").
+ * @typedef {{
+ *   x: number,
+ *   y: number,
+ *   distance: number,
+ *   yaw?: number,
+ *   pitch?: number,
+ *   roll?: number,
+ * }} Camera
  */
 
 /**
@@ -110,6 +123,7 @@ export const GRAD = { zero: 0, missing: 65535, levels: 65533, colours: 256 };
  *   colour: string,
  *   proxies: boolean,
  *   trajectories: boolean,
+ *   camera: Camera | null,
  * }} ViewReport
  */
 

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  IDENTITY, OBLIQUE, fitDistance, modelFit, multiply, obliqueRotation, orbit, place, rotate, toScreen, turnMatrix,
+  IDENTITY, OBLIQUE, cameraReport, cameraState, fitDistance, modelFit, multiply, obliqueRotation, orbit, place, rotate,
+  rotationAngles, rotationFromAngles, roundSignificant, toScreen, turnMatrix,
 } from '../src/camera.js';
 import { decode } from '../src/payload.js';
 
@@ -97,4 +98,53 @@ test('to screen: the camera view maps the model to CSS pixels (y down), the heig
   close(toScreen(view, 800, 400, 2, -1), [800, 400]); // x spans the aspect ratio
   const zoomed = [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0.5, -0.25, 0, 1]; // scale 2, then a pan
   close(toScreen(zoomed, 400, 400, 0.1, 0.2), [200 * (0.2 + 0.5 + 1), 400 * (0.5 - (0.4 - 0.25) / 2)]);
+});
+
+test('numbers are reported to 4 significant digits', () => {
+  assert.equal(roundSignificant(0.123456), 0.1235);
+  assert.equal(roundSignificant(-1234.5678), -1235);
+  assert.equal(roundSignificant(1.23456e-7), 1.235e-7);
+  assert.equal(roundSignificant(0), 0);
+  assert.equal(roundSignificant(2), 2);
+});
+
+test('a rotation\'s angles give the rotation back: Rz(roll) . Rx(pitch) . Ry(yaw)', () => {
+  for (const [yaw, pitch, roll] of [[0.6, 0.45, 0], [-2.5, 1.2, 0.3], [3, -1.5, -2.9], [0, 0, 0], [1, 0.2, Math.PI / 2]]) {
+    const R = rotationFromAngles(yaw, pitch, roll);
+    close(multiply(R, transpose(R)), IDENTITY);
+    const angles = rotationAngles(R);
+    close([angles.yaw, angles.pitch, angles.roll], [yaw, pitch, roll], 1e-9);
+  }
+  close(rotationFromAngles(0.6, 0.45), turnMatrix(0.6, 0.45)); // roll 0: a turn
+  let R = obliqueRotation(); // what drags make: any rotation, roll included
+  for (let k = 0; k < 40; k++) R = orbit(R, 0.05 * ((k % 3) - 1) + 0.02, 0.04);
+  const { yaw, pitch, roll } = rotationAngles(R);
+  assert.ok(Math.abs(roll) > 1e-3, 'a drag about the screen\'s axes rolls');
+  close(rotationFromAngles(yaw, pitch, roll), R, 1e-12);
+  const lock = rotationFromAngles(0.7, Math.PI / 2, 0.2); // gimbal lock: yaw and roll turn about one axis
+  const locked = rotationAngles(lock);
+  close(rotationFromAngles(locked.yaw, locked.pitch, locked.roll), lock, 1e-9);
+});
+
+test('the reported camera: target and distance, angles in 3-D, each to 4 digits; and back', () => {
+  const flat = cameraReport({ target: [0.123456, -0.98765], distance: 0.5, rotation: null });
+  assert.deepEqual(flat, { x: 0.1235, y: -0.9877, distance: 0.5 });
+  assert.deepEqual(cameraState(flat), { target: [0.1235, -0.9877], distance: 0.5, rotation: null });
+  const turned = rotationFromAngles(1.23456, -0.3456789, 0.0123456);
+  const solid = cameraReport({ target: [0, 0.25], distance: 1.5, rotation: turned });
+  assert.deepEqual(solid, { x: 0, y: 0.25, distance: 1.5, yaw: 1.235, pitch: -0.3457, roll: 0.01235 });
+  const back = /** @type {import('../src/camera.js').CameraState} */ (cameraState(solid));
+  assert.deepEqual(back.target, [0, 0.25]);
+  close(/** @type {number[]} */ (back.rotation), turned, 1e-3); // within the rounding
+  assert.deepEqual(cameraReport(back), solid); // a reported camera restores to itself
+});
+
+test('a view camera that is not one is ignored (the player fits its own)', () => {
+  for (const bad of [null, undefined, {}, { x: 0, y: 0 }, { x: 0, y: 0, distance: 0 }, { x: 0, y: NaN, distance: 1 },
+    { x: '0', y: 0, distance: 1 }, { x: 0, y: 0, distance: -1 }]) {
+    assert.equal(cameraState(/** @type {any} */ (bad)), null, JSON.stringify(bad));
+  }
+  assert.equal(cameraState({ x: 0, y: 0, distance: 1, yaw: 1 })?.rotation, null); // no pitch: no rotation
+  assert.ok(cameraState({ x: 0, y: 0, distance: 1, yaw: 1, pitch: 0 })?.rotation); // roll defaults to 0
+  assert.equal(cameraState(/** @type {any} */ ({ x: 0, y: 0, distance: 1, yaw: 1, pitch: 0, roll: 'x' }))?.rotation, null);
 });
