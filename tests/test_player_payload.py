@@ -413,7 +413,8 @@ def test_player_reads_every_key_of_the_browser_s_reports(monkeypatch):
 #: one report of each kind as the browser sends it (keys: wire.json "reports")
 REPORTS = {"view": {"step": 20, "colour": "split", "proxies": False, "trajectories": True,
                     "camera": {"x": 0.1235, "y": -0.5, "distance": 0.25, "yaw": 0.6, "pitch": 0.45, "roll": 0.0}},
-           "selection": {"ids": [3, 5, 8], "seq": "abc:2", "step": 20}}
+           "selection": {"ids": [3, 5, 8], "seq": "abc:2", "step": 20,
+                         "shape": {"pane": 0, "kind": "lasso", "points": [[0, 0], [900, 10], [450, 800]]}}}
 
 
 def test_the_camera_travels_in_the_view_checked(monkeypatch):

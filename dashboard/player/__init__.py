@@ -164,8 +164,9 @@ def pane_payload(store: str, name: str, mode_links: bool = False) -> bytes:
 
 @dataclass(frozen=True)
 class PlayerState:
-    """What the browser reported: the lasso (sample ids, `selection_seq` counts lassos, `selection_step` the step it
-    was drawn at) and the view (the wire format's two reports, wire.json "reports")."""
+    """What the browser reported: the selection (sample ids, `selection_seq` counts selections, `selection_step` the
+    step whose coordinates it tested, `selection_shape` the polygon that made it) and the view (the wire format's two
+    reports, wire.json "reports")."""
 
     selected_ids: list[int] | None
     selection_seq: str | None
@@ -176,6 +177,10 @@ class PlayerState:
     selection_step: int | None = None
     #: the camera the view settled at (the lead pane's; see :func:`player`'s `camera`), to restore it later
     camera: dict[str, float] | None = None
+    #: the lasso or box that made the selection, None for a click: ``{"pane": i, "kind": "lasso" | "box", "points":
+    #: [[x, y], ...]}``, at most 64 integer vertices in pane i's coordinate codes; the selection is exactly that
+    #: pane's samples whose codes at `selection_step` lie inside it (even-odd rule, wire.json "selection_shape")
+    selection_shape: dict | None = None
 
 
 #: each key of the browser's two reports (wire.json "reports") → the PlayerState field it fills
@@ -201,7 +206,8 @@ def _camera(camera: dict | None) -> dict[str, float] | None:
     if out["distance"] <= 0:
         raise ValueError(f"camera distance must be > 0, got {out['distance']}")
     return out
-SELECTION_REPORT_FIELDS = {"ids": "selected_ids", "seq": "selection_seq", "step": "selection_step"}
+SELECTION_REPORT_FIELDS = {"ids": "selected_ids", "seq": "selection_seq", "step": "selection_step",
+                           "shape": "selection_shape"}
 
 
 @functools.cache

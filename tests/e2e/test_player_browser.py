@@ -1,7 +1,8 @@
 """The embedding player in a real browser (Debian chromium via Playwright) on a 5,000-point, 15-snapshot run.
 
 Checks what only a browser shows: the step moves points without remounting the canvas, a lasso returns exactly
-the ids inside it (computed here from the payload), autoplay advances, the colour switch changes the pixels,
+the ids inside it (computed here from the payload) and reports its shape, the ids exactly those inside it (the
+rule Python applies), autoplay advances, the colour switch changes the pixels,
 and no request leaves 127.0.0.1. Prints the payload size and the step → redrawn time.
 """
 from __future__ import annotations
@@ -182,12 +183,41 @@ def _selected_in_url(page, before: str | None = None) -> set[int]:
     return set(ids_from_text(parse_qs(urlparse(page.url).query)["sel"][0], 5000))
 
 
+def _inside_shape(codes: np.ndarray, polygon: list) -> set[int]:
+    """The ids of the samples whose codes (N, 2) lie inside `polygon` (integer vertices) by the even-odd rule of
+    wire.json "selection_shape", in int64 here (what the Python side computes from a reported shape)."""
+    px, py = codes[:, 0].astype(np.int64), codes[:, 1].astype(np.int64)
+    result = np.zeros(len(px), bool)
+    vertices = np.asarray(polygon, dtype=np.int64)
+    for i in range(len(vertices)):
+        (xi, yi), (xj, yj) = vertices[i], vertices[i - 1]
+        lhs, rhs = (px - xi) * (yj - yi), (xj - xi) * (py - yi)
+        result ^= ((yi > py) != (yj > py)) & ((lhs < rhs) if yj > yi else (lhs > rhs))
+    return set(np.flatnonzero(result).tolist())
+
+
+def _check_shape(page, header, arrays, kind: str) -> set[int]:
+    """The selection report's ids are exactly the samples inside its shape at its step, recomputed here from the
+    payload's codes; regl-scatterplot highlights those ids."""
+    report = page.evaluate(f"() => {API}.reports.selection")
+    shape = report["shape"]
+    assert shape["pane"] == 0 and shape["kind"] == kind
+    assert 3 <= len(shape["points"]) <= 64 and all(isinstance(v, int) for p in shape["points"] for v in p)
+    assert report["step"] == page.evaluate(f"() => {API}.step")
+    codes = arrays["points"][header["steps"].index(report["step"])]
+    assert set(report["ids"]) == _inside_shape(codes, shape["points"])
+    assert report["ids"] == sorted(report["ids"])
+    assert sorted(page.evaluate(f"() => {API}.pane(0).selectedPoints()")) == report["ids"]  # the highlight
+    return set(report["ids"])
+
+
 def test_lasso_returns_exactly_the_ids_inside(page, served):
-    header, _ = _payload(served[1])
+    header, arrays = _payload(served[1])
     (x0, y0, x1, y1), inside, surely_in, maybe_in = _rectangle(page, served)
     _drag(page, [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0 + 1)])
     page.get_by_text("samples selected").wait_for(timeout=60_000)
     got = _selected_in_url(page)
+    assert _check_shape(page, header, arrays, "lasso") == got  # the ids are the shape's, as Python can recompute them
     # exactly the ids inside, up to the points within 1.5 px of an edge (the lasso is sampled mouse positions)
     assert surely_in <= got <= maybe_in, (len(surely_in - got), len(got - maybe_in))
     print(f"\nlasso: {len(got)} ids returned, {len(inside)} inside the rectangle, "
@@ -212,6 +242,9 @@ def test_box_select_returns_exactly_the_ids_inside(page, served):
     _drag(page, [(x0, y0), (x1, y1)], press_at=(x0 - 5, y0 - 5))
     got = _selected_in_url(page, before)
     assert surely_in <= got <= maybe_in, (len(surely_in - got), len(got - maybe_in))
+    header, arrays = _payload(served[1])
+    assert _check_shape(page, header, arrays, "box") == got
+    assert len(page.evaluate(f"() => {API}.reports.selection.shape.points")) == 4  # a box: its 4 corners
     assert page.evaluate(f"() => {API}.selection") == sorted(got)
     page.locator(".pxl-mouse").select_option("lasso")
     # Python clears it (the page's button): the browser hears it, although the page opened with no selection too

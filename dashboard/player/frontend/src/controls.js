@@ -1,7 +1,8 @@
 // The control bar over the panes: play, step, speed, loop, colouring, the proxies' toggles, what a drag does and
 // "Reset view". It holds the inputs; the player wires them.
 import { el } from './dom.js';
-import { SPEEDS } from './linked.js';
+import { COLOUR_NAMES, SPEEDS, colourings, drags } from './linked.js';
+import { GRAD } from './payload.js';
 
 /** what a drag does: regl-scatterplot's mouse mode and lasso shape */
 export const DRAG = /** @type {Record<string, {mouseMode: 'panZoom' | 'lasso', lassoType: 'freeform' | 'rectangle'}>} */ ({
@@ -68,6 +69,37 @@ export class Controls {
     this.mouse = select(bar, 'pxl-mouse', 'drag to', []);
     this.mouse.parentElement?.classList.add('pxl-opt');
     this.reset = el('button', { className: 'pxl-reset pxl-opt', textContent: 'Reset view' }, bar);
+  }
+
+  /**
+   * Offer what the loaded panes have (colourings, drags, the proxies' toggles) and set it as the view says.
+   * @param {import('./pane.js').Pane[]} panes
+   * @param {Partial<import('./wire-types.js').View>} view
+   */
+  configure(panes, view) {
+    /** @param {(a: import('./wire-types.js').Arrays) => unknown} test */
+    const some = (test) => panes.some((pane) => test(pane.arrays));
+    const offered = colourings({
+      modes: some((a) => a.modes.some((m) => m >= 0)),
+      grad: some((a) => a.grad_norm.some((g) => g !== GRAD.missing)),
+      neighbours: some((a) => a.neighbour_same_class?.some((v) => v !== 255)),
+      nearestProxy: some((a) => a.nearest_proxy),
+    });
+    setOptions(this.colour, offered.map((name) => [name, COLOUR_NAMES[name]]));
+    this.colour.value = view.colour && offered.includes(view.colour) ? view.colour : 'label';
+    const p = Math.max(...panes.map((pane) => pane.proxyCount));
+    const dragOptions = drags(panes.some((pane) => pane.dims === 3));
+    setOptions(this.mouse, dragOptions);
+    this.mouse.value = dragOptions[0][0];
+    const steps = panes[0].header.steps.length;
+    this.proxies.checked = view.proxies !== false;
+    Controls.show(this.proxies, p > 0);
+    this.trails.checked = Boolean(view.trajectories) && p > 0;
+    Controls.show(this.trails, p > 0 && steps > 1);
+    const linked = panes.some((pane) => pane.modeCount > 0);
+    this.links.checked = view.links !== false && linked;
+    Controls.show(this.links, linked);
+    this.slider.max = String(steps - 1);
   }
 
   /** The drag mode chosen now, as regl-scatterplot's options. */

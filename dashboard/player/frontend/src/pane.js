@@ -4,6 +4,7 @@ import createScatterplot, { createRenderer } from 'regl-scatterplot';
 import { IDENTITY, ORBIT_RAD_PER_PX, fitDistance, modelFit, obliqueRotation, orbit, place, toScreen } from './camera.js';
 import { fillColours, hasProxies, palette } from './colours.js';
 import { el, svg } from './dom.js';
+import { vertexPairs } from './geometry.js';
 import { indexFor } from './linked.js';
 import { modeLinks, sphereOutline, trajectories } from './overlay.js';
 import { paneTestApi } from './test-api.js';
@@ -56,9 +57,18 @@ export class Pane {
       player.followCamera(this, view);
       player.reportSoon(); // the camera moved: Python hears it once it settles
     });
-    this.scatter.subscribe('lassoEnd', () => { this.lassoEndAt = performance.now(); });
-    this.scatter.subscribe('select', ({ points }) => player.selected(this, points));
-    this.scatter.subscribe('deselect', () => player.selected(this, []));
+    // A 2-D lasso or box is the player's (selectionPolygon): regl-scatterplot's own selection while it draws one
+    // is ignored, and the lasso's polygon selects when it ends. 3-D panes keep regl-scatterplot's selection.
+    this.lassoing = false;
+    this.scatter.subscribe('lassoStart', () => { this.lassoing = this.dims === 2; });
+    this.scatter.subscribe('lassoEnd', ({ coordinates }) => {
+      this.lassoEndAt = performance.now();
+      if (!this.lassoing) return;
+      this.lassoing = false;
+      player.lassoed(this, vertexPairs(coordinates));
+    });
+    this.scatter.subscribe('select', ({ points }) => { if (!this.lassoing) player.selected(this, points); });
+    this.scatter.subscribe('deselect', () => { if (!this.lassoing) player.selected(this, []); });
     this.scatter.subscribe('pointOver', (i) => this.hover(i));
     this.scatter.subscribe('pointOut', () => { this.tip.style.display = 'none'; });
     this.scatter.subscribe('draw', () => player.drewFrame(this));
@@ -187,6 +197,7 @@ export class Pane {
    * @param {MouseEvent} event
    */
   orbitStart(event) {
+    this.lassoing = false; // a new press: a lasso that never ended is over
     if (this.dims !== 3 || this.player.controls.mouse.value !== 'orbit' || event.button !== 0) return;
     event.stopPropagation();
     event.preventDefault();
@@ -345,6 +356,15 @@ export class Pane {
   toScreen(x, y) {
     const { width, height } = this.stage.getBoundingClientRect();
     return toScreen(this.scatter.get('cameraView'), width, height, x, y);
+  }
+
+  /** Code units of this pane's payload per CSS pixel on screen, along the finer of its two axes. */
+  codesPerPixel() {
+    const view = this.scatter.get('cameraView');
+    const { height } = this.stage.getBoundingClientRect();
+    const pixelsPerModel = ((Math.hypot(view[0], view[1]) || 1) * (height || 1)) / 2;
+    const perAxis = this.fit.scale.slice(0, 2).filter((k) => k > 0).map((k) => 1 / (pixelsPerModel * k));
+    return perAxis.length ? Math.min(...perAxis) : 1;
   }
 
   /** The SVG drawn over the canvas: a sphere's outline, proxy trajectories, mode -> proxy links. */

@@ -2,15 +2,16 @@
 // dashboard/player/payload.py and wire.json for the format), then steps, plays and recolours it in the browser with
 // regl-scatterplot. Python hears back only a lasso ("selection") and, once the step stops moving, the view.
 import { cameraReport, cameraState, obliqueRotation } from './camera.js';
-import { Controls, setOptions } from './controls.js';
+import { Controls } from './controls.js';
+import { samplesInside, selectionPolygon } from './geometry.js';
 import { CSS, el } from './dom.js';
 import { legendItems } from './legend.js';
 import {
-  COLOUR_NAMES, SETTLE_MS, STEP_MS, clampStep, colourings, drags, idsInPane, isLassoClosingClick, nextStep,
-  openingIndex, paneIndexes, playTransitionMs, sameIds, sampleIds, stepLabel,
+  SETTLE_MS, STEP_MS, clampStep, idsInPane, isLassoClosingClick, nextStep, openingIndex, paneIndexes, playTransitionMs,
+  sameIds, sampleIds, stepLabel,
 } from './linked.js';
 import { Pane } from './pane.js';
-import { GRAD, decode, unpack } from './payload.js';
+import { decode, unpack } from './payload.js';
 import { playerTestApi } from './test-api.js';
 
 /* global PLAYER_TEST_API */ // esbuild --define: false in dist/player.js (users), true in dist/player.test.js
@@ -47,6 +48,8 @@ export class Player {
     this.settleTimer = undefined;
     /** @type {number[]} the selected sample ids, sorted, one selection for all panes */
     this.selection = [];
+    /** @type {string} the shape of the last selection reported (JSON; "null" for a click) */
+    this.selectionShape = 'null';
     this.selectionSeq = 0;
     this.pySelectedRev = 0;
     /** @type {string | null} the loaded payloads' ids */
@@ -198,35 +201,15 @@ export class Player {
     decoded.forEach((payload, i) => this.panes[i].load(payload));
     const steps = this.lead.header.steps;
     this.steps = steps;
-    /** @param {(a: import('./wire-types.js').Arrays) => unknown} test */
-    const some = (test) => this.panes.some((pane) => test(pane.arrays));
-    const offered = colourings({
-      modes: some((a) => a.modes.some((m) => m >= 0)),
-      grad: some((a) => a.grad_norm.some((g) => g !== GRAD.missing)),
-      neighbours: some((a) => a.neighbour_same_class?.some((v) => v !== 255)),
-      nearestProxy: some((a) => a.nearest_proxy),
-    });
-    setOptions(c.colour, offered.map((name) => [name, COLOUR_NAMES[name]]));
-    c.colour.value = view.colour && offered.includes(view.colour) ? view.colour : 'label';
-    const p = Math.max(...this.panes.map((pane) => pane.proxyCount));
-    const dragOptions = drags(this.panes.some((pane) => pane.dims === 3));
-    setOptions(c.mouse, dragOptions);
-    c.mouse.value = dragOptions[0][0];
+    c.configure(this.panes, view);
     this.panes.forEach((pane) => pane.scatter.set(c.drag));
-    c.proxies.checked = view.proxies !== false;
-    Controls.show(c.proxies, p > 0);
-    c.trails.checked = Boolean(view.trajectories) && p > 0;
-    Controls.show(c.trails, p > 0 && steps.length > 1);
-    const linked = this.panes.some((pane) => pane.modeCount > 0);
-    c.links.checked = view.links !== false && linked;
-    Controls.show(c.links, linked);
     this.sizes = { font: view.font_px || null, point: view.point_px || null, proxy: view.proxy_px || null };
     this.root.style.fontSize = this.sizes.font ? `${this.sizes.font}px` : '';
     this.root.classList.toggle('pxl-play-only', view.controls === 'play');
-    c.slider.max = String(steps.length - 1);
     this.targetIndex = openingIndex(steps, view.step);
     this.pySelectedRev = view.selected_rev ?? 0;
     this.selection = (view.selected || []).slice();
+    this.selectionShape = 'null'; // (a selection from Python comes without its shape)
     this.applySizes(false);
     const camera = cameraState(view.camera); // a view from Python (a shared link) starts there, not fitted
     if (camera) for (const pane of this.panes) pane.setCamera(camera);
@@ -331,7 +314,8 @@ export class Player {
   }
 
   /**
-   * A lasso in one pane selects the same sample ids in every pane (linked brushing) and goes to Python.
+   * A click (one point) or a double-click (none) in one pane selects the same sample ids in every pane (linked
+   * brushing) and goes to Python; so does a lasso in a 3-D pane (regl-scatterplot's selection, with no shape).
    * @param {Pane} source
    * @param {number[]} points
    */
@@ -341,15 +325,41 @@ export class Player {
       source.scatter.select(idsInPane(this.selection, source.pointCount), { preventEvent: true });
       return;
     }
-    const ids = sampleIds(points, source.pointCount);
-    if (sameIds(ids, this.selection)) return;
+    this.select(source, sampleIds(points, source.pointCount), null);
+  }
+
+  /**
+   * A lasso or box ended in a 2-D pane: the polygon it travels as (code units, at most 64 integer vertices), and the
+   * selection exactly the pane's samples inside it at the step it shows, highlighted as reported.
+   * @param {Pane} source
+   * @param {number[][]} drawn the lasso's vertices in model coordinates (regl-scatterplot's)
+   */
+  lassoed(source, drawn) {
+    const kind = this.controls.mouse.value === 'box' ? 'box' : 'lasso';
+    const points = selectionPolygon(drawn, source.fit, kind, source.codesPerPixel());
+    const ids = samplesInside(source.arrays.points, source.pointCount, source.dims, source.wantedIndex, points);
+    source.scatter.select(ids, { preventEvent: true });
+    this.select(source, ids, { pane: this.panes.indexOf(source), kind, points });
+  }
+
+  /**
+   * `ids` (sorted) selected from `source`, in every pane, and reported to Python with the shape that selected them
+   * (null for a click): unless nothing changed.
+   * @param {Pane} source
+   * @param {number[]} ids
+   * @param {import('./wire-types.js').SelectionShape | null} shape
+   */
+  select(source, ids, shape) {
+    const shapeText = JSON.stringify(shape);
+    if (sameIds(ids, this.selection) && shapeText === this.selectionShape) return;
     this.selection = ids;
+    this.selectionShape = shapeText;
     for (const pane of this.panes) {
       if (pane !== source) pane.scatter.select(idsInPane(ids, pane.pointCount), { preventEvent: true });
     }
     this.selectionSeq += 1;
     /** @type {import('./wire-types.js').SelectionReport} */
-    const report = { ids, seq: `${this.id}:${this.selectionSeq}`, step: this.steps[this.targetIndex] };
+    const report = { ids, seq: `${this.id}:${this.selectionSeq}`, step: source.header.steps[source.wantedIndex], shape };
     if (this.api) this.api.reports.selection = report;
     this.setStateValue?.('selection', report);
   }

@@ -20,6 +20,8 @@ export function paneTestApi(pane) {
     get cachedIndexes() { return pane.indexes.size; },
     get title() { return pane.title.textContent; },
     cameraView: () => Array.from(pane.scatter.get('cameraView')),
+    /** The points regl-scatterplot highlights as selected. */
+    selectedPoints: () => Array.from(pane.scatter.get('selectedPoints')),
     /** The camera now: target, distance and rotation (unrounded). */
     camera: () => pane.cameraState(true),
     get rotation() { return pane.rotation.slice(); },

@@ -7,6 +7,7 @@ export const VERSION = 2;
 export const ALIGN = 8;
 export const COORD_LEVELS = 65535;
 export const GRAD = { zero: 0, missing: 65535, levels: 65533, colours: 256 };
+export const SHAPE_MAX_VERTICES = 64;
 
 /**
  * The JSON header of a payload (wire.json "header").
@@ -133,5 +134,15 @@ export const GRAD = { zero: 0, missing: 65535, levels: 65533, colours: 256 };
  *   ids: number[],
  *   seq: string,
  *   step: number,
+ *   shape: SelectionShape | null,
  * }} SelectionReport
+ */
+
+/**
+ * A selection's polygon in its pane's coordinate codes (wire.json "selection_shape").
+ * @typedef {{
+ *   pane: number,
+ *   kind: 'lasso' | 'box',
+ *   points: [number, number][],
+ * }} SelectionShape
  */
