@@ -62,11 +62,39 @@ def build_full() -> bytes:
     return with_view(blob, FULL_VIEW)
 
 
+def build_polygons() -> list[dict]:
+    """Polygons (a lasso's integer codes: in the data's 0..65535 and beyond it, up to ±2^20; convex, crossing
+    itself, degenerate) and points with whether Python's even-odd rule (dashboard.view_url.polygon_contains, what
+    a shared link's shape selects) has each inside: the JavaScript must select exactly the same (geometry.test.js)."""
+    sys.path.insert(0, str(REPO))
+    from dashboard.view_url import VERTEX_LIMIT, polygon_contains
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for i in range(24):
+        v = int(rng.integers(3, 12))
+        span = 65536 if i % 3 else VERTEX_LIMIT  # every third lasso reaches beyond the data
+        ring = rng.integers(-span if span > 65536 else 0, span, size=(v, 2))
+        if i == 0:
+            ring = np.array([[10, 10], [20, 10], [20, 20], [10, 20]])  # a box: edges and corners exactly hit below
+        if i == 1:
+            ring = np.array([[0, 0], [65535, 65535], [0, 65535], [65535, 0]])  # a bow tie, crossing itself
+        near = ring.clip(0, 65535)
+        points = np.concatenate([rng.integers(0, 65536, size=(60, 2)), near, np.stack(
+            [rng.integers(0, 65536, len(ring)), near[:, 1]], axis=1), np.stack([near[:, 0], near[:, 1] + 1], axis=1)])
+        if i == 0:
+            points = np.concatenate([points, [[15, 15], [10, 15], [20, 15], [15, 10], [15, 20], [10, 10], [20, 20]]])
+        cases.append({"polygon": ring.tolist(), "points": points.tolist(),
+                      "inside": polygon_contains(points, ring).astype(int).tolist()})
+    return cases
+
+
 def main() -> None:
     blob, expected = build()
     FIXTURE.mkdir(parents=True, exist_ok=True)
     (FIXTURE / "payload.bin").write_bytes(blob)
     (FIXTURE / "full.bin").write_bytes(build_full())
+    (FIXTURE / "polygons.json").write_text(json.dumps(build_polygons()) + "\n")
     (FIXTURE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
     print(f"wrote {FIXTURE}")
 

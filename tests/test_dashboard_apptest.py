@@ -488,7 +488,8 @@ def test_upload_limit_is_one_number_for_streamlit_the_page_and_the_config():
 CRAFTED_QUERIES = [
     {"step": "²"}, {"step": "١٢"}, {"step": "9" * 5000}, {"step": "-3"}, {"step": "1e3"},
     {"sel": "0-²,9" + "9" * 5000 + ",3"}, {"run": "../../etc"}, {"colour": "<b>x</b>"}, {"dims": "9" * 5000},
-    {"projection": "umap'; --"}, {"scene": "§"},
+    {"projection": "umap'; --"}, {"scene": "§"}, {"cam": "nan_1_1"}, {"cam": "1_2_3" + "4" * 5000},
+    {"cam": "1_2_3_4"}, {"shape": "l0.1." + "z." * 3000}, {"shape": "l9.1.0.0.5.5.0.5"}, {"shape": "<b>x</b>"},
 ]
 
 
@@ -518,3 +519,21 @@ def test_a_selection_is_scored_as_queries_like_proxylab_eval(dashboard_store, mo
         assert row["R@1"] == pytest.approx(want["R@1"], abs=1e-12)
         assert row["MAP@R"] == pytest.approx(want["MAP@R"], abs=1e-12)
         assert row["modes covered"] == f"{int(want['num_covered'])} of {int(want['num_modes'])}"
+
+
+def test_a_shared_lasso_shape_selects_what_the_player_selected(dashboard_store, monkeypatch):
+    """A link carries a big selection as its lasso's polygon in the payload's coordinate codes; opening it selects
+    exactly the samples inside (the even-odd rule the player applies), and the URL keeps the shape."""
+    from dashboard.player import decode_payload, pane_payload
+    from dashboard.view_url import polygon_contains, shape_to_text
+
+    header, arrays = decode_payload(pane_payload(str(dashboard_store), "mpa-k4"))
+    step = header["steps"][1]
+    polygon = [[0, 0], [40000, 0], [65535, 30000], [30000, 65535], [0, 40000]]
+    text = shape_to_text({"kind": "lasso", "pane": 0, "step": step, "points": polygon})
+    inside = np.flatnonzero(polygon_contains(arrays["points"][1], np.array(polygon)))
+    assert 0 < len(inside) < arrays["points"].shape[1]
+    at = open_app(dashboard_store, monkeypatch, page="embedding",
+                  query={"run": "mpa-k4", "projection": "pca", "shape": text})
+    assert any(f"**{len(inside)}** samples selected" in m.value for m in at.markdown)
+    assert at.query_params["shape"] in ([text], text)

@@ -228,8 +228,9 @@ def test_the_javascript_fixture_is_what_python_writes():
     JavaScript. Regenerate it with `python tests/player_fixture.py` after a change of the wire format."""
     import json
 
-    from player_fixture import FIXTURE, build, build_full
+    from player_fixture import FIXTURE, build, build_full, build_polygons
 
+    assert json.loads((FIXTURE / "polygons.json").read_text()) == build_polygons()
     blob, expected = build()
     assert (FIXTURE / "payload.bin").read_bytes() == blob
     assert (FIXTURE / "full.bin").read_bytes() == build_full()

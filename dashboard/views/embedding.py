@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import (analysis, data, figures, neighbours, plain, player, projections, query_values, sampling, state,
-                       thumbnails, widgets)
+                       thumbnails, view_url, widgets)
 from proxylab import selection
 
 st.title("Embedding space")
@@ -34,19 +34,45 @@ def sample_frame(snap, names: list[str] | None, ids: np.ndarray | None = None) -
                          "grad_norm": snap.grad_norm[ids], "nearest_proxy": nearest})
 
 
-def remember_selection(selected: list[int]) -> None:
+#: a selection's ids longer than this travel in the URL as its shape only (the whole view stays under 2 KB)
+SEL_CHARS = 600
+
+
+def remember_selection(selected: list[int], shape: str | None = None) -> None:
+    """Keep the selection in the session and the URL: its ids (``sel``) when short, and the lasso's or box's shape
+    (``shape``) when it came from one, which selects the same samples again (dashboard.view_url)."""
     st.session_state["selected_ids"] = selected
-    if selected:
-        st.query_params["sel"] = neighbours.ids_to_text(selected)
+    st.session_state["selected_shape"] = shape = shape if selected else None
+    ids = neighbours.ids_to_text(selected)
+    if shape:
+        st.query_params["shape"] = shape
+    else:
+        st.query_params.pop("shape", None)
+    if selected and (not shape or len(ids) <= SEL_CHARS):
+        st.query_params["sel"] = ids
     else:
         st.query_params.pop("sel", None)
 
 
-def shared_selection(num_points: int) -> list[int]:
-    """The selection of this session, first taken from the URL (a shared link carries its selection)."""
+def shared_selection(num_points: int, payloads: list[bytes] | None = None) -> list[int]:
+    """The selection of this session, first taken from the URL: a shared link carries the shape of its lasso (the
+    player's `payloads` say which samples it holds) or its ids."""
     if "selected_ids" not in st.session_state:
-        st.session_state["selected_ids"] = neighbours.ids_from_text(st.query_params.get("sel"), num_points)
+        text = st.query_params.get("shape")
+        ids = view_url.selection_from_shape(payloads, text) if payloads and text else None
+        st.session_state["selected_shape"] = text if ids else None
+        st.session_state["selected_ids"] = (ids if ids is not None
+                                            else neighbours.ids_from_text(st.query_params.get("sel"), num_points))
     return st.session_state["selected_ids"]
+
+
+def shared_camera(view: str) -> dict[str, float] | None:
+    """The camera a shared link carries, for the view (run and projections) it was taken in; a link's camera does
+    not carry over to another run or projection (its coordinates mean another place there)."""
+    if st.session_state.get("_camera_view", view) != view:
+        st.query_params.pop("cam", None)
+    st.session_state["_camera_view"] = view
+    return view_url.camera_from_text(st.query_params.get("cam"))
 
 
 @st.fragment
@@ -61,17 +87,20 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
                                     dims) for method, dims in views]
         first_step = state.initial_step("step", steps)
         num_points = data.snapshot(store, run, first_step).num_points
-        selected = shared_selection(num_points)
+        selected = shared_selection(num_points, blobs)
+        shape = st.session_state.get("selected_shape")
         wanted_colour = st.query_params.get("colour")
         key = "+".join(f"{method}_{dims}" for method, dims in views)
         shown = player.player(blobs if len(blobs) > 1 else blobs[0], key=f"player_{run}_{key}", step=first_step,
                               colour=wanted_colour if wanted_colour in colours else "label",
                               show_proxies=st.query_params.get("proxies", "1") == "1",
-                              show_trajectories=st.query_params.get("trails") == "1", selected_ids=selected)
+                              show_trajectories=st.query_params.get("trails") == "1", selected_ids=selected,
+                              camera=shared_camera(f"{run}/{key}"))
         if shown.selection_seq is not None and shown.selection_seq != st.session_state.get("_player_seq"):
             st.session_state["_player_seq"] = shown.selection_seq  # a new lasso (not one already applied)
             selected = [int(i) for i in shown.selected_ids or []]
-        remember_selection(selected)
+            shape = view_url.shape_to_text(shown.selection_shape)
+        remember_selection(selected, shape)
         step = shown.step if shown.step in steps else first_step
         state.remember_step("step", step)
         if shown.colour in colours:
@@ -80,6 +109,8 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
             st.query_params["proxies"] = "1" if shown.show_proxies else "0"
         if shown.show_trajectories is not None:
             st.query_params["trails"] = "1" if shown.show_trajectories else "0"
+        if view_url.camera_to_text(shown.camera):
+            st.query_params["cam"] = view_url.camera_to_text(shown.camera)
         sent = sum(len(b) for b in blobs)
         st.caption(f"{len(steps)} steps × {num_points:,} points sent once ({sent / 1e6:.2f} MB); play, step, "
                    "colour and hover run in the browser. Drag to lasso- or box-select (or shift+drag in pan mode); "
@@ -115,9 +146,10 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         chart_key = f"embedding_{run}"
         previous = st.session_state.get(chart_key)
         selected = shared_selection(snap.num_points)
+        shape = st.session_state.get("selected_shape")
         if previous and previous.get("selection", {}).get("points"):
-            selected = neighbours.selected_ids(previous["selection"]["points"]).tolist()
-        remember_selection(selected)
+            selected, shape = neighbours.selected_ids(previous["selection"]["points"]).tolist(), None
+        remember_selection(selected, shape)
         everything = [pts for pts, _ in coords.values()] + [p.reshape(-1, p.shape[-1]) for _, p in coords.values()
                                                           if p is not None and show_proxies]
         fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,

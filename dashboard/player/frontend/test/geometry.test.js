@@ -181,3 +181,16 @@ test('a selection polygon: a box is its 4 corners, a lasso simplified; integers 
   assert.ok(lasso.length <= 64 && lasso.length > 8);
   assert.ok(lasso.every(([x, y]) => Number.isInteger(x) && Number.isInteger(y)));
 });
+
+test('the even-odd rule selects what Python selects from a shared shape (fixture/polygons.json)', async () => {
+  const { readFile } = await import('node:fs/promises');
+  /** @type {{polygon: Point[], points: Point[], inside: number[]}[]} */
+  const cases = JSON.parse(await readFile(new URL('./fixture/polygons.json', import.meta.url), 'utf8'));
+  assert.ok(cases.length >= 20);
+  for (const { polygon, points, inside: expected } of cases) {
+    assert.deepEqual(points.map(([x, y]) => (inside(x, y, polygon) ? 1 : 0)), expected);
+    const codes = points.flat();
+    const ids = expected.flatMap((v, i) => (v ? [i] : []));
+    assert.deepEqual(samplesInside(codes, points.length, 2, 0, polygon), ids);
+  }
+});
