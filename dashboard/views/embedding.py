@@ -99,7 +99,8 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
         if shown.selection_seq is not None and shown.selection_seq != st.session_state.get("_player_seq"):
             st.session_state["_player_seq"] = shown.selection_seq  # a new lasso (not one already applied)
             selected = [int(i) for i in shown.selected_ids or []]
-            shape = view_url.shape_to_text(shown.selection_shape)
+            shape = view_url.shape_to_text(shown.selection_shape and {**shown.selection_shape,
+                                                                        "step": shown.selection_step})
         remember_selection(selected, shape)
         step = shown.step if shown.step in steps else first_step
         state.remember_step("step", step)

@@ -24,6 +24,7 @@ CHROMIUM = "/usr/bin/chromium"
 BIG = "big-5k"
 IMAGES = "thumbs-300"
 API = "document.querySelector('.pxl-player')?.playerApi"
+SERVED_STORE: list[Path] = []  # the store the module's server serves (a shared shape's ids are computed from it)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,7 @@ def served(tmp_path_factory):
     pictures = np.random.default_rng(1).integers(0, 256, (300, 8, 8, 1), dtype=np.uint8)
     write_eval_images(store / IMAGES, pictures)
     _write_wide_gradients(store)
+    SERVED_STORE[:] = [store]
     with serving(store, tmp_path_factory.mktemp("player_log")) as url:
         yield url, store
 
@@ -175,12 +177,20 @@ def _drag(page, points, press_at=None) -> None:
 
 
 def _selected_in_url(page, before: str | None = None) -> set[int]:
-    """The ids of the selection once the page has put a new one into the URL (`sel=`)."""
+    """The ids of the selection once the page has put a new one into the URL: its ids (`sel=`), or, for a selection
+    too large to list, the samples inside its shape (`shape=`), as a shared link selects them."""
     from dashboard.neighbours import ids_from_text
+    from dashboard.view_url import polygon_contains, shape_from_text
 
-    page.wait_for_function(f"() => location.search.includes('sel=') && location.search !== {json.dumps(before)}",
-                           timeout=60_000)
-    return set(ids_from_text(parse_qs(urlparse(page.url).query)["sel"][0], 5000))
+    page.wait_for_function("() => (location.search.includes('sel=') || location.search.includes('shape='))"
+                           f" && location.search !== {json.dumps(before)}", timeout=60_000)
+    query = parse_qs(urlparse(page.url).query)
+    if "sel" in query:
+        return set(ids_from_text(query["sel"][0], 5000))
+    shape = shape_from_text(query["shape"][0])
+    header, arrays = _payload(SERVED_STORE[0])
+    codes = arrays["points"][header["steps"].index(shape["step"])]
+    return set(np.flatnonzero(polygon_contains(codes, np.array(shape["points"]))).tolist())
 
 
 def _inside_shape(codes: np.ndarray, polygon: list) -> set[int]:
@@ -657,4 +667,44 @@ def test_a_pan_in_2d_is_reported_without_angles(page, served):
     assert reported["x"] < 0 and reported["y"] < 0  # dragged right and up: the view's centre moved left and down
     for key, value in zip(("x", "y", "distance"), [*camera["target"], camera["distance"]]):
         assert _four_digits(reported[key], value), (key, reported[key], value)
+    tab.close()
+
+
+def test_a_copied_link_opens_the_same_view(page, served):
+    """Pan, colour, step and a lasso, then open the page's URL in a new tab: the same step, colouring, camera and
+    selected samples (carried as the lasso's shape when its ids are many); the URL stays within 2 KB."""
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    tab.goto(f"{served[0]}/embedding?run={BIG}")
+    tab.wait_for_function(f"() => {API}?.drawnStep != null", timeout=60_000)
+    header, _ = _payload(served[1])
+    _set_step(tab, 5)
+    _wait_drawn(tab, header["steps"][5])
+    tab.locator(".pxl-colour").select_option("mode")
+    tab.locator(".pxl-mouse").select_option("panZoom")
+    box = tab.locator(".pxl-player canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tab.mouse.move(cx, cy)
+    tab.mouse.wheel(0, -200)
+    tab.wait_for_function("() => location.search.includes('cam=')", timeout=30_000)
+    tab.locator(".pxl-mouse").select_option("lasso")
+    w, h = box["width"], box["height"]
+    before = tab.evaluate("() => location.search")
+    _drag(tab, [(0.2 * w, 0.15 * h), (0.8 * w, 0.2 * h), (0.75 * w, 0.85 * h), (0.25 * w, 0.8 * h), (0.2 * w, 0.16 * h)])
+    selected = _selected_in_url(tab, before)
+    assert len(selected) > 200 and "shape=" in tab.url  # many ids: the link carries the lasso's shape
+    tab.wait_for_timeout(1500)  # the camera's and the step's reports have settled into the URL
+    url, camera = tab.url, tab.evaluate(f"() => {API}.pane(0).camera()")
+    assert len(url.encode()) <= 2048, len(url)
+
+    other = page.context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    other.goto(url)
+    other.wait_for_function(f"() => {API}?.drawnStep === {header['steps'][5]}", timeout=60_000)
+    other.get_by_text(f"{len(selected)} samples selected", exact=False).first.wait_for(timeout=60_000)
+    assert set(other.evaluate(f"() => {API}.selection")) == selected
+    assert other.evaluate(f"() => {API}.colour") == "mode"
+    again = other.evaluate(f"() => {API}.pane(0).camera()")
+    np.testing.assert_allclose([*again["target"], again["distance"]], [*camera["target"], camera["distance"]],
+                               rtol=1e-3, atol=1e-4)  # the URL keeps 4 significant digits
+    assert other.get_by_text("As queries at step", exact=False).count() >= 1  # the selection is scored there too
+    other.close()
     tab.close()
