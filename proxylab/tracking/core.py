@@ -30,7 +30,8 @@ from torch import Tensor
 
 from ..errors import TrainingError
 from ..geometry import welch_floor
-from ..train.stats import class_sums, proxy_geometries, pull_push_gradients, sample_grad_summaries, sub_proxy_usage
+from ..train.stats import (class_sums, own_sub_proxy_usage, proxy_geometries, pull_push_gradients,
+                           sample_grad_summaries, sub_proxy_usage)
 
 
 class GradGroups:
@@ -143,14 +144,17 @@ class StepStats:
         self.proxy_layout = proxy_layout
         self._steps: list[int] = []
         self._records: list[StepRecord] = []
+        self._kinds: list[tuple] = []
         self.nbytes = 0
         self._record_bytes = 0
 
     def add(self, step: int, record: StepRecord) -> None:
-        if not self._records or record.kind() != self._records[-1].kind():
+        kind = record.kind()
+        if not self._kinds or kind != self._kinds[-1]:
             self._record_bytes = record.nbytes()  # records of one kind have one size
         self._steps.append(step)
         self._records.append(record)
+        self._kinds.append(kind)
         self.nbytes += self._record_bytes
 
     def __len__(self) -> int:
@@ -159,7 +163,7 @@ class StepStats:
     def take(self) -> tuple[list[int], list[StepRecord]]:
         """The buffered steps and records, oldest first; empties the buffer."""
         steps, records = self._steps, self._records
-        self._steps, self._records, self.nbytes = [], [], 0
+        self._steps, self._records, self._kinds, self.nbytes = [], [], [], 0
         return steps, records
 
     def drain(self) -> Iterator[tuple[int, dict[str, float], dict[str, np.ndarray]]]:
@@ -170,10 +174,11 @@ class StepStats:
                                                                                   dict[str, np.ndarray]]]:
         """``(step, scalars, vectors)`` of each ``(step, record)``, in order."""
         items = list(items)
+        kinds = [record.kind() for _, record in items]
         start = 0
         while start < len(items):  # runs of records of one kind stack into one (T, B, ...) batch
             end = start + 1
-            while end < len(items) and items[end][1].kind() == items[start][1].kind():
+            while end < len(items) and kinds[end] == kinds[start]:
                 end += 1
             yield from zip([s for s, _ in items[start:end]], *self._compute([r for _, r in items[start:end]]))
             start = end
@@ -190,16 +195,20 @@ class StepStats:
             t = len(records)
             if records[0].sims is not None:
                 sims, sims_grad = stack(3), stack(4)  # (T, B, C, K)
+                usage = sub_proxy_usage(sims, labels)  # (T, C, K), NaN for absent classes
                 pull, push = pull_push_gradients(sims_grad, stack(1), labels, proxies)  # (T, C, K, d)
                 vectors["proxy_grad_pull"] = pull.norm(dim=-1).reshape(t, -1)
                 vectors["proxy_grad_push"] = push.norm(dim=-1).reshape(t, -1)
-            else:  # the cosines s(x, c, k) = x̂·p̂ the proxy losses use
-                sims = torch.einsum("tbd,tckd->tbck", F.normalize(stack(1), dim=-1), F.normalize(proxies, dim=-1))
+            else:  # the cosines s(x, c, k) = x̂·p̂ the proxy losses use, of each sample with its own class's proxies
+                steps = torch.arange(t, device=labels.device)[:, None]
+                own = F.normalize(proxies, dim=-1)[steps, labels]  # (T, B, K, d)
+                sims = torch.einsum("tbd,tbkd->tbk", F.normalize(stack(1), dim=-1), own)  # (T, B, K)
+                usage = own_sub_proxy_usage(sims, labels, proxies.shape[1])
             if records[0].proxy_grad_norm is not None:
                 vectors["proxy_grad"] = stack(6).reshape(t, -1)  # (T, C*K)
             elif records[0].proxy_grad is not None:
                 vectors["proxy_grad"] = torch.linalg.vector_norm(layout(stack(7)), dim=-1).reshape(t, -1)
-            vectors["proxy_usage"] = sub_proxy_usage(sims, labels).reshape(t, -1)  # NaN for absent classes
+            vectors["proxy_usage"] = usage.reshape(t, -1)
             columns.update(proxy_geometries(proxies))
             c, k, d = proxies.shape[1:]
             columns["proxy/welch_floor"] = torch.full((t,), welch_floor(c * k, d), dtype=torch.float64)
