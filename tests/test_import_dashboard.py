@@ -138,3 +138,22 @@ def test_upload_import_validates_and_records_the_uploaded_names(tmp_path):
 def _pickled_npz(tmp_path) -> bytes:
     np.savez(tmp_path / "obj.npz", embeddings=np.array([{"a": 1}], dtype=object), labels=np.array([0]))
     return (tmp_path / "obj.npz").read_bytes()
+
+
+@pytest.mark.parametrize("run", ["imported", "plain"])
+def test_a_selection_of_an_imported_run_is_scored_as_queries(import_store, monkeypatch, run):
+    """The selection's scores on runs a user brings: one with proxies and modes, one with neither (no coverage)."""
+    from proxylab.selection import parse_ids, selection_metrics
+    from proxylab.store import open_run
+
+    at = app(import_store, monkeypatch, "embedding", {"run": run, "sel": "0-19,30"})
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "R@1" in d.value.columns)
+    stored = open_run(import_store, run)
+    step = stored.snapshot_steps()[-1]
+    expected = selection_metrics(stored.snapshot(step), parse_ids("0-19,30", 10**6))
+    assert list(table["split"]) == list(expected) and len(table)
+    for _, row in table.iterrows():
+        assert row["R@1"] == pytest.approx(expected[row["split"]]["R@1"], abs=1e-12)
+        assert row["MAP@R"] == pytest.approx(expected[row["split"]]["MAP@R"], abs=1e-12)
+        assert (row["modes covered"] == "–") == (run == "plain")
