@@ -8,7 +8,8 @@ esbuild from the player's own ``node_modules`` (the same regl-scatterplot) when 
 static server. *Player*: the Embedding page (the player's 2-D PCA view) on the same one-snapshot run, in the same
 browser. Both are driven by the same gestures for the same time — a pan (button held, circling around the centre)
 and a zoom (wheel in and out) — and every ``draw`` event regl-scatterplot emits is counted; frame time = 1 / frames
-per second. Rounds alternate player and floor; medians over rounds. Ratio = player frame time ÷ floor frame time.
+per second (each gesture lasts 4 s, 16 s at a million points, so that at least ten frames are counted). Rounds
+alternate player and floor; medians over rounds. Ratio = player frame time ÷ floor frame time.
 
 *Autoplay*: ``bench.dashboard.measure_autoplay`` on a run of 1,000,000 points × 10 snapshots (steps per second at
 the fastest speed, the median of several plays).
@@ -153,17 +154,18 @@ def _compare(store: Path, name: str, n: int, cfg: dict, folder: Path) -> dict[st
             floor.goto(f"{static_url}/index.html?width={int(box['width'])}&height={int(box['height'])}&size={size}")
             floor.wait_for_function("() => window.bench && window.bench.ready", timeout=300_000)
             fbox = floor.locator("canvas").bounding_box()
+            gesture_s = cfg["gesture_s"] * max(1, n // 250_000)  # a million points draw ~1 frame/s: count ≥ 10
             for r in range(cfg["rounds"]):
                 row = {}
                 order = (("player", "floor") if r % 2 == 0 else ("floor", "player"))
                 for side in order:
                     if side == "player":
                         player.bring_to_front()
-                        row["player"] = _frames_per_s(player, f"() => {API}.drawCount", cfg["gesture_s"],
+                        row["player"] = _frames_per_s(player, f"() => {API}.drawCount", gesture_s,
                                                       (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2))
                     else:
                         floor.bring_to_front()
-                        row["floor"] = _frames_per_s(floor, "() => window.bench.drawCount", cfg["gesture_s"],
+                        row["floor"] = _frames_per_s(floor, "() => window.bench.drawCount", gesture_s,
                                                      (fbox["x"] + fbox["width"] / 2, fbox["y"] + fbox["height"] / 2))
                 rounds.append(row)
                 log(f"player_floor: {n:,} points, round {r + 1}: player pan {row['player']['pan_fps']:.1f} / zoom "

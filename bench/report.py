@@ -288,9 +288,10 @@ def _selection(doc: dict, summary: list) -> str:
     summary.append([f"Selection metrics (R@1, MAP@R, mode coverage) at {cfg['n']:,} × {cfg['d']}: any selection, "
                     "from the per-query rows", f"≤ {target:.0f} ms", f"{largest:.0f} ms (largest selection)",
                     _ok(largest <= target)])
+    highlight = statistics.median(web["highlight_ms"])
     summary.append([f"… in the browser: a box drawn on the player until its scores show ({cfg['n']:,} × {cfg['d']})",
-                    f"≤ {target:.0f} ms", f"{1e3 * web['median_s']:.0f} ms (median of {len(web['seconds'])})",
-                    _ok(1e3 * web["median_s"] <= target)])
+                    f"≤ {target:.0f} ms", f"{1e3 * web['median_s']:.0f} ms (median of {len(web['seconds'])}; the "
+                    f"player's own redraw of the selection: {highlight:.0f} ms)", _ok(1e3 * web["median_s"] <= target)])
     return "\n".join([
         f"A run of {cfg['n']:,} points × {cfg['d']} (12 classes × 3 modes, proxies, half train / half test). "
         f"*Per-query values* (every sample scored once as a query of its split, what the Embedding page computes in "
@@ -301,9 +302,10 @@ def _selection(doc: dict, summary: list) -> str:
         "",
         _table(["selected", "from rows ms", "direct ms", "direct ÷ rows", "largest difference"], rows),
         "",
-        f"In the browser (the Embedding page's player, PCA, a box drawn with the mouse): from the mouse-up to the "
-        f"scores table on the page, {', '.join(f'{1e3 * t:.0f}' for t in web['seconds'])} ms for "
-        f"{', '.join(f'{n:,}' for n in web['selected'])} selected samples.",
+        "In the browser (the Embedding page's player, PCA, a box drawn with the mouse; the page's own clock, from the "
+        f"mouse-up): the scores on the page after {', '.join(f'{1e3 * t:.0f}' for t in web['seconds'])} ms for "
+        f"{', '.join(f'{n:,}' for n in web['selected'])} selected samples; the player's own first frame with the "
+        f"selection highlighted (no Python involved) after {', '.join(f'{t:.0f}' for t in web['highlight_ms'])} ms.",
     ])
 
 
@@ -317,7 +319,8 @@ def _player_floor(doc: dict, summary: list) -> str:
             g = size[gesture]
             rows.append([f"{size['N']:,}", gesture, _f(g["player_frame_ms"], 0), _f(g["floor_frame_ms"], 0),
                          f"{g['ratio']:.2f}×"])
-            summary.append([f"Player frame time while {gesture}ning ÷ bare regl-scatterplot, {size['N']:,} points",
+            doing = {"pan": "panning", "zoom": "zooming"}[gesture]
+            summary.append([f"Player frame time while {doing} ÷ bare regl-scatterplot, {size['N']:,} points",
                             f"≤ {target:.1f}×", f"{g['ratio']:.2f}×", _ok(g["ratio"] <= target)])
     summary.append([f"Player autoplay at {auto['points']:,} points × {auto['snapshots']} steps", "measured",
                     f"{auto['steps_per_s']:.1f} steps/s", "measured"])

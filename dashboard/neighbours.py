@@ -11,9 +11,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis import normalize_rows
 
-_CHUNK = 1024  # query rows per similarity block: never hold a selected × N matrix bigger than this
+#: similarities per block (16 MB of float64): a block this small is reused by the allocator instead of being mapped
+#: afresh, whose page faults cost more than the product itself
+_BLOCK_VALUES = 2**21
 
 
 def selected_ids(points: Iterable[Mapping[str, Any]]) -> np.ndarray:
@@ -28,6 +29,19 @@ def selected_ids(points: Iterable[Mapping[str, Any]]) -> np.ndarray:
         if isinstance(first, (int, float, np.integer, np.floating)) and first >= 0:
             ids.add(int(first))
     return np.array(sorted(ids), dtype=np.int64)
+
+
+def _top_k(sims: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k largest values, ordered by (value desc, index asc): exactly what a stable
+    sort of the whole row gives, at the cost of a partition (every column tied with the k-th value is a candidate,
+    so a tie at the cut is broken by index, not by the partition)."""
+    n = sims.shape[1]
+    kth = np.partition(sims, n - k, axis=1)[:, n - k:n - k + 1]  # (b, 1) the k-th largest value
+    rows, cols = np.nonzero(sims >= kth)  # (m,) candidates: at least k a row, in row then index order
+    keep = np.lexsort((cols, -sims[rows, cols], rows))  # by row, then value desc, then index asc
+    rows, cols = rows[keep], cols[keep]
+    first = np.searchsorted(rows, np.arange(len(sims)))  # each row's first candidate
+    return cols[first[:, None] + np.arange(k)]
 
 
 def neighbour_table(ids: np.ndarray, embeddings: np.ndarray, labels: np.ndarray,
@@ -46,14 +60,16 @@ def neighbour_table(ids: np.ndarray, embeddings: np.ndarray, labels: np.ndarray,
         return pd.DataFrame(columns=columns)
     if modes is None:
         modes = np.full(n, -1)
-    x = normalize_rows(embeddings)
+    x = np.asarray(embeddings)
+    norms = np.linalg.norm(x, axis=1)
+    norms[norms == 0] = 1.0  # a zero embedding has cosine 0 with everything
     frames = []
-    for start in range(0, len(ids), _CHUNK):
-        block = ids[start:start + _CHUNK]
-        sims = x[block] @ x.T
+    rows_per_block = max(1, _BLOCK_VALUES // n)
+    for start in range(0, len(ids), rows_per_block):
+        block = ids[start:start + rows_per_block]
+        sims = (x[block] @ x.T) / norms[block, None] / norms  # (b, n) cosines, in the embeddings' precision
         sims[np.arange(len(block)), block] = -np.inf  # a sample is not its own neighbour
-        # stable sort on -sim gives (similarity desc, index asc)
-        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        order = _top_k(sims, k)  # (b, k): similarity desc, index asc
         nb = order.ravel()
         query = np.repeat(block, k)
         frames.append(pd.DataFrame({

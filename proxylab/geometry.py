@@ -100,11 +100,12 @@ def mode_coverage(embeddings: np.ndarray, labels: np.ndarray, modes: np.ndarray,
     known = (modes >= 0) & (labels >= 0) & (labels < c)
     ids, member_of, sizes = np.unique(modes[known], return_inverse=True, return_counts=True)  # (M,), (n,), (M,)
     m = len(ids)
-    votes = np.zeros((m, c), dtype=np.int64)
-    np.add.at(votes, (member_of, labels[known]), 1)
+    votes = np.bincount(member_of * c + labels[known], minlength=m * c).reshape(m, c)
     mode_labels = votes.argmax(axis=1)  # (M,)
-    centres = np.zeros((m, d))
-    np.add.at(centres, member_of, unit_rows(embeddings[known]))  # (M, d) sums: the mean direction
+    from scipy.sparse import csr_matrix  # (scikit-learn's dependency) a sparse sum adds in row order, like np.add.at
+
+    members = csr_matrix((np.ones(len(member_of)), (member_of, np.arange(len(member_of)))), shape=(m, len(member_of)))
+    centres = members @ unit_rows(embeddings[known]) if m else np.zeros((0, d))  # (M, d) sums: the mean direction
     cos = unit_rows(centres) @ unit_rows(proxies.reshape(c * k, d)).T  # (M, C·K)
     own = cos.reshape(m, c, k)[np.arange(m), mode_labels]  # (M, K)
     nearest_class = cos.argmax(axis=1) // k  # argmax: the first maximum

@@ -133,8 +133,6 @@ def selection_metrics(snap, ids: Sequence[int] | np.ndarray, queries: SnapshotQu
         "mode_best_cos", "num_modes", "num_covered"]}}`` for each split with a selected sample; a split too small
         to score is left out. Retrieval values are NaN when no selected query has a relevant candidate.
     """
-    from .metrics import retrieval_metrics
-
     n = len(snap.labels)
     chosen = np.zeros(n, bool)
     ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -149,22 +147,23 @@ def selection_metrics(snap, ids: Sequence[int] | np.ndarray, queries: SnapshotQu
         picked = np.flatnonzero(chosen[rows])  # positions within the split
         if len(picked) == 0:
             continue
+        mine = rows[picked]  # snapshot rows
         if queries is not None:
-            mine = rows[picked]
             scored = mine[queries.scored[mine]]
             means = queries.values[scored].mean(axis=0) if len(scored) else np.full(len(queries.names), np.nan)
             metrics: dict[str, float] = dict(zip(queries.names, means.tolist()))
             metrics.update(num_queries=len(scored), num_excluded=len(mine) - len(scored))
         else:
+            from .metrics import retrieval_metrics  # torch: only for direct scoring
+
             x, y = snap.embeddings[rows], snap.labels[rows]
             metrics = dict(retrieval_metrics(x[picked], y[picked], ks, gallery=x, gallery_labels=y,
                                              query_indices=picked))
         metrics["num_selected"] = len(picked)
-        labels, modes = snap.labels[rows][picked], snap.modes[rows][picked]
+        labels, modes = snap.labels[mine], snap.modes[mine]
         proxies = _proxies_for(snap, labels, modes)
         if proxies is not None:
-            cover = geometry.mode_coverage(snap.embeddings[rows][picked].astype(np.float64), labels, modes,
-                                           proxies.astype(np.float64))
+            cover = geometry.mode_coverage(snap.embeddings[mine], labels, modes, proxies.astype(np.float64))
             metrics.update(mode_coverage=cover["mode_coverage"], mode_best_cos=cover["mode_best_cos"],
                            num_modes=len(cover["mode_ids"]), num_covered=int(cover["covered"].sum()))
         out[split] = {k: float(v) for k, v in metrics.items()}

@@ -251,13 +251,22 @@ def test_neighbour_table_matches_brute_force():
 
 
 def test_neighbour_table_chunks_large_selections(monkeypatch):
-    monkeypatch.setattr(neighbours, "_CHUNK", 7)
+    monkeypatch.setattr(neighbours, "_BLOCK_VALUES", 7 * 30)  # blocks of 7 queries
     emb = np.random.default_rng(0).normal(size=(30, 3))
     labels = np.zeros(30, dtype=int)
     chunked = neighbours.neighbour_table(np.arange(30), emb, labels, k=2)
-    monkeypatch.setattr(neighbours, "_CHUNK", 1024)
+    monkeypatch.setattr(neighbours, "_BLOCK_VALUES", 2**21)
     whole = neighbours.neighbour_table(np.arange(30), emb, labels, k=2)
     pd.testing.assert_frame_equal(chunked, whole)
+
+
+def test_top_k_is_a_stable_sort_of_each_row_whatever_the_ties():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        sims = rng.integers(0, 4, size=(int(rng.integers(1, 8)), 30)).astype(float)  # ties everywhere
+        sims[0, int(rng.integers(0, 30))] = -np.inf
+        k = int(rng.integers(1, 30))
+        assert np.array_equal(neighbours._top_k(sims, k), np.argsort(-sims, axis=1, kind="stable")[:, :k])
 
 
 def test_subsample_is_stable_and_bounded():

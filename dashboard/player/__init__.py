@@ -20,8 +20,8 @@ import streamlit as st
 from plotly.colors import sample_colorscale, unlabel_rgb
 
 from dashboard import analysis, data, figures, projections
-from dashboard.player.payload import (GRAD_COLOURS, WIRE, decode_payload, encode_payload, link_payloads, payload_id,
-                                      unlink_payloads, with_view)
+from dashboard.player.payload import (GRAD_COLOURS, WIRE, decode_payload, encode_payload, link_payloads,
+                                      payload_header, payload_id, unlink_payloads, with_view)
 
 BUNDLE = Path(__file__).parent / "frontend" / "dist" / "player.js"
 #: the same player with its test API (state the browser tests and the benchmark read); served only when
@@ -301,5 +301,5 @@ def player(payload: bytes | Sequence[bytes], *, key: str, step: int | None = Non
                        **{field: shown.get(key) for key, field in VIEW_REPORT_FIELDS.items()})
 
 
-__all__ = ["encode_payload", "decode_payload", "link_payloads", "unlink_payloads", "with_view", "player", "run_payload",
-           "pane_payload", "drawable", "palettes", "PlayerState"]
+__all__ = ["encode_payload", "decode_payload", "payload_header", "link_payloads", "unlink_payloads", "with_view",
+           "player", "run_payload", "pane_payload", "drawable", "palettes", "PlayerState"]

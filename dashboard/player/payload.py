@@ -287,6 +287,11 @@ def _split(blob: bytes) -> tuple[dict[str, Any], memoryview]:
     return header, memoryview(blob)[start:]
 
 
+def payload_header(blob: bytes) -> dict[str, Any]:
+    """The JSON header of a payload alone (steps, n_points, …), without decoding its arrays."""
+    return _split(blob)[0]
+
+
 def payload_id(blob: bytes) -> str:
     """The content id of a payload (a hash of its arrays, whatever view its header carries)."""
     return _split(blob)[0]["id"]

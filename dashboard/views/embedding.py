@@ -86,7 +86,7 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
         blobs = [player.run_payload(store, run, tuple(steps), method, proxy_shape, tuple(names) if names else None,
                                     dims) for method, dims in views]
         first_step = state.initial_step("step", steps)
-        num_points = data.snapshot(store, run, first_step).num_points
+        num_points = player.payload_header(blobs[0])["n_points"]
         selected = shared_selection(num_points, blobs)
         shape = st.session_state.get("selected_shape")
         wanted_colour = st.query_params.get("colour")
@@ -221,8 +221,8 @@ def selection_scores(store: str, run: str, snap, selected: list[int]) -> None:
         st.caption("No selected sample can be scored as a query (its split has fewer than 2 samples).")
         return
     rows = pd.DataFrame(selection.describe(metrics))
-    st.markdown(f"As queries at step {snap.step}, each against every other sample of its split (exact: the run's "
-                "retrieval metrics restricted to the selection):")
+    st.markdown(f"The {len(selected):,} selected samples as queries at step {snap.step}, each against every other "
+                "sample of its split (exact: the run's retrieval metrics restricted to the selection):")
     st.dataframe(rows, hide_index=True, column_config={
         "R@1": st.column_config.NumberColumn(format="%.3f"), "MAP@R": st.column_config.NumberColumn(format="%.3f")})
 

@@ -705,6 +705,6 @@ def test_a_copied_link_opens_the_same_view(page, served):
     again = other.evaluate(f"() => {API}.pane(0).camera()")
     np.testing.assert_allclose([*again["target"], again["distance"]], [*camera["target"], camera["distance"]],
                                rtol=1e-3, atol=1e-4)  # the URL keeps 4 significant digits
-    assert other.get_by_text("As queries at step", exact=False).count() >= 1  # the selection is scored there too
+    assert other.get_by_text(f"{len(selected):,} selected samples as queries", exact=False).count() >= 1  # scored
     other.close()
     tab.close()
