@@ -240,3 +240,30 @@ def fit_exponent(xs: list[float], ys: list[float]) -> float | None:
 
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def write_mixture_run(store: Path, name: str, n: int, d: int, snapshots: int = 1) -> None:
+    """A run of n points × d written directly (no training): 12 classes × 3 modes whose centres drift apart over
+    `snapshots` snapshots (steps 0, 10, …), proxies (12, 3, d) on the modes, half train / half test, PCA cached —
+    what a user's import of that size looks like to the dashboard."""
+    import numpy as np
+
+    from proxylab.projection import project_run
+    from proxylab.store import RunWriter, open_run
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(36, d)).astype(np.float32)
+    modes = rng.integers(0, 36, n)
+    noise = rng.normal(size=(n, d)).astype(np.float32)
+    meta = {"config": {"loss": "mpa", "proxies_per_class": 3, "embedding_dim": d},
+            "dataset": {"class_names": [f"class {c}" for c in range(12)]}}
+    with RunWriter.create(store, name, meta) as writer:
+        for s in range(snapshots):
+            spread = 0.3 + s / max(1, snapshots - 1)
+            writer.write_snapshot(10 * s, embeddings=spread * centres[modes] + noise, labels=modes // 3, modes=modes,
+                                  split=(np.arange(n) % 2).astype(np.int8), index=np.arange(n) // 2,
+                                  grad_norm=np.full(n, np.nan, np.float32),
+                                  proxies=(spread * centres).reshape(12, 3, d).astype(np.float32))
+        writer.set_status("finished")
+    run = open_run(store, name)
+    project_run(run, run.snapshot_steps(), "pca", 2)

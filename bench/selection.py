@@ -1,7 +1,7 @@
 """A selection's retrieval metrics at 100,000 × 128 (target: shown within 250 ms of the lasso).
 
-Store: one run written directly (``RunWriter``), one snapshot of N points × d (12 classes × 3 modes, proxies
-(12, 3, d), half train / half test), its PCA cached. Selections are lasso-like: the samples inside a disc of the PCA
+Store: one run written directly (``bench.common.write_mixture_run``), one snapshot of N points × d (12 classes ×
+3 modes, proxies (12, 3, d), half train / half test), its PCA cached. Selections are lasso-like: the samples inside a disc of the PCA
 view around a random point, grown to the wanted size.
 
 *Per-query values*: :func:`proxylab.selection.snapshot_queries` (every sample scored once as a query of its split:
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import log
+from .common import log, write_mixture_run
 
 FULL = {"n": 100_000, "d": 128, "sizes": (100, 1_000, 10_000, 50_000, 100_000), "repeats": 7, "direct_max": 10_000,
         "boxes": 5}
@@ -50,25 +50,6 @@ WATCH = """() => {
 RUN = "selection-bench"
 
 
-def _write_run(store: Path, n: int, d: int) -> None:
-    from proxylab.projection import project_run
-    from proxylab.store import RunWriter, open_run
-
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(36, d)).astype(np.float32)
-    modes = rng.integers(0, 36, n)
-    emb = centres[modes] + 0.9 * rng.normal(size=(n, d)).astype(np.float32)
-    proxies = (centres.reshape(12, 3, d) + 0.1 * rng.normal(size=(12, 3, d))).astype(np.float32)
-    meta = {"config": {"loss": "mpa", "proxies_per_class": 3, "embedding_dim": d},
-            "dataset": {"class_names": [f"class {c}" for c in range(12)]}}
-    with RunWriter.create(store, RUN, meta) as writer:
-        writer.write_snapshot(100, embeddings=emb, labels=modes // 3, modes=modes,
-                              split=(np.arange(n) % 2).astype(np.int8), index=np.arange(n) // 2,
-                              grad_norm=np.full(n, np.nan, np.float32), proxies=proxies)
-        writer.set_status("finished")
-    project_run(open_run(store, RUN), [100], "pca", 2)
-
-
 def _lasso_like(points: np.ndarray, size: int, rng) -> np.ndarray:
     """The `size` samples nearest a random sample in the 2-D view (a disc grown to that size)."""
     centre = points[rng.integers(len(points))]
@@ -90,12 +71,13 @@ def _in_process(store: Path, cfg: dict) -> dict[str, Any]:
     from proxylab.store import open_run
 
     run = open_run(store, RUN)
-    snap = run.snapshot(100)
+    step = run.snapshot_steps()[-1]
+    snap = run.snapshot(step)
     t0 = time.perf_counter()
-    queries = cached_snapshot_queries(run, 100)
+    queries = cached_snapshot_queries(run, step)
     per_query_s = time.perf_counter() - t0
-    read_ms = _median_ms(lambda: load_snapshot_queries(run, 100), cfg["repeats"])
-    points = cached_projection(run, [100], "pca", 2)[100].points
+    read_ms = _median_ms(lambda: load_snapshot_queries(run, step), cfg["repeats"])
+    points = cached_projection(run, [step], "pca", 2)[step].points
     rng = np.random.default_rng(1)
     rows = []
     for size in cfg["sizes"]:
@@ -158,7 +140,7 @@ def run(quick: bool) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="proxylab-bench-selection-"))
     try:
         log(f"selection: writing a run of {cfg['n']:,} x {cfg['d']}")
-        _write_run(folder / "store", cfg["n"], cfg["d"])
+        write_mixture_run(folder / "store", RUN, cfg["n"], cfg["d"])
         in_process = _in_process(folder / "store", cfg)
         browser = _in_browser(folder / "store", cfg, folder)
     finally:

@@ -18,6 +18,11 @@ import streamlit as st
 
 #: a selection is scored directly (its queries against their split) below this many query × gallery pairs
 DIRECT_PAIRS = 20_000_000
+#: a step's every query is scored in the background only up to this many query × gallery pairs (Σ n_split²: about
+#: 30 s at 100,000 × 128 on two cores); a larger snapshot (an import of a million points) scores a selection directly
+PREFETCH_PAIRS = 10**10
+#: ... and refuses a selection beyond this many pairs (minutes of work): `proxylab eval --queries` does it offline
+SELECTION_PAIRS = 5 * 10**10
 #: finished jobs whose values stay in memory (4 MB at 100,000 samples each)
 KEEP_DONE = 8
 
@@ -35,10 +40,17 @@ def _compute(store: str, name: str, step: int):
     return cached_snapshot_queries(open_run(store, name), step)
 
 
-def prefetch(store: str, name: str, step: int) -> Future:
-    """The job scoring every query of snapshot `step` (started now unless it is running or done)."""
+def split_sizes(snap) -> np.ndarray:
+    return np.bincount(snap.split.astype(np.int64), minlength=2)[:2]  # samples per split
+
+
+def prefetch(store: str, name: str, step: int, split_sizes: np.ndarray) -> Future | None:
+    """The job scoring every query of snapshot `step` (started now unless it is running or done); None for a
+    snapshot too large to score whole (see :data:`PREFETCH_PAIRS`)."""
     from proxylab.store.layout import snapshot_path
 
+    if int((split_sizes.astype(np.int64) ** 2).sum()) > PREFETCH_PAIRS:
+        return None
     path = snapshot_path(Path(store) / name, step)
     key = (str(path), os.stat(path).st_mtime_ns)  # a run written anew under the same name is scored anew
     executor, jobs, lock = _jobs()
@@ -59,13 +71,25 @@ def selection_metrics(store: str, name: str, snap, ids: list[int]) -> dict[str, 
     are ready (or worth the wait), else scored directly."""
     from proxylab import selection
 
-    job = prefetch(store, name, snap.step)
-    if not job.done():
-        sizes = np.bincount(snap.split.astype(np.int64), minlength=2)[:2]  # samples per split
-        pairs = int(np.bincount(snap.split[np.asarray(ids, dtype=np.int64)].astype(np.int64), minlength=2)[:2] @ sizes)
-        if pairs <= DIRECT_PAIRS:
-            return selection.selection_metrics(snap, ids)
+    sizes = split_sizes(snap)
+    job = prefetch(store, name, snap.step, sizes)
+    if job is not None and job.done():
+        return selection.selection_metrics(snap, ids, job.result())
+    pairs = int(np.bincount(snap.split[np.asarray(ids, dtype=np.int64)].astype(np.int64), minlength=2)[:2] @ sizes)
+    if pairs <= DIRECT_PAIRS:
+        return selection.selection_metrics(snap, ids)
+    if job is not None:
         with st.spinner(f"Scoring each of the {len(snap.labels):,} samples of step {snap.step} as a query (once per "
                         "step; later selections at this step are instant)…"):
-            job.result()
-    return selection.selection_metrics(snap, ids, job.result())
+            return selection.selection_metrics(snap, ids, job.result())
+    if pairs > SELECTION_PAIRS:
+        raise SelectionTooLarge(f"{len(ids):,} selected samples against splits of {', '.join(f'{n:,}' for n in sizes)}"
+                                " are too many to score here; select fewer, or run proxylab eval RUN --step "
+                                f"{snap.step} --queries IDS")
+    with st.spinner(f"Scoring the {len(ids):,} selected samples against their splits "
+                    f"({', '.join(f'{n:,}' for n in sizes if n)} samples)…"):
+        return selection.selection_metrics(snap, ids)
+
+
+class SelectionTooLarge(ValueError):
+    """A selection of a snapshot too large to score in the page (one line, for the page to show)."""

@@ -537,3 +537,20 @@ def test_a_shared_lasso_shape_selects_what_the_player_selected(dashboard_store, 
                   query={"run": "mpa-k4", "projection": "pca", "shape": text})
     assert any(f"**{len(inside)}** samples selected" in m.value for m in at.markdown)
     assert at.query_params["shape"] in ([text], text)
+
+
+def test_a_snapshot_too_large_to_score_whole_scores_a_selection_directly_or_says_why_not(dashboard_store,
+                                                                                          monkeypatch):
+    """A million-point import is not scored query by query in the background: a selection is scored directly, and
+    one too large for the page says so in a line that names the offline command."""
+    from dashboard import query_values
+
+    monkeypatch.setattr(query_values, "PREFETCH_PAIRS", 0)  # as if every snapshot were too large
+    monkeypatch.setattr(query_values, "DIRECT_PAIRS", 0)  # and every selection worth a spinner
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "sel": "0-40"})
+    assert any("R@1" in d.value.columns for d in at.dataframe)
+    monkeypatch.setattr(query_values, "SELECTION_PAIRS", 10)
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "sel": "0-41"})
+    assert not any("R@1" in d.value.columns for d in at.dataframe)
+    (note,) = [i.value for i in at.info if "too many to score here" in i.value]
+    assert "proxylab eval RUN \\-\\-step" in note or "proxylab eval RUN --step" in note

@@ -118,8 +118,8 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
                    "double-click clears."
                    + (" Both panes show the same samples: a selection in one lights them up in the other, so you "
                       "can see where one projection puts what another keeps together." if len(blobs) > 1 else ""))
-        query_values.prefetch(store, run, step)  # a lasso at this step then scores at once
         snap = data.snapshot(store, run, step)
+        query_values.prefetch(store, run, step, query_values.split_sizes(snap))  # a lasso then scores at once
         selection_tables(store, run, snap, None, selected, names, step)
 
 
@@ -131,8 +131,8 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
     store = str(widgets.store())
     with widgets.run_errors():  # a fragment reruns alone: it needs its own guard
         step = state.choose_step("step", "Training step", steps, final=final)
-        query_values.prefetch(store, run, step)  # a selection at this step then scores at once
         snap = data.snapshot(store, run, step)
+        query_values.prefetch(store, run, step, query_values.split_sizes(snap))  # a selection then scores at once
         points, proxy_points = coords[step]
         show_proxies = st.checkbox("show proxies", value=st.query_params.get("proxies", "1") == "1", key="show_proxies")
         st.query_params["proxies"] = "1" if show_proxies else "0"
@@ -216,7 +216,11 @@ def selection_tables(store: str, run: str, snap, samples: pd.DataFrame | None, s
 def selection_scores(store: str, run: str, snap, selected: list[int]) -> None:
     """R@1, MAP@R and mode coverage of the selected samples as queries, each against its whole split, at the step
     shown: the run's own metrics restricted to them (``proxylab eval RUN --step S --queries IDS`` prints the same)."""
-    metrics = query_values.selection_metrics(store, run, snap, selected)
+    try:
+        metrics = query_values.selection_metrics(store, run, snap, selected)
+    except query_values.SelectionTooLarge as exc:
+        st.info(plain.error_text(exc))
+        return
     if not metrics:
         st.caption("No selected sample can be scored as a query (its split has fewer than 2 samples).")
         return
