@@ -8,7 +8,7 @@ import pytest
 from dashboard.scenes import SCENE_KEYS
 from proxylab.cli import main
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~25 s; CI runs it (the slow job)
 
 
 def png_size(path) -> tuple[int, int]:
