@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 
+#: selected samples the Embedding page lists (the scores above the list count every selected sample)
+LISTED = 1000
 #: similarities per block (16 MB of float64): a block this small is reused by the allocator instead of being mapped
 #: afresh, whose page faults cost more than the product itself
 _BLOCK_VALUES = 2**21

@@ -559,3 +559,15 @@ def test_a_snapshot_too_large_to_score_whole_scores_a_selection_directly_or_says
     assert not any("R@1" in d.value.columns for d in at.dataframe)
     (note,) = [i.value for i in at.info if "too many to score here" in i.value]
     assert "proxylab eval RUN \\-\\-step" in note or "proxylab eval RUN --step" in note
+
+
+def test_a_large_selection_lists_its_first_samples_and_scores_them_all(dashboard_store, monkeypatch):
+    from dashboard import neighbours
+
+    monkeypatch.setattr(neighbours, "LISTED", 10)
+    at = open_app(dashboard_store, monkeypatch, page="embedding", query={"run": "mpa-k4", "sel": "0-59"})
+    listed = next(d.value for d in at.dataframe if "nearest proxy" in d.value.columns)
+    assert listed["sample"].tolist() == list(range(10))
+    assert any("The first 10 of the 60 selected samples" in c.value for c in at.caption)
+    scores = next(d.value for d in at.dataframe if "R@1" in d.value.columns)
+    assert scores["selected"].sum() == 60

@@ -185,8 +185,9 @@ def selection_tables(store: str, run: str, snap, samples: pd.DataFrame | None, s
         remember_selection([])
         st.rerun(scope="fragment")
     selection_scores(store, run, snap, selected)
-    samples = sample_frame(snap, names, np.asarray(selected)) if samples is None else samples
-    picked = samples.set_index("id").loc[selected].reset_index()
+    listed = selected[:neighbours.LISTED]  # a table of 90,000 rows is read by nobody and costs the browser seconds
+    samples = sample_frame(snap, names, np.asarray(listed)) if samples is None else samples
+    picked = samples.set_index("id").loc[listed].reset_index()
     if names:
         picked["label"] = [names[c] if c < len(names) else c for c in picked["label"]]
     picked = picked.drop(columns=[c for c in "xyz" if c in picked]).rename(columns={
@@ -197,6 +198,9 @@ def selection_tables(store: str, run: str, snap, samples: pd.DataFrame | None, s
     image_column = {"image": st.column_config.ImageColumn("image", width="small")}
     if thumbs is not None:
         picked.insert(1, "image", thumbs)
+    if len(selected) > len(listed):
+        st.caption(f"The first {len(listed):,} of the {len(selected):,} selected samples (by id); the scores above "
+                   "count them all.")
     st.dataframe(picked, hide_index=True, height=220, column_config=image_column)
     shown_ids = np.asarray(selected[:200])
     table_nb = neighbours.neighbour_table(shown_ids, snap.embeddings, snap.labels, snap.modes, k=5,
