@@ -5,11 +5,12 @@ and exercised end to end by the browser test.
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+
+from proxylab.selection import id_ranges
 
 
 #: selected samples the Embedding page lists (the scores above the list count every selected sample)
@@ -102,16 +103,11 @@ def ids_to_text(ids: Iterable[int]) -> str:
     return ",".join(parts)
 
 
-_ID_RANGE = re.compile(r"([0-9]{1,15})(?:-([0-9]{1,15}))?")  # ASCII digits ('²'.isdigit() is True), int-sized
-
-
 def ids_from_text(text: str | None, limit: int) -> list[int]:
-    """The inverse of :func:`ids_to_text`, keeping ids in [0, limit); anything malformed is skipped."""
+    """The inverse of :func:`ids_to_text`, keeping ids in [0, limit); anything malformed is skipped (a URL's
+    selection; ``proxylab eval --queries`` refuses what this skips: :func:`proxylab.selection.parse_ids`)."""
     out: set[int] = set()
-    for part in (text or "").split(","):
-        match = _ID_RANGE.fullmatch(part.strip())
-        if match is None:
-            continue
-        a, b = int(match[1]), int(match[2] or match[1])
-        out.update(range(max(a, 0), min(b, limit - 1) + 1))
+    for bounds in id_ranges(text or ""):
+        if bounds is not None:
+            out.update(range(max(bounds[0], 0), min(bounds[1], limit - 1) + 1))
     return sorted(out)

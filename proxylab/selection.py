@@ -39,7 +39,7 @@ SELECTION_KS = (1,)
 SPLITS = (("train", 0), ("test", 1))
 #: bump when the per-query values would change for the same snapshot (invalidates the disk cache)
 CODE_VERSION = 1
-_ID_RANGE = re.compile(r"([0-9]{1,15})(?:-([0-9]{1,15}))?")  # ASCII digits only ('²'.isdigit() is True)
+_ID_RANGE = re.compile(r"([0-9]{1,15})(?:-([0-9]{1,15}))?")  # ASCII digits only ('²'.isdigit() is True), int-sized
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,18 @@ class SnapshotQueries:
     scored: np.ndarray
 
 
+def id_ranges(text: str) -> list[tuple[int, int] | None]:
+    """Each comma-separated part of ``"0-99,120"`` (the Embedding page's URL form) as (first, last); None for a part
+    that is not one."""
+    out: list[tuple[int, int] | None] = []
+    for part in str(text).split(","):
+        match = _ID_RANGE.fullmatch(part.strip())
+        out.append(None if match is None else (int(match[1]), int(match[2] or match[1])))
+    return out
+
+
 def parse_ids(text: str, num_points: int) -> np.ndarray:
-    """Sample ids from ``"0-99,120,130-140"`` (the Embedding page's URL form), sorted and unique.
+    """Sample ids from ``"0-99,120,130-140"``, sorted and unique.
 
     Raises
     ------
@@ -72,11 +82,10 @@ def parse_ids(text: str, num_points: int) -> np.ndarray:
         On anything that is not such a list, or an id outside [0, num_points).
     """
     ids: set[int] = set()
-    for part in str(text).split(","):
-        match = _ID_RANGE.fullmatch(part.strip())
-        if match is None:
+    for part, bounds in zip(str(text).split(","), id_ranges(text)):
+        if bounds is None:
             raise ValueError(f"queries must be sample ids like 0-99,120, got {part.strip()[:40]!r}")
-        a, b = int(match[1]), int(match[2] or match[1])
+        a, b = bounds
         if b < a or b >= num_points:
             raise ValueError(f"queries must lie in 0..{num_points - 1} (ascending ranges), got {part.strip()}")
         ids.update(range(a, b + 1))
