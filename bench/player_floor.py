@@ -48,13 +48,13 @@ SOURCES = Path(__file__).with_name("player_floor")
 def _score_queries(store: Path, name: str) -> None:
     """Score the run's last step's queries now, so that the page's background scoring (which starts when the page
     shows a step) finds them cached and takes no CPU from the browser while frames are counted."""
-    from dashboard.query_values import PREFETCH_PAIRS, split_sizes
+    from dashboard.query_values import prefetchable, split_sizes
     from proxylab.selection import cached_snapshot_queries
     from proxylab.store import open_run
 
     run = open_run(store, name)
     step = run.snapshot_steps()[-1]
-    if int((split_sizes(run.snapshot(step)).astype(np.int64) ** 2).sum()) <= PREFETCH_PAIRS:  # what the page scores
+    if prefetchable(split_sizes(run.snapshot(step))):  # what the page scores
         cached_snapshot_queries(run, step)
 
 

@@ -38,6 +38,7 @@ def _top_k(sims: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's k largest values, ordered by (value desc, index asc): exactly what a stable
     sort of the whole row gives, at the cost of a partition (every column tied with the k-th value is a candidate,
     so a tie at the cut is broken by index, not by the partition)."""
+    sims = np.where(np.isnan(sims), -np.inf, sims)  # a NaN cosine (non-finite embedding) ranks last
     n = sims.shape[1]
     kth = np.partition(sims, n - k, axis=1)[:, n - k:n - k + 1]  # (b, 1) the k-th largest value
     rows, cols = np.nonzero(sims >= kth)  # (m,) candidates: at least k a row, in row then index order

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +44,17 @@ def split_sizes(snap) -> np.ndarray:
     return np.bincount(snap.split.astype(np.int64), minlength=2)[:2]  # samples per split
 
 
+def prefetchable(split_sizes: np.ndarray) -> bool:
+    """Whether a snapshot of these split sizes is scored whole in the background (:data:`PREFETCH_PAIRS`)."""
+    return int((np.asarray(split_sizes, dtype=np.int64) ** 2).sum()) <= PREFETCH_PAIRS
+
+
 def prefetch(store: str, name: str, step: int, split_sizes: np.ndarray) -> Future | None:
     """The job scoring every query of snapshot `step` (started now unless it is running or done); None for a
     snapshot too large to score whole (see :data:`PREFETCH_PAIRS`)."""
     from proxylab.store.layout import snapshot_path
 
-    if int((split_sizes.astype(np.int64) ** 2).sum()) > PREFETCH_PAIRS:
+    if not prefetchable(split_sizes):
         return None
     path = snapshot_path(Path(store) / name, step)
     key = (str(path), os.stat(path).st_mtime_ns)  # a run written anew under the same name is scored anew
@@ -61,7 +66,7 @@ def prefetch(store: str, name: str, step: int, split_sizes: np.ndarray) -> Futur
         for old in [k for k, j in jobs.items() if j.done()][:-KEEP_DONE]:  # their values stay in the run's cache
             del jobs[old]
         job = jobs.get(key)
-        if job is None or job.cancelled() or (job.done() and job.exception() is not None):
+        if job is None or job.cancelled():
             job = jobs[key] = executor.submit(_compute, store, name, step)
         return job
 
@@ -73,15 +78,18 @@ def selection_metrics(store: str, name: str, snap, ids: list[int]) -> dict[str, 
 
     sizes = split_sizes(snap)
     job = prefetch(store, name, snap.step, sizes)
-    if job is not None and job.done():
+    if job is not None and job.done() and not job.cancelled() and job.exception() is None:
         return selection.selection_metrics(snap, ids, job.result())
     pairs = int(np.bincount(snap.split[np.asarray(ids, dtype=np.int64)].astype(np.int64), minlength=2)[:2] @ sizes)
     if pairs <= DIRECT_PAIRS:
         return selection.selection_metrics(snap, ids)
-    if job is not None:
+    if job is not None and not job.done():
         with st.spinner(f"Scoring each of the {len(snap.labels):,} samples of step {snap.step} as a query (once per "
                         "step; later selections at this step are instant)…"):
-            return selection.selection_metrics(snap, ids, job.result())
+            try:
+                return selection.selection_metrics(snap, ids, job.result())
+            except CancelledError:  # another session left this step before the job started: score directly
+                pass
     if pairs > SELECTION_PAIRS:
         raise SelectionTooLarge(f"{len(ids):,} selected samples against splits of {', '.join(f'{n:,}' for n in sizes)}"
                                 " are too many to score here; select fewer, or run proxylab eval RUN --step "

@@ -27,13 +27,13 @@ import numpy as np
 #: the player's wire format (the camera's keys), read here without importing the player (Streamlit, Plotly)
 WIRE = json.loads((Path(__file__).parent / "player" / "wire.json").read_text(encoding="utf-8"))
 
-MAX_VERTICES = 64
 MAX_CODE = 65535
 #: how far beyond the data's codes a lasso vertex may lie (the player clamps it there)
 VERTEX_LIMIT = 2**20
 KINDS = {"l": "lasso", "b": "box"}
 _SHAPE = re.compile(r"([lb])([0-9]{1,2})\.([0-9]{1,12})((?:\.-?[0-9a-z]{1,4}){6,128})")
 _NUMBER = re.compile(r"-?[0-9]{1,7}(?:\.[0-9]{1,7})?(?:e-?[0-9]{1,3})?")
+MAX_VERTICES = WIRE["selection_shape_max_vertices"]
 CAMERA_KEYS = tuple(WIRE["camera"])  # x, y, distance, then the 3-D view's angles
 PLANE_KEYS = tuple(k for k, spec in WIRE["camera"].items() if spec["required"])
 CAMERA_LIMIT = 1e6

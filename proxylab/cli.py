@@ -321,8 +321,11 @@ def _eval_snapshot(run, a: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError(f"--queries: {exc}") from None
     metrics = selection_metrics(snap, ids)
-    if a.json:
-        print(json.dumps({"run": run.name, "step": step, "metrics": metrics}, indent=2, sort_keys=True))
+    if not metrics:
+        raise ValueError(f"no selected sample of step {step} can be scored: each needs a split of at least 2 samples")
+    if a.json:  # NaN (no selected query with a relevant candidate) is null, as JSON has no NaN
+        clean = {split: {k: (None if v != v else v) for k, v in values.items()} for split, values in metrics.items()}
+        print(json.dumps({"run": run.name, "step": step, "metrics": clean}, indent=2, sort_keys=True))
     else:
         print(f"{run.name}, snapshot of step {step}, {len(ids):,} of {n:,} samples as queries")
         for split, values in metrics.items():

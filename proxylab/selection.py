@@ -170,8 +170,8 @@ def selection_metrics(snap, ids: Sequence[int] | np.ndarray, queries: SnapshotQu
                                              query_indices=picked))
         metrics["num_selected"] = len(picked)
         labels, modes = snap.labels[mine], snap.modes[mine]
-        proxies = _proxies_for(snap, labels, modes)
-        if proxies is not None:
+        proxies = _proxies_for(snap, snap.labels[rows], snap.modes[rows])  # decided on the split, as its metrics are
+        if proxies is not None and (modes >= 0).any():
             cover = geometry.mode_coverage(snap.embeddings[mine], labels, modes, proxies.astype(np.float64))
             metrics.update(mode_coverage=cover["mode_coverage"], mode_best_cos=cover["mode_best_cos"],
                            num_modes=len(cover["mode_ids"]), num_covered=int(cover["covered"].sum()))

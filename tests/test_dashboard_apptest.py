@@ -571,3 +571,25 @@ def test_a_large_selection_lists_its_first_samples_and_scores_them_all(dashboard
     assert any("The first 10 of the 60 selected samples" in c.value for c in at.caption)
     scores = next(d.value for d in at.dataframe if "R@1" in d.value.columns)
     assert scores["selected"].sum() == 60
+
+
+def test_a_shape_drawn_in_one_projection_travels_as_ids_in_another(dashboard_store, monkeypatch):
+    """A lasso's polygon means a place in the projection it was drawn in: once the view changes, the URL carries
+    the selection's ids instead of the shape."""
+    from dashboard.player import decode_payload, pane_payload
+    from dashboard.view_url import polygon_contains, shape_to_text
+
+    header, arrays = decode_payload(pane_payload(str(dashboard_store), "mpa-k4"))
+    polygon = [[0, 0], [40000, 0], [65535, 30000], [30000, 65535], [0, 40000]]
+    text = shape_to_text({"kind": "lasso", "pane": 0, "step": header["steps"][1], "points": polygon})
+    inside = np.flatnonzero(polygon_contains(arrays["points"][1], np.array(polygon))).tolist()
+    at = open_app(dashboard_store, monkeypatch, page="embedding",
+                  query={"run": "mpa-k4", "projection": "pca", "shape": text})
+    assert at.query_params["shape"] in ([text], text)
+    at.session_state["_shape_view"] = "mpa-k4/another_2"  # as if the lasso had been drawn in another view
+    at.run()
+    assert "shape" not in at.query_params
+    from dashboard.neighbours import ids_from_text
+
+    sel = at.query_params["sel"]
+    assert ids_from_text(sel[0] if isinstance(sel, list) else sel, 10**6) == inside

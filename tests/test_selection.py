@@ -169,3 +169,14 @@ def test_cli_eval_refuses_bad_queries_in_one_line(stores, capsys, args, message)
     assert main(["eval", "--store", str(stores), "fake", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_cli_eval_of_queries_without_relevant_candidates_prints_valid_json(tmp_path, capsys):
+    np.savez(tmp_path / "lone.npz", embeddings=np.eye(3, dtype=np.float32), labels=np.array([0, 1, 2]),
+             split=np.array([1, 1, 0], np.int8))
+    import_run(tmp_path / "store", "lone", read_embeddings(tmp_path / "lone.npz"))
+    assert main(["eval", "--store", str(tmp_path / "store"), "lone", "--queries", "0-1", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)  # null where no query was scored, not NaN (not JSON)
+    assert printed["metrics"]["test"]["R@1"] is None and printed["metrics"]["test"]["num_queries"] == 0
+    assert main(["eval", "--store", str(tmp_path / "store"), "lone", "--queries", "2"]) == 2
+    assert "no selected sample of step" in capsys.readouterr().err

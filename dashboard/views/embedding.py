@@ -88,9 +88,13 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
         first_step = state.initial_step("step", steps)
         num_points = player.payload_header(blobs[0])["n_points"]
         selected = shared_selection(num_points, blobs)
+        key = "+".join(f"{method}_{dims}" for method, dims in views)
+        drawn_in = st.session_state.setdefault("_shape_view", f"{run}/{key}")
+        if drawn_in != f"{run}/{key}":  # a shape drawn in another view: its ids travel instead
+            st.session_state["selected_shape"] = None
+        st.session_state["_shape_view"] = f"{run}/{key}"
         shape = st.session_state.get("selected_shape")
         wanted_colour = st.query_params.get("colour")
-        key = "+".join(f"{method}_{dims}" for method, dims in views)
         shown = player.player(blobs if len(blobs) > 1 else blobs[0], key=f"player_{run}_{key}", step=first_step,
                               colour=wanted_colour if wanted_colour in colours else "label",
                               show_proxies=st.query_params.get("proxies", "1") == "1",
@@ -110,8 +114,11 @@ def player_view(run: str, steps: list[int], views: list[tuple[str, int]], proxy_
             st.query_params["proxies"] = "1" if shown.show_proxies else "0"
         if shown.show_trajectories is not None:
             st.query_params["trails"] = "1" if shown.show_trajectories else "0"
-        if view_url.camera_to_text(shown.camera):
-            st.query_params["cam"] = view_url.camera_to_text(shown.camera)
+        camera = view_url.camera_to_text(shown.camera)
+        if camera:
+            st.query_params["cam"] = camera
+        elif shown.camera is not None:
+            st.query_params.pop("cam", None)
         sent = sum(len(b) for b in blobs)
         st.caption(f"{len(steps)} steps × {num_points:,} points sent once ({sent / 1e6:.2f} MB); play, step, "
                    "colour and hover run in the browser. Drag to lasso- or box-select (or shift+drag in pan mode); "
@@ -147,10 +154,9 @@ def step_view(run: str, steps: list[int], coords: dict, method: str, dims: int, 
         chart_key = f"embedding_{run}"
         previous = st.session_state.get(chart_key)
         selected = shared_selection(snap.num_points)
-        shape = st.session_state.get("selected_shape")
         if previous and previous.get("selection", {}).get("points"):
-            selected, shape = neighbours.selected_ids(previous["selection"]["points"]).tolist(), None
-        remember_selection(selected, shape)
+            selected = neighbours.selected_ids(previous["selection"]["points"]).tolist()
+        remember_selection(selected)  # its ids: a shape is the player's, drawn in its coordinates
         everything = [pts for pts, _ in coords.values()] + [p.reshape(-1, p.shape[-1]) for _, p in coords.values()
                                                           if p is not None and show_proxies]
         fig = figures.embedding_figure(samples.iloc[keep], proxies, colour_by=colour_by, selected_ids=selected,
@@ -220,6 +226,9 @@ def selection_tables(store: str, run: str, snap, samples: pd.DataFrame | None, s
 def selection_scores(store: str, run: str, snap, selected: list[int]) -> None:
     """R@1, MAP@R and mode coverage of the selected samples as queries, each against its whole split, at the step
     shown: the run's own metrics restricted to them (``proxylab eval RUN --step S --queries IDS`` prints the same)."""
+    if not np.isfinite(snap.embeddings).all():
+        st.info(f"The snapshot of step {snap.step} holds non-finite embeddings: its retrieval scores are undefined.")
+        return
     try:
         metrics = query_values.selection_metrics(store, run, snap, selected)
     except query_values.SelectionTooLarge as exc:

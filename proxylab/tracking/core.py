@@ -30,8 +30,7 @@ from torch import Tensor
 
 from ..errors import TrainingError
 from ..geometry import welch_floor
-from ..train.stats import (class_sums, own_sub_proxy_usage, proxy_geometries, pull_push_gradients,
-                           sample_grad_summaries, sub_proxy_usage)
+from ..train.stats import class_sums, proxy_geometries, pull_push_gradients, sample_grad_summaries, sub_proxy_usage
 
 
 class GradGroups:
@@ -199,11 +198,9 @@ class StepStats:
                 pull, push = pull_push_gradients(sims_grad, stack(1), labels, proxies)  # (T, C, K, d)
                 vectors["proxy_grad_pull"] = pull.norm(dim=-1).reshape(t, -1)
                 vectors["proxy_grad_push"] = push.norm(dim=-1).reshape(t, -1)
-            else:  # the cosines s(x, c, k) = x̂·p̂ the proxy losses use, of each sample with its own class's proxies
-                steps = torch.arange(t, device=labels.device)[:, None]
-                own = F.normalize(proxies, dim=-1)[steps, labels]  # (T, B, K, d)
-                sims = torch.einsum("tbd,tbkd->tbk", F.normalize(stack(1), dim=-1), own)  # (T, B, K)
-                usage = own_sub_proxy_usage(sims, labels, proxies.shape[1])
+            else:  # the cosines s(x, c, k) = x̂·p̂ the proxy losses use
+                sims = torch.einsum("tbd,tckd->tbck", F.normalize(stack(1), dim=-1), F.normalize(proxies, dim=-1))
+                usage = sub_proxy_usage(sims, labels)
             if records[0].proxy_grad_norm is not None:
                 vectors["proxy_grad"] = stack(6).reshape(t, -1)  # (T, C*K)
             elif records[0].proxy_grad is not None:

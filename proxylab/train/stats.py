@@ -143,21 +143,12 @@ def sub_proxy_usage(similarities: Tensor, labels: Tensor, gamma: float = 0.1) ->
     y = labels.reshape(-1, b)  # (T, B)
     t = sims.shape[0]
     own = sims.reshape(t * b, c, k)[torch.arange(t * b, device=y.device), y.flatten()].reshape(t, b, k)  # (T, B, K)
-    return own_sub_proxy_usage(own, y, c, gamma).reshape(*lead, c, k)
-
-
-@torch.no_grad()
-def own_sub_proxy_usage(own: Tensor, labels: Tensor, num_classes: int, gamma: float = 0.1) -> Tensor:
-    """:func:`sub_proxy_usage` from each sample's similarities to its own class's K sub-proxies only: (T, B, K)
-    and labels (T, B) → (T, C, K)."""
-    t, b, k = own.shape
-    c, y = num_classes, labels
     e = (own.double() / gamma).exp()  # cosines: e^(±1/γ) is far from float64's range, no max to subtract
     q = (e / e.sum(dim=-1, keepdim=True)).to(own.dtype)  # (T, B, K); torch.softmax over a short last dim is slow
     slot = _step_class_slots(y, c)  # (T*B,)
     usage = torch.zeros(t * c, k, dtype=q.dtype, device=q.device).index_add_(0, slot, q.reshape(t * b, k))
     counts = torch.bincount(slot, minlength=t * c).to(q.dtype)[:, None]  # (T*C, 1)
-    return (usage / counts).reshape(t, c, k)  # NaN where a class is absent
+    return (usage / counts).reshape(*lead, c, k)  # NaN where a class is absent
 
 
 def _step_class_slots(labels: Tensor, num_classes: int) -> Tensor:
