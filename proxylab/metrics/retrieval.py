@@ -151,7 +151,8 @@ def per_query_metrics(
     if ks[-1] > n_candidates:
         raise ValueError(f"ks must be <= {n_candidates} (candidates per query), got {ks[-1]}")
     num_relevant = _count_relevant(query_labels, gallery_labels) - has_self.long()  # (N_q,) R_q
-    scored = (num_relevant > 0).nonzero().squeeze(1)
+    is_scored = num_relevant > 0  # (N_q,) a query with no relevant candidate is left out of every mean
+    scored = is_scored.nonzero().squeeze(1)
     order = scored[num_relevant[scored].argsort(stable=True)]  # similar R_q share a chunk
     k_per_row = num_relevant.clamp(min=ks[-1])  # (N_q,) neighbours each query needs
 
@@ -160,7 +161,6 @@ def per_query_metrics(
     for rows, _, neighbours in iter_chunk_topk(query_hat, gallery_hat, order, self_columns, k_per_row, chunk_size):
         relevant = gallery_labels[neighbours] == query_labels[rows].unsqueeze(1)  # (b, K)
         per_query.add(rows, relevant, num_relevant[rows])
-    is_scored = num_relevant > 0
     if as_numpy:
         return PerQuery(per_query.names, per_query.values.cpu().numpy(), is_scored.cpu().numpy())
     return PerQuery(per_query.names, per_query.values, is_scored)
